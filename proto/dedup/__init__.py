@@ -1,0 +1,1 @@
+"""Generated dedup API packages; see dedup/v1/*.proto."""

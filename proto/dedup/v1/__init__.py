@@ -1,0 +1,1 @@
+"""dedup.v1 wire types, generated from the .proto files beside this one."""

@@ -1,0 +1,1 @@
+"""Dedup server: near-duplicate detection and provenance over gRPC."""

@@ -1,0 +1,1 @@
+"""Implementations of the domain's ports: datasketch MinHash LSH index, SQLite store."""

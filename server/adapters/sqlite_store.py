@@ -1,0 +1,304 @@
+"""SqliteProvenanceStore: the ProvenanceStore in one SQLite file (WAL, one transaction per change)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from server.domain.model import (
+    DirectionBasis,
+    Document,
+    IndexParameters,
+    Link,
+    Relation,
+    Span,
+    StoredDocument,
+)
+from server.domain.ports import Signatures, StoreChange
+
+DATABASE_NAME: Final = "provenance.sqlite3"
+SCHEMA_VERSION: Final = "1"
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS documents (
+    sequence INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    source TEXT NOT NULL,
+    url TEXT NOT NULL,
+    title TEXT NOT NULL,
+    published_at TEXT,
+    metadata TEXT NOT NULL,
+    ingested_at TEXT NOT NULL,
+    document_signature BLOB NOT NULL,
+    passage_signatures BLOB NOT NULL,
+    passage_count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS links (
+    document_id TEXT NOT NULL,
+    source_id TEXT NOT NULL,
+    relation TEXT NOT NULL,
+    score REAL NOT NULL,
+    jaccard REAL NOT NULL,
+    containment REAL NOT NULL,
+    source_containment REAL NOT NULL,
+    confidence REAL NOT NULL,
+    basis TEXT NOT NULL,
+    evidence TEXT NOT NULL,
+    suppressed INTEGER NOT NULL,
+    PRIMARY KEY (document_id, source_id)
+);
+CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
+"""
+
+_LINK_COLUMNS: Final = (
+    "document_id, source_id, relation, score, jaccard, containment, source_containment, "
+    "confidence, basis, evidence, suppressed"
+)
+
+
+class SqliteProvenanceStore:
+    """Documents, signatures and links in SQLite, the service's source of truth.
+
+    Each thread gets its own connection (sqlite3 connections must not be shared across threads);
+    WAL lets readers run while one writer commits. `synchronous=FULL` makes a commit durable
+    before the ingest that caused it is acknowledged.
+    """
+
+    def __init__(self, data_dir: Path) -> None:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = data_dir / DATABASE_NAME
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        connection = self._connection()
+        connection.executescript(_SCHEMA)
+        stored_version = self._meta("schema_version")
+        if stored_version is None:
+            with self._transaction() as transaction:
+                transaction.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        elif stored_version != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} has schema version {stored_version}; this server reads version {SCHEMA_VERSION}"
+            )
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+    def get_document(self, document_id: str) -> StoredDocument | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT sequence, id, text, source, url, title, published_at, metadata, ingested_at "
+                "FROM documents WHERE id = ?",
+                (document_id,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        sequence, doc_id, text, source, url, title, published_at, metadata, ingested_at = row
+        document = Document(
+            id=doc_id,
+            text=text,
+            source=source,
+            url=url,
+            title=title,
+            published_at=datetime.fromisoformat(published_at) if published_at else None,
+            metadata=json.loads(metadata),
+        )
+        return StoredDocument(document, sequence, datetime.fromisoformat(ingested_at))
+
+    def get_signatures(self, document_id: str) -> Signatures | None:
+        row = (
+            self._connection()
+            .execute(
+                "SELECT document_signature, passage_signatures, passage_count FROM documents WHERE id = ?",
+                (document_id,),
+            )
+            .fetchone()
+        )
+        return _signatures_from_row(row[0], row[1], row[2]) if row else None
+
+    def iter_signatures(self) -> Iterator[tuple[str, Signatures]]:
+        cursor = self._connection().execute(
+            "SELECT id, document_signature, passage_signatures, passage_count FROM documents ORDER BY sequence"
+        )
+        for document_id, document_signature, passage_signatures, passage_count in cursor:
+            yield document_id, _signatures_from_row(document_signature, passage_signatures, passage_count)
+
+    def links_of(self, document_id: str) -> list[Link]:
+        rows = (
+            self._connection()
+            .execute(
+                f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? "  # noqa: S608 - constant column list
+                f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ?",
+                (document_id, document_id),
+            )
+            .fetchall()
+        )
+        return [_link_from_row(row) for row in rows]
+
+    def apply(self, change: StoreChange) -> None:
+        now = datetime.now(UTC).isoformat()
+        with self._write_lock, self._transaction() as transaction:
+            for document_id in change.removed_ids:
+                transaction.execute("DELETE FROM links WHERE document_id = ? OR source_id = ?", (document_id, document_id))
+                transaction.execute("DELETE FROM documents WHERE id = ?", (document_id,))
+            for offset, (document, signatures) in enumerate(change.added):
+                transaction.execute(
+                    "INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        change.first_sequence + offset,
+                        document.id,
+                        document.text,
+                        document.source,
+                        document.url,
+                        document.title,
+                        document.published_at.isoformat() if document.published_at else None,
+                        json.dumps(dict(document.metadata), sort_keys=True),
+                        now,
+                        signatures.document,
+                        b"".join(signatures.passages),
+                        len(signatures.passages),
+                    ),
+                )
+            if change.added:
+                last = change.first_sequence + len(change.added) - 1
+                transaction.execute(
+                    "INSERT INTO meta VALUES ('last_sequence', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (str(last),),
+                )
+            for link in change.upserted_links:
+                # One row per pair of documents: a link in one direction replaces one in the other.
+                transaction.execute(
+                    "DELETE FROM links WHERE document_id = ? AND source_id = ?", (link.source_id, link.document_id)
+                )
+                transaction.execute(
+                    f"INSERT OR REPLACE INTO links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    _row_from_link(link),
+                )
+
+    def last_sequence(self) -> int:
+        value = self._meta("last_sequence")
+        return int(value) if value is not None else 0
+
+    def load_parameters(self) -> IndexParameters | None:
+        value = self._meta("index_parameters")
+        return IndexParameters(**json.loads(value)) if value is not None else None
+
+    def save_parameters(self, parameters: IndexParameters) -> None:
+        with self._write_lock, self._transaction() as transaction:
+            transaction.execute(
+                "INSERT INTO meta VALUES ('index_parameters', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (json.dumps(asdict(parameters), sort_keys=True),),
+            )
+
+    def counts(self) -> tuple[int, int, int]:
+        connection = self._connection()
+        documents, passages = connection.execute(
+            "SELECT COUNT(*), COALESCE(SUM(passage_count), 0) FROM documents"
+        ).fetchone()
+        (links,) = connection.execute("SELECT COUNT(*) FROM links WHERE suppressed = 0").fetchone()
+        return int(documents), int(passages), int(links)
+
+    def size_bytes(self) -> int:
+        return sum(
+            path.stat().st_size
+            for path in (self.path, self.path.with_name(self.path.name + "-wal"))
+            if path.exists()
+        )
+
+    def _meta(self, key: str) -> str | None:
+        row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return str(row[0]) if row else None
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE below.
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA busy_timeout=30000")
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._connection())
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception, so a change is all there or not at all."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._connection.execute("BEGIN IMMEDIATE")
+        return self._connection
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            self._connection.execute("COMMIT")
+        else:
+            self._connection.execute("ROLLBACK")
+
+
+def _signatures_from_row(document_signature: bytes, passage_signatures: bytes, passage_count: int) -> Signatures:
+    width = len(document_signature)
+    return Signatures(
+        document=bytes(document_signature),
+        passages=tuple(bytes(passage_signatures[i * width : (i + 1) * width]) for i in range(passage_count)),
+    )
+
+
+def _row_from_link(link: Link) -> tuple[object, ...]:
+    return (
+        link.document_id,
+        link.source_id,
+        link.relation.value,
+        link.score,
+        link.jaccard,
+        link.containment,
+        link.source_containment,
+        link.confidence,
+        link.basis.value,
+        json.dumps([[s.start, s.end, s.source_start, s.source_end] for s in link.evidence]),
+        int(link.suppressed),
+    )
+
+
+def _link_from_row(row: tuple[object, ...]) -> Link:
+    (document_id, source_id, relation, score, jaccard, containment, source_containment, confidence, basis,
+     evidence, suppressed) = row  # fmt: skip
+    return Link(
+        document_id=str(document_id),
+        source_id=str(source_id),
+        relation=Relation(relation),
+        score=float(score),  # type: ignore[arg-type]
+        jaccard=float(jaccard),  # type: ignore[arg-type]
+        containment=float(containment),  # type: ignore[arg-type]
+        source_containment=float(source_containment),  # type: ignore[arg-type]
+        confidence=float(confidence),  # type: ignore[arg-type]
+        basis=DirectionBasis(basis),
+        evidence=tuple(Span(*span) for span in json.loads(str(evidence))),
+        suppressed=bool(suppressed),
+    )

@@ -1,0 +1,1 @@
+"""The core of the service: text analysis, alignment, provenance; imports only the standard library."""

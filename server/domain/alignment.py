@@ -1,0 +1,253 @@
+"""Align two texts passage by passage: seed sentence pairs, extend them into fragments, measure reuse."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from typing import Final
+
+from server.domain.tokenization import TokenizedText, is_content_word, stem
+
+# Two sentences seed an alignment when both their weighted cosine and their Dice overlap of content
+# stems reach these values; 0.33 is where Sanchez-Perez, Sidorov & Gelbukh (PAN 2014) put both.
+SEED_COSINE: Final = 0.33
+SEED_DICE: Final = 0.33
+# Seeds this many sentences apart (on both sides) belong to one fragment: reuse interleaves
+# inserted material (captions, tweets, an author's own sentences) with the reused sentences.
+MAX_SEED_GAP: Final = 4
+# A fragment whose two sides, taken whole, are less similar than this is split with a smaller gap.
+MIN_FRAGMENT_COSINE: Final = 0.30
+# Shingle length used for whole-document Jaccard and for measuring how verbatim a fragment is.
+VERBATIM_NGRAM: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """An aligned pair of token ranges `[a_start, a_end)` in text a and `[b_start, b_end)` in text b."""
+
+    a_start: int
+    a_end: int
+    b_start: int
+    b_end: int
+    seeds: int
+    cosine: float
+    verbatim: float
+
+
+@dataclass(frozen=True, slots=True)
+class Alignment:
+    """What two texts share: the aligned fragments and how much of each text they cover."""
+
+    fragments: tuple[Fragment, ...]
+    coverage_a: float
+    coverage_b: float
+    aligned_words_a: int
+    aligned_words_b: int
+    verbatim: float
+
+    @property
+    def seeds(self) -> int:
+        return sum(fragment.seeds for fragment in self.fragments)
+
+
+EMPTY_ALIGNMENT: Final = Alignment((), 0.0, 0.0, 0, 0, 0.0)
+
+
+def sentence_stems(text: TokenizedText) -> list[Counter[str]]:
+    """Return the content-stem counts of each sentence of `text`."""
+    return [
+        Counter(stem(word) for word in text.words[s.token_start : s.token_end] if is_content_word(word))
+        for s in text.sentences
+    ]
+
+
+def align(a: TokenizedText, b: TokenizedText) -> Alignment:
+    """Find the passages of `a` that reuse passages of `b`, verbatim or reworded.
+
+    >>> from server.domain.tokenization import tokenize
+    >>> source = tokenize("The mayor opened the new bridge on Monday. Crowds cheered the long awaited opening.")
+    >>> copy = tokenize("Weather was fine. The mayor opened a new bridge on Monday. Crowds cheered the opening.")
+    >>> alignment = align(copy, source)
+    >>> [(f.a_start, f.a_end, f.b_start, f.b_end) for f in alignment.fragments]
+    [(3, 15, 0, 14)]
+    """
+    stems_a, stems_b = sentence_stems(a), sentence_stems(b)
+    weights = _inverse_sentence_frequency(stems_a + stems_b)
+    vectors_a = [_weighted(counts, weights) for counts in stems_a]
+    vectors_b = [_weighted(counts, weights) for counts in stems_b]
+    seeds = _seeds(stems_a, stems_b, vectors_a, vectors_b)
+    if not seeds:
+        return EMPTY_ALIGNMENT
+    groups = _extend(seeds, stems_a, stems_b, weights, MAX_SEED_GAP)
+    fragments = [_fragment(group, a, b, stems_a, stems_b, weights) for group in groups]
+    fragments = _drop_overlaps(fragments)
+    return _summarise(fragments, a, b)
+
+
+def _inverse_sentence_frequency(units: list[Counter[str]]) -> dict[str, float]:
+    frequency: Counter[str] = Counter()
+    for counts in units:
+        frequency.update(counts.keys())
+    total = len(units)
+    return {term: math.log((total + 1) / df) for term, df in frequency.items()}
+
+
+def _weighted(counts: Counter[str], weights: dict[str, float]) -> dict[str, float]:
+    vector = {term: count * weights[term] for term, count in counts.items()}
+    norm = math.sqrt(sum(value * value for value in vector.values()))
+    return {term: value / norm for term, value in vector.items()} if norm else {}
+
+
+def _seeds(
+    stems_a: list[Counter[str]],
+    stems_b: list[Counter[str]],
+    vectors_a: list[dict[str, float]],
+    vectors_b: list[dict[str, float]],
+) -> list[tuple[int, int]]:
+    postings: defaultdict[str, list[int]] = defaultdict(list)
+    for j, counts in enumerate(stems_b):
+        for term in counts:
+            postings[term].append(j)
+    seeds = []
+    for i, counts in enumerate(stems_a):
+        shared: Counter[int] = Counter()
+        for term in counts:
+            for j in postings.get(term, ()):
+                shared[j] += 1
+        for j, overlap in shared.items():
+            dice = 2 * overlap / (len(counts) + len(stems_b[j]))
+            if dice < SEED_DICE:
+                continue
+            vector_a, vector_b = vectors_a[i], vectors_b[j]
+            cosine = sum(weight * vector_b.get(term, 0.0) for term, weight in vector_a.items())
+            if cosine >= SEED_COSINE:
+                seeds.append((i, j))
+    return seeds
+
+
+def _extend(
+    seeds: list[tuple[int, int]],
+    stems_a: list[Counter[str]],
+    stems_b: list[Counter[str]],
+    weights: dict[str, float],
+    gap: int,
+) -> list[list[tuple[int, int]]]:
+    groups = _cluster(seeds, gap)
+    if gap <= 1:
+        return groups
+    result = []
+    for group in groups:
+        if len(group) > 1 and _group_cosine(group, stems_a, stems_b, weights) < MIN_FRAGMENT_COSINE:
+            result.extend(_extend(group, stems_a, stems_b, weights, gap - 1))
+        else:
+            result.append(group)
+    return result
+
+
+def _cluster(seeds: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int]]]:
+    """Group seeds that lie within `gap` sentences of another seed of the group, on both sides."""
+    ordered = sorted(seeds)
+    parent = list(range(len(ordered)))
+
+    def find(index: int) -> int:
+        while parent[index] != index:
+            parent[index] = parent[parent[index]]
+            index = parent[index]
+        return index
+
+    for index, (i, j) in enumerate(ordered):
+        for other in range(index + 1, len(ordered)):
+            i2, j2 = ordered[other]
+            if i2 - i > gap:
+                break
+            if abs(j2 - j) <= gap:
+                parent[find(other)] = find(index)
+    groups: defaultdict[int, list[tuple[int, int]]] = defaultdict(list)
+    for index, seed in enumerate(ordered):
+        groups[find(index)].append(seed)
+    return list(groups.values())
+
+
+def _group_cosine(
+    group: list[tuple[int, int]], stems_a: list[Counter[str]], stems_b: list[Counter[str]], weights: dict[str, float]
+) -> float:
+    a_rows = {i for i, _ in group}
+    b_rows = {j for _, j in group}
+    side_a = _weighted(sum((stems_a[i] for i in range(min(a_rows), max(a_rows) + 1)), Counter()), weights)
+    side_b = _weighted(sum((stems_b[j] for j in range(min(b_rows), max(b_rows) + 1)), Counter()), weights)
+    return sum(weight * side_b.get(term, 0.0) for term, weight in side_a.items())
+
+
+def _fragment(
+    group: list[tuple[int, int]],
+    a: TokenizedText,
+    b: TokenizedText,
+    stems_a: list[Counter[str]],
+    stems_b: list[Counter[str]],
+    weights: dict[str, float],
+) -> Fragment:
+    first_a, last_a = min(i for i, _ in group), max(i for i, _ in group)
+    first_b, last_b = min(j for _, j in group), max(j for _, j in group)
+    a_start, a_end = a.sentences[first_a].token_start, a.sentences[last_a].token_end
+    b_start, b_end = b.sentences[first_b].token_start, b.sentences[last_b].token_end
+    return Fragment(
+        a_start=a_start,
+        a_end=a_end,
+        b_start=b_start,
+        b_end=b_end,
+        seeds=len(group),
+        cosine=_group_cosine(group, stems_a, stems_b, weights),
+        verbatim=verbatim_share(a.words[a_start:a_end], b.words[b_start:b_end]),
+    )
+
+
+def shingle_set(words: tuple[str, ...] | list[str], size: int = VERBATIM_NGRAM) -> set[tuple[str, ...]]:
+    """Return the word `size`-grams of `words` (the whole sequence when it is shorter).
+
+    >>> sorted(shingle_set(["a", "b", "c"], size=2))
+    [('a', 'b'), ('b', 'c')]
+    """
+    if len(words) < size:
+        return {tuple(words)} if words else set()
+    return {tuple(words[index : index + size]) for index in range(len(words) - size + 1)}
+
+
+def verbatim_share(a_words: tuple[str, ...], b_words: tuple[str, ...]) -> float:
+    """Return the share of the shorter side's word n-grams that occur verbatim in the other side."""
+    a_shingles, b_shingles = shingle_set(a_words), shingle_set(b_words)
+    smaller = min(len(a_shingles), len(b_shingles))
+    return len(a_shingles & b_shingles) / smaller if smaller else 0.0
+
+
+def _drop_overlaps(fragments: list[Fragment]) -> list[Fragment]:
+    """Keep, of fragments that overlap in either text, the one with most seeds (then the most similar).
+
+    Both sides are checked, and ties broken on both, so that aligning b with a gives the mirror
+    image of aligning a with b: links must not depend on which document arrived first.
+    """
+    kept: list[Fragment] = []
+    for fragment in sorted(fragments, key=lambda f: (-f.seeds, -f.cosine, f.a_start, f.b_start)):
+        if all(_disjoint(fragment, other) for other in kept):
+            kept.append(fragment)
+    return sorted(kept, key=lambda f: f.a_start)
+
+
+def _disjoint(one: Fragment, other: Fragment) -> bool:
+    return (one.a_end <= other.a_start or other.a_end <= one.a_start) and (
+        one.b_end <= other.b_start or other.b_end <= one.b_start
+    )
+
+
+def _summarise(fragments: list[Fragment], a: TokenizedText, b: TokenizedText) -> Alignment:
+    aligned_a = sum(f.a_end - f.a_start for f in fragments)
+    aligned_b = sum(f.b_end - f.b_start for f in fragments)
+    verbatim = sum(f.verbatim * (f.a_end - f.a_start) for f in fragments) / aligned_a if aligned_a else 0.0
+    return Alignment(
+        fragments=tuple(fragments),
+        coverage_a=aligned_a / len(a) if len(a) else 0.0,
+        coverage_b=aligned_b / len(b) if len(b) else 0.0,
+        aligned_words_a=aligned_a,
+        aligned_words_b=aligned_b,
+        verbatim=verbatim,
+    )

@@ -1,0 +1,156 @@
+"""Compare two texts: verify reuse on the real text, classify the relation and decide its direction."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final
+
+from server.domain.alignment import Alignment, align
+from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
+from server.domain.passages import Passage, cut_passages, document_shingles
+from server.domain.tokenization import TokenizedText, tokenize
+
+# Two texts are related when their alignment has at least this many seed sentences, or when it
+# covers at least RELATED_COVERAGE of one of them (a one-sentence text aligned with one sentence).
+# Independent reports of one event share names and quotes, which makes single seeds, not runs.
+MIN_RELATED_SEEDS: Final = 2
+RELATED_COVERAGE: Final = 0.5
+# Aligned passages whose word 4-grams are at least this share verbatim are copied, not reworded.
+VERBATIM_SHARE: Final = 0.5
+# A copy that covers at least this share of both texts is a duplicate of the whole.
+DUPLICATE_COVERAGE: Final = 0.8
+# Coverage must differ by this much before "the excerpt lies inside its source" decides direction.
+CONTAINMENT_MARGIN: Final = 0.05
+
+_ATTRIBUTION_BEFORE: Final = r"(?:according to|reported by|cited by|courtesy of|via|source:|credit:)\s+(?:the\s+)?"
+_ATTRIBUTION_AFTER: Final = r"\s+(?:said|says|reported|reports|notes|noted|wrote|writes|quoted|added)\b"
+
+
+@dataclass(frozen=True, slots=True)
+class TextProfile:
+    """A text analysed once for comparisons: tokens, shingles, passages, and what is known of its origin.
+
+    `sequence` is the ingest order of a stored document; None for a text that is not stored, which
+    counts as newer than everything stored.
+    """
+
+    tokens: TokenizedText
+    shingles: frozenset[str]
+    passages: tuple[Passage, ...]
+    document: Document | None = None
+    sequence: int | None = None
+
+
+def profile_text(text: str, document: Document | None = None, sequence: int | None = None) -> TextProfile:
+    tokens = tokenize(text)
+    return TextProfile(tokens, document_shingles(tokens), cut_passages(tokens), document, sequence)
+
+
+def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
+    """Return how `a` relates to `b` (spans from a to b), or None when neither reuses the other.
+
+    >>> source = profile_text(
+    ...     "The council met on Monday. The mayor opened the new bridge over the river. Crowds cheered"
+    ...     " the long awaited opening of the bridge. Traffic will flow from Tuesday. Tolls start in May."
+    ... )
+    >>> excerpt = profile_text(
+    ...     "The mayor opened the new bridge over the river. Crowds cheered the long awaited opening of the bridge."
+    ... )
+    >>> comparison = compare_profiles(excerpt, source)
+    >>> comparison.relation.name, comparison.a_is_derived, comparison.basis.name
+    ('EXCERPT', True, 'CONTAINMENT')
+    """
+    alignment = align(a.tokens, b.tokens)
+    if not is_related(alignment):
+        return None
+    a_is_derived, basis, confidence = decide_direction(a, b, alignment)
+    covered_derived = alignment.coverage_a if a_is_derived else alignment.coverage_b
+    similarity = _mean_fragment_cosine(alignment)
+    return Comparison(
+        relation=classify_relation(alignment),
+        a_is_derived=a_is_derived,
+        score=_rounded(min(1.0, covered_derived * similarity)),
+        jaccard=_rounded(_jaccard(a.shingles, b.shingles)),
+        containment_a=_rounded(alignment.coverage_a),
+        containment_b=_rounded(alignment.coverage_b),
+        confidence=_rounded(confidence),
+        basis=basis,
+        spans=tuple(
+            Span(*a.tokens.char_span(f.a_start, f.a_end), *b.tokens.char_span(f.b_start, f.b_end))
+            for f in alignment.fragments
+        ),
+    )
+
+
+def is_related(alignment: Alignment) -> bool:
+    if not alignment.fragments:
+        return False
+    return (
+        alignment.seeds >= MIN_RELATED_SEEDS
+        or max(alignment.coverage_a, alignment.coverage_b) >= RELATED_COVERAGE
+    )
+
+
+def classify_relation(alignment: Alignment) -> Relation:
+    if alignment.verbatim < VERBATIM_SHARE:
+        return Relation.REWRITE
+    if min(alignment.coverage_a, alignment.coverage_b) >= DUPLICATE_COVERAGE:
+        return Relation.DUPLICATE
+    return Relation.EXCERPT
+
+
+def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tuple[bool, DirectionBasis, float]:
+    """Return (a is the derived text, what decided it, confidence), strongest evidence first.
+
+    The decision depends only on the two texts and their metadata, never on which of them is
+    being ingested, so links come out the same whatever order documents arrive in; only an exact
+    tie falls back to ingest order.
+    """
+    published_a = a.document.published_at if a.document else None
+    published_b = b.document.published_at if b.document else None
+    if published_a is not None and published_b is not None and published_a != published_b:
+        return published_a > published_b, DirectionBasis.PUBLISHED_AT, 0.95
+    margin = alignment.coverage_a - alignment.coverage_b
+    if abs(margin) >= CONTAINMENT_MARGIN:
+        return margin > 0, DirectionBasis.CONTAINMENT, 0.5 + min(0.45, abs(margin))
+    a_credits_b, b_credits_a = _credits(a, b), _credits(b, a)
+    if a_credits_b != b_credits_a:
+        return a_credits_b, DirectionBasis.ATTRIBUTION, 0.75
+    return _ingested_later(a, b), DirectionBasis.INGEST_ORDER, 0.5
+
+
+def _credits(derived: TextProfile, source: TextProfile) -> bool:
+    """Tell whether `derived` names `source`'s publisher as where its content came from."""
+    publisher = source.document.source.strip() if source.document else ""
+    if len(publisher) < 2 or derived.document is None:
+        return False
+    name = re.escape(publisher)
+    pattern = rf"{_ATTRIBUTION_BEFORE}{name}\b|\b{name}{_ATTRIBUTION_AFTER}|\({name}\)"
+    return re.search(pattern, derived.document.text, re.IGNORECASE) is not None
+
+
+def _ingested_later(a: TextProfile, b: TextProfile) -> bool:
+    if a.sequence is None:
+        return True
+    if b.sequence is None:
+        return False
+    return a.sequence > b.sequence
+
+
+def _mean_fragment_cosine(alignment: Alignment) -> float:
+    # Weighted by both sides' lengths, so the score is the same whichever text is a.
+    weights = [f.a_end - f.a_start + f.b_end - f.b_start for f in alignment.fragments]
+    total = sum(weights)
+    return sum(f.cosine * w for f, w in zip(alignment.fragments, weights, strict=True)) / total if total else 0.0
+
+
+def _rounded(value: float) -> float:
+    # Sums taken in another order differ in the last bits; rounding keeps a pair's figures
+    # identical whichever of its texts is compared with the other.
+    return round(value, 6)
+
+
+def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0

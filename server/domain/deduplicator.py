@@ -1,0 +1,401 @@
+"""Deduplicator: the use cases (ingest, delete, find similar, provenance, cluster, compare, stats)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from server.domain.comparison import TextProfile, compare_profiles, profile_text
+from server.domain.errors import (
+    DedupError,
+    DocumentAlreadyExistsError,
+    DocumentNotFoundError,
+    InvalidDocumentError,
+    InvalidRequestError,
+)
+from server.domain.model import (
+    Cluster,
+    Comparison,
+    Document,
+    IngestResult,
+    IngestStatus,
+    Link,
+    Match,
+    Provenance,
+    Stats,
+    StoredDocument,
+)
+from server.domain.ports import ProvenanceStore, SignatureIndex, Signatures, StoreChange
+from server.domain.provenance import cluster_of, decide_suppression, provenance_of
+
+DEFAULT_MATCH_LIMIT: Final = 10
+# Analysed texts of stored documents are cached: verifying a candidate needs its tokens, and the
+# same popular sources come up again and again while a news cycle is ingested.
+PROFILE_CACHE_SIZE: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Sizes the service accepts; the gRPC edge keeps its message limit above what these allow."""
+
+    max_text_bytes: int = 4 * 1024 * 1024
+    max_batch_documents: int = 512
+    max_id_length: int = 256
+    max_match_limit: int = 1000
+    # Candidates verified on the real text per query, most passage collisions first.
+    max_verified_candidates: int = 200
+
+
+@dataclass(frozen=True, slots=True)
+class _Accepted:
+    index: int
+    document: Document
+    profile: TextProfile
+    signatures: Signatures
+    replaces: bool
+
+
+class Deduplicator:
+    """The provenance use cases, over a store (the source of truth) and a signature index derived from it.
+
+    Writes are serialised by one lock, so that a batch's links are decided against a stable store;
+    reads run concurrently.
+
+    >>> from tests.fakes import ExactIndex, MemoryStore  # doctest: +SKIP
+    >>> deduplicator = Deduplicator(MemoryStore(), ExactIndex())  # doctest: +SKIP
+    >>> deduplicator.ingest([Document("a", "Some text.")])[0].status  # doctest: +SKIP
+    <IngestStatus.CREATED: 'created'>
+    """
+
+    def __init__(self, store: ProvenanceStore, index: SignatureIndex, limits: Limits | None = None) -> None:
+        self._store = store
+        self._index = index
+        self._limits = limits or Limits()
+        self._write_lock = threading.RLock()
+        self._profiles: OrderedDict[tuple[str, int], TextProfile] = OrderedDict()
+        self._profiles_lock = threading.Lock()
+
+    @property
+    def limits(self) -> Limits:
+        return self._limits
+
+    def load_index(self) -> int:
+        """Fill the index from the store's signatures; return how many documents were loaded."""
+        loaded = 0
+        for document_id, signatures in self._store.iter_signatures():
+            self._index.add(document_id, signatures)
+            loaded += 1
+        return loaded
+
+    def ingest(self, documents: Sequence[Document], replace: bool = False) -> list[IngestResult]:
+        """Store documents and the links they take part in; one result per document, in order.
+
+        A document that cannot be stored gets a REJECTED result and leaves the others unaffected.
+        When every document is rejected, the first error is raised instead.
+        """
+        if not documents:
+            raise InvalidRequestError("documents is empty: send at least one document")
+        if len(documents) > self._limits.max_batch_documents:
+            raise InvalidRequestError(
+                f"the batch has {len(documents)} documents; send at most "
+                f"{self._limits.max_batch_documents} per request"
+            )
+        with self._write_lock:
+            results: list[IngestResult | None] = [None] * len(documents)
+            accepted: list[_Accepted] = []
+            seen_ids: set[str] = set()
+            for index, document in enumerate(documents):
+                try:
+                    outcome = self._prepare(index, document, replace, seen_ids)
+                except DedupError as error:
+                    results[index] = IngestResult(document.id, IngestStatus.REJECTED, error=error)
+                    continue
+                if isinstance(outcome, IngestResult):
+                    results[index] = outcome
+                else:
+                    accepted.append(outcome)
+            if accepted:
+                self._store_accepted(accepted, results)
+            final = [result for result in results if result is not None]
+            rejected = [result for result in final if result.status is IngestStatus.REJECTED]
+            if rejected and len(rejected) == len(final) and rejected[0].error is not None:
+                raise _batch_error(rejected)
+            return final
+
+    def get_document(self, document_id: str) -> StoredDocument:
+        return self._require(document_id)
+
+    def delete_document(self, document_id: str) -> list[str]:
+        """Remove a document and its links; return the documents whose links were re-decided."""
+        with self._write_lock:
+            self._require(document_id)
+            neighbours = sorted({link.other(document_id) for link in self._store.links_of(document_id)})
+            context = _unique_links(
+                link
+                for neighbour in neighbours
+                for link in self._store.links_of(neighbour)
+                if document_id not in (link.document_id, link.source_id)
+            )
+            among = set(neighbours)
+            candidates = [link for link in context if link.document_id in among and link.source_id in among]
+            changed = [
+                link
+                for link, before in zip(decide_suppression(candidates, context), candidates, strict=True)
+                if link.suppressed != before.suppressed
+            ]
+            self._store.apply(StoreChange(removed_ids=[document_id], upserted_links=changed))
+            self._index.remove(document_id)
+            self._forget_profile(document_id)
+            return neighbours
+
+    def find_similar(
+        self, *, document_id: str | None = None, text: str | None = None, limit: int = 0, min_score: float = 0.0
+    ) -> list[Match]:
+        """Return stored documents that share passages with a stored document or an unstored text."""
+        if (document_id is None) == (text is None):
+            raise InvalidRequestError("set exactly one of document_id and text as the query")
+        if limit < 0 or limit > self._limits.max_match_limit:
+            raise InvalidRequestError(
+                f"limit is {limit}; use 0 for the default ({DEFAULT_MATCH_LIMIT}) or at most "
+                f"{self._limits.max_match_limit}"
+            )
+        if math.isnan(min_score) or not 0.0 <= min_score <= 1.0:
+            raise InvalidRequestError(f"min_score is {min_score}; use a value from 0 to 1")
+        if document_id is not None:
+            query = self._stored_profile(document_id)
+            signatures = self._store.get_signatures(document_id)
+            if query is None or signatures is None:
+                raise DocumentNotFoundError(f"no document has id {document_id!r}; ingest it first or check the id")
+        else:
+            assert text is not None  # noqa: S101 - guaranteed by the exactly-one check above
+            query = self._profile_query_text(text, "text")
+            signatures = self._sign(query)
+        candidates = self._index.candidates(signatures)
+        candidates.pop(document_id or "", None)
+        ranked = sorted(candidates, key=lambda cid: (-candidates[cid], cid))[: self._limits.max_verified_candidates]
+        matches = []
+        for candidate_id in ranked:
+            candidate = self._stored_profile(candidate_id)
+            if candidate is None:
+                continue
+            comparison = compare_profiles(query, candidate)
+            if comparison is not None and comparison.score >= min_score:
+                matches.append(Match(candidate_id, comparison))
+        matches.sort(key=lambda match: (-match.comparison.score, match.document_id))
+        return matches[: limit or DEFAULT_MATCH_LIMIT]
+
+    def provenance(self, document_id: str) -> Provenance:
+        self._require(document_id)
+        return provenance_of(document_id, self._store.links_of)
+
+    def cluster(self, document_id: str) -> Cluster:
+        self._require(document_id)
+        return cluster_of(document_id, self._store.links_of)
+
+    def compare(self, text_a: str, text_b: str) -> Comparison | None:
+        """Compare two texts, storing nothing; on an exact tie, text_b counts as the earlier one."""
+        a = self._profile_query_text(text_a, "text_a")
+        b = self._profile_query_text(text_b, "text_b")
+        # Give b an ingest position so that, as for a stored document, ties make b the source.
+        b = TextProfile(b.tokens, b.shingles, b.passages, b.document, sequence=0)
+        return compare_profiles(a, b)
+
+    def stats(self) -> Stats:
+        documents, passages, links = self._store.counts()
+        return Stats(
+            document_count=documents,
+            passage_count=passages,
+            link_count=links,
+            index_parameters=self._index.parameters,
+            store_bytes=self._store.size_bytes(),
+            max_text_bytes=self._limits.max_text_bytes,
+            max_batch_documents=self._limits.max_batch_documents,
+        )
+
+    def _prepare(
+        self, index: int, document: Document, replace: bool, seen_ids: set[str]
+    ) -> IngestResult | _Accepted:
+        self._validate_id(document.id, f"documents[{index}].id")
+        if document.id in seen_ids:
+            raise InvalidDocumentError(
+                f"documents[{index}].id {document.id!r} appears more than once in this request; send each id once"
+            )
+        seen_ids.add(document.id)
+        self._validate_text(document.text, f"documents[{index}].text")
+        existing = self._store.get_document(document.id)
+        if existing is not None:
+            if existing.document.text == document.text:
+                links = tuple(link for link in self._store.links_of(document.id) if not link.suppressed)
+                return IngestResult(document.id, IngestStatus.UNCHANGED, links)
+            if not replace:
+                raise DocumentAlreadyExistsError(
+                    f"document {document.id!r} is already stored with another text; "
+                    "set replace to overwrite it, or use another id"
+                )
+        profile = profile_text(document.text, document)
+        if not profile.passages:
+            raise InvalidDocumentError(
+                f"documents[{index}].text has no words to compare (only punctuation or symbols); send prose"
+            )
+        return _Accepted(index, document, profile, self._sign(profile), replaces=existing is not None)
+
+    def _store_accepted(self, accepted: list[_Accepted], results: list[IngestResult | None]) -> None:
+        replaced_ids = [item.document.id for item in accepted if item.replaces]
+        old_signatures = {rid: self._store.get_signatures(rid) for rid in replaced_ids}
+        for replaced_id in replaced_ids:
+            self._index.remove(replaced_id)
+        indexed: list[str] = []
+        try:
+            first_sequence = self._store.last_sequence() + 1
+            batch_profiles: dict[str, TextProfile] = {}
+            new_links: list[Link] = []
+            for offset, item in enumerate(accepted):
+                profile = TextProfile(
+                    item.profile.tokens,
+                    item.profile.shingles,
+                    item.profile.passages,
+                    item.document,
+                    first_sequence + offset,
+                )
+                new_links.extend(self._verify(item.document.id, profile, item.signatures, batch_profiles))
+                self._index.add(item.document.id, item.signatures)
+                indexed.append(item.document.id)
+                batch_profiles[item.document.id] = profile
+            upserts = self._decide_links(new_links, set(batch_profiles), set(replaced_ids))
+            self._store.apply(
+                StoreChange(
+                    added=[(item.document, item.signatures) for item in accepted],
+                    removed_ids=replaced_ids,
+                    upserted_links=upserts,
+                    first_sequence=first_sequence,
+                )
+            )
+        except BaseException:
+            for document_id in indexed:
+                self._index.remove(document_id)
+            for replaced_id, signatures in old_signatures.items():
+                if signatures is not None:
+                    self._index.add(replaced_id, signatures)
+            raise
+        for replaced_id in replaced_ids:
+            self._forget_profile(replaced_id)
+        for item in accepted:
+            links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
+            status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
+            results[item.index] = IngestResult(item.document.id, status, links)
+
+    def _verify(
+        self, document_id: str, profile: TextProfile, signatures: Signatures, batch: dict[str, TextProfile]
+    ) -> list[Link]:
+        candidates = self._index.candidates(signatures)
+        candidates.pop(document_id, None)
+        ranked = sorted(candidates, key=lambda cid: (-candidates[cid], cid))[: self._limits.max_verified_candidates]
+        links = []
+        for candidate_id in ranked:
+            candidate = batch.get(candidate_id) or self._stored_profile(candidate_id)
+            if candidate is None:
+                continue
+            comparison = compare_profiles(profile, candidate)
+            if comparison is not None:
+                links.append(Link.from_comparison(document_id, candidate_id, comparison))
+        return links
+
+    def _decide_links(self, new_links: list[Link], new_ids: set[str], replaced_ids: set[str]) -> list[Link]:
+        """Return the links to write: the new ones, and stored ones whose sibling status changes."""
+        affected = set(new_ids)
+        for link in new_links:
+            affected.update((link.document_id, link.source_id))
+        stored = _unique_links(
+            link
+            for document_id in sorted(affected - new_ids)
+            for link in self._store.links_of(document_id)
+            if not ({link.document_id, link.source_id} & replaced_ids)
+        )
+        context = stored + new_links
+        candidates = [link for link in context if link.document_id in affected and link.source_id in affected]
+        decided = decide_suppression(candidates, context)
+        new_pairs = {(link.document_id, link.source_id) for link in new_links}
+        return [
+            link
+            for link, before in zip(decided, candidates, strict=True)
+            if (link.document_id, link.source_id) in new_pairs or link.suppressed != before.suppressed
+        ]
+
+    def _sign(self, profile: TextProfile) -> Signatures:
+        return self._index.sign(profile.shingles, [passage.features for passage in profile.passages])
+
+    def _require(self, document_id: str) -> StoredDocument:
+        self._validate_id(document_id, "document_id")
+        stored = self._store.get_document(document_id)
+        if stored is None:
+            raise DocumentNotFoundError(f"no document has id {document_id!r}; ingest it first or check the id")
+        return stored
+
+    def _stored_profile(self, document_id: str) -> TextProfile | None:
+        stored = self._store.get_document(document_id)
+        if stored is None:
+            return None
+        key = (document_id, stored.sequence)
+        with self._profiles_lock:
+            cached = self._profiles.get(key)
+            if cached is not None:
+                self._profiles.move_to_end(key)
+                return cached
+        profile = profile_text(stored.document.text, stored.document, stored.sequence)
+        with self._profiles_lock:
+            self._profiles[key] = profile
+            while len(self._profiles) > PROFILE_CACHE_SIZE:
+                self._profiles.popitem(last=False)
+        return profile
+
+    def _forget_profile(self, document_id: str) -> None:
+        with self._profiles_lock:
+            for key in [key for key in self._profiles if key[0] == document_id]:
+                del self._profiles[key]
+
+    def _profile_query_text(self, text: str, field: str) -> TextProfile:
+        self._validate_text(text, field)
+        profile = profile_text(text)
+        if not profile.passages:
+            raise InvalidRequestError(f"{field} has no words to compare (only punctuation or symbols); send prose")
+        return profile
+
+    def _validate_id(self, document_id: str, field: str) -> None:
+        if not document_id or not document_id.strip():
+            raise InvalidDocumentError(f"{field} is empty; give a non-empty id")
+        if len(document_id) > self._limits.max_id_length:
+            raise InvalidDocumentError(
+                f"{field} has {len(document_id)} characters; ids may have at most {self._limits.max_id_length}"
+            )
+        if any(unicodedata.category(char) in ("Cc", "Cs") for char in document_id):
+            raise InvalidDocumentError(f"{field} contains control characters; use printable characters in ids")
+
+    def _validate_text(self, text: str, field: str) -> None:
+        if not text.strip():
+            raise InvalidDocumentError(f"{field} is empty or only whitespace; send the document's text")
+        size = len(text.encode("utf-8", errors="surrogatepass"))
+        if size > self._limits.max_text_bytes:
+            raise InvalidDocumentError(
+                f"{field} is {size} bytes of UTF-8; the limit is {self._limits.max_text_bytes} bytes: split the text"
+            )
+
+
+def _unique_links(links: Iterable[Link]) -> list[Link]:
+    unique: dict[tuple[str, str], Link] = {}
+    for link in links:
+        unique[(link.document_id, link.source_id)] = link
+    return list(unique.values())
+
+
+def _batch_error(rejected: list[IngestResult]) -> DedupError:
+    first = rejected[0].error
+    assert isinstance(first, DedupError)  # noqa: S101 - only DedupErrors are recorded as rejections
+    if len(rejected) == 1:
+        return first
+    message = f"{first} (and {len(rejected) - 1} more documents were rejected; nothing was stored)"
+    return type(first)(message)

@@ -1,0 +1,153 @@
+"""The link graph: which links are siblings' shared text, best sources, origins and clusters."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from server.domain.model import Cluster, ClusterMember, Link, Provenance, Span
+
+# Two documents that reuse one common source are siblings, not source and copy, when at least this
+# share of the text they have in common (on each side) is text each of them has in common with that source.
+SIBLING_EXPLAINED_SHARE: Final = 0.5
+
+
+def rank_key(link: Link) -> tuple[float, float, str]:
+    """Order links best first: the strongest reuse, then the surest direction, then by id for stability."""
+    return (-link.score, -link.confidence, link.source_id)
+
+
+def decide_suppression(candidates: Iterable[Link], context: Iterable[Link]) -> list[Link]:
+    """Return `candidates` with `suppressed` set for links between siblings.
+
+    A link between x and y is a sibling link when some third document z is a source of both x and
+    y (per `context`, which must hold every link of x and y), and the text x and y share is mostly
+    text each of them took from z. The rule reads only the three documents, so the result does not
+    depend on the order in which they were ingested.
+    """
+    sources_of: defaultdict[str, dict[str, Link]] = defaultdict(dict)
+    for link in context:
+        sources_of[link.document_id][link.source_id] = link
+    decided = []
+    for link in candidates:
+        x, y = link.document_id, link.source_id
+        common = (set(sources_of[x]) & set(sources_of[y])) - {x, y}
+        suppressed = any(
+            _explained(link, sources_of[x][z], sources_of[y][z]) for z in sorted(common)
+        )
+        decided.append(link if link.suppressed == suppressed else _with_suppressed(link, suppressed))
+    return decided
+
+
+def _explained(link: Link, x_from_z: Link, y_from_z: Link) -> bool:
+    x_shared = [(s.start, s.end) for s in link.evidence]
+    y_shared = [(s.source_start, s.source_end) for s in link.evidence]
+    x_with_z = [(s.start, s.end) for s in x_from_z.evidence]
+    y_with_z = [(s.start, s.end) for s in y_from_z.evidence]
+    return (
+        _covered_share(x_shared, x_with_z) >= SIBLING_EXPLAINED_SHARE
+        and _covered_share(y_shared, y_with_z) >= SIBLING_EXPLAINED_SHARE
+    )
+
+
+def _covered_share(ranges: list[tuple[int, int]], cover: list[tuple[int, int]]) -> float:
+    total = sum(end - start for start, end in ranges)
+    if not total:
+        return 0.0
+    covered = sum(
+        max(0, min(end, cover_end) - max(start, cover_start))
+        for start, end in ranges
+        for cover_start, cover_end in cover
+    )
+    return min(1.0, covered / total)
+
+
+def _with_suppressed(link: Link, suppressed: bool) -> Link:
+    return Link(
+        document_id=link.document_id,
+        source_id=link.source_id,
+        relation=link.relation,
+        score=link.score,
+        jaccard=link.jaccard,
+        containment=link.containment,
+        source_containment=link.source_containment,
+        confidence=link.confidence,
+        basis=link.basis,
+        evidence=link.evidence,
+        suppressed=suppressed,
+    )
+
+
+LinksOf = Callable[[str], list[Link]]
+
+
+def provenance_of(document_id: str, links_of: LinksOf) -> Provenance:
+    """Return the sources, derivatives and origin chain of a document.
+
+    `links_of(id)` returns every stored link touching `id`; suppressed (sibling) links are ignored.
+    """
+    links = [link for link in links_of(document_id) if not link.suppressed]
+    sources = sorted((link for link in links if link.document_id == document_id), key=rank_key)
+    derivatives = sorted((link for link in links if link.source_id == document_id), key=rank_key)
+    chain = origin_chain(document_id, links_of)
+    return Provenance(
+        document_id=document_id,
+        origin_id=chain[-1].source_id if chain else None,
+        sources=tuple(sources),
+        derivatives=tuple(derivatives),
+        origin_chain=tuple(chain),
+    )
+
+
+def best_source(document_id: str, links_of: LinksOf) -> Link | None:
+    sources = [link for link in links_of(document_id) if link.document_id == document_id and not link.suppressed]
+    return min(sources, key=rank_key) if sources else None
+
+
+def origin_chain(document_id: str, links_of: LinksOf) -> list[Link]:
+    """Follow best sources from `document_id` up to a document that derives from nothing.
+
+    Directions are decided pair by pair, so in rare cases they can form a loop; the walk stops
+    before revisiting a document and takes the last one reached as the origin.
+    """
+    chain: list[Link] = []
+    visited = {document_id}
+    current = document_id
+    while (link := best_source(current, links_of)) is not None and link.source_id not in visited:
+        chain.append(link)
+        visited.add(link.source_id)
+        current = link.source_id
+    return chain
+
+
+def cluster_of(document_id: str, links_of: LinksOf) -> Cluster:
+    """Return the origin of `document_id` and every document whose chain of best sources reaches it."""
+    chain = origin_chain(document_id, links_of)
+    origin_id = chain[-1].source_id if chain else document_id
+    members = [ClusterMember(origin_id, None, None, 0)]
+    seen = {origin_id}
+    frontier = [origin_id]
+    depth = 0
+    while frontier:
+        depth += 1
+        next_frontier = []
+        for parent in frontier:
+            children = sorted(
+                {link.document_id for link in links_of(parent) if link.source_id == parent and not link.suppressed}
+            )
+            for child in children:
+                if child in seen:
+                    continue
+                best = best_source(child, links_of)
+                if best is None or best.source_id != parent:
+                    continue
+                seen.add(child)
+                members.append(ClusterMember(child, best.relation, parent, depth))
+                next_frontier.append(child)
+        frontier = next_frontier
+    return Cluster(origin_id, tuple(members))
+
+
+def spans_total(spans: Iterable[Span]) -> int:
+    return sum(span.end - span.start for span in spans)

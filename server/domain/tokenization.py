@@ -1,0 +1,153 @@
+"""Normalise text into word tokens with their character spans, sentences, and boilerplate removed."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Final
+
+# Scripts written without spaces between words: each character is a token, so that copies in these
+# scripts still share shingles (a whole run of Han characters would otherwise be one giant "word").
+_UNSPACED_SCRIPTS: Final = (
+    "\u3040-\u30ff"  # Hiragana, Katakana
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"  # CJK ideographs
+    "\uac00-\ud7af"  # Hangul syllables
+    "\u0e00-\u0e7f"  # Thai
+)
+_TOKEN_PATTERN: Final = re.compile(rf"[{_UNSPACED_SCRIPTS}]|[^\W{_UNSPACED_SCRIPTS}]+")
+_URL_PATTERN: Final = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S*|@\w+", re.IGNORECASE)
+# A sentence ends at . ! ? (or their CJK forms), possibly followed by closing quotes or brackets,
+# when what follows starts a new sentence. Lower-case continuations ("U.S. and Iraqi") do not split.
+_SENTENCE_END: Final = re.compile(r"[.!?。！？][\"'”’)\]]*(?=\s+[\"'“‘(\[]?[^\sa-z])|[。！？]")
+
+# Words that carry grammar rather than content: rewrites change them freely, so content
+# comparisons leave them out. English only; other languages keep all their words as content.
+STOPWORDS: Final = frozenset(
+    """a about above after again against all also am an and any are as at be because been before being
+    below between both but by can could did do does doing down during each few for from further had has
+    have having he her here hers herself him himself his how i if in into is it its itself just me more
+    most my myself no nor not now of off on once only or other our ours ourselves out over own same she
+    should so some such than that the their theirs them themselves then there these they this those
+    through to too under until up very was we were what when where which while who whom why will with
+    would you your yours yourself yourselves s t don didn doesn isn wasn weren won wouldn shouldn couldn
+    said says say""".split()
+)
+# Stems are word prefixes: crude, language-agnostic and enough to tie "proved" to "proven" and
+# "communication" to "communications", which is what passage comparison of rewrites needs.
+STEM_LENGTH: Final = 5
+# Lines with fewer words than this (bylines, "Scroll down for video", share buttons) carry no content.
+MIN_CONTENT_LINE_WORDS: Final = 4
+# Sentences longer than this many words are cut, so that unpunctuated text still yields comparable units.
+MAX_SENTENCE_WORDS: Final = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    """A run of tokens, `[token_start, token_end)`, forming one comparison unit."""
+
+    token_start: int
+    token_end: int
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedText:
+    """A text cut into normalised word tokens, each with its span in the original text.
+
+    Tokens of boilerplate lines are already dropped. `starts[i]:ends[i]` is token i's span in
+    code points of the original text.
+    """
+
+    words: tuple[str, ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    sentences: tuple[Sentence, ...]
+
+    def __len__(self) -> int:
+        return len(self.words)
+
+    def char_span(self, token_start: int, token_end: int) -> tuple[int, int]:
+        """Return the original-text span covering tokens `[token_start, token_end)`."""
+        return self.starts[token_start], self.ends[token_end - 1]
+
+
+def normalise_word(word: str) -> str:
+    """Return the comparable form of a word: NFKC, case-folded.
+
+    >>> normalise_word("Ｍｏｓｕｌ")
+    'mosul'
+    """
+    return unicodedata.normalize("NFKC", word).casefold()
+
+
+def stem(word: str) -> str:
+    """Return the prefix stem of a normalised word.
+
+    >>> stem("communications") == stem("communication")
+    True
+    """
+    return word[:STEM_LENGTH]
+
+
+def is_content_word(word: str) -> bool:
+    """Tell whether a normalised word carries content rather than grammar.
+
+    >>> is_content_word("the"), is_content_word("mosul")
+    (False, True)
+    """
+    return word not in STOPWORDS
+
+
+def tokenize(text: str) -> TokenizedText:
+    """Cut `text` into normalised word tokens and sentences, dropping boilerplate lines.
+
+    A line is boilerplate when, once links and handles are removed, it has fewer than
+    MIN_CONTENT_LINE_WORDS words. When every line is boilerplate (a short text), nothing is dropped.
+
+    >>> tokens = tokenize("Scroll down\\nThe Leader LEFT Mosul. He hid in the desert.")
+    >>> tokens.words
+    ('the', 'leader', 'left', 'mosul', 'he', 'hid', 'in', 'the', 'desert')
+    >>> [(s.token_start, s.token_end) for s in tokens.sentences]
+    [(0, 4), (4, 9)]
+    """
+    lines = _content_lines(text)
+    if not lines:
+        lines = [(0, len(text))]
+    words: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    sentences: list[Sentence] = []
+    for line_start, line_end in lines:
+        line = text[line_start:line_end]
+        masked = _URL_PATTERN.sub(lambda match: " " * len(match.group()), line)
+        boundaries = [match.end() for match in _SENTENCE_END.finditer(masked)]
+        boundary_index = 0
+        sentence_start = len(words)
+        for match in _TOKEN_PATTERN.finditer(masked):
+            while boundary_index < len(boundaries) and match.start() >= boundaries[boundary_index]:
+                boundary_index += 1
+                sentence_start = _close_sentence(sentences, sentence_start, len(words))
+            if len(words) - sentence_start >= MAX_SENTENCE_WORDS:
+                sentence_start = _close_sentence(sentences, sentence_start, len(words))
+            words.append(normalise_word(match.group()))
+            starts.append(line_start + match.start())
+            ends.append(line_start + match.end())
+        _close_sentence(sentences, sentence_start, len(words))
+    return TokenizedText(tuple(words), tuple(starts), tuple(ends), tuple(sentences))
+
+
+def _content_lines(text: str) -> list[tuple[int, int]]:
+    lines = []
+    position = 0
+    for line in text.splitlines(keepends=True):
+        start, position = position, position + len(line)
+        masked = _URL_PATTERN.sub(" ", line)
+        if sum(1 for _ in _TOKEN_PATTERN.finditer(masked)) >= MIN_CONTENT_LINE_WORDS:
+            lines.append((start, start + len(line.rstrip("\r\n"))))
+    return lines
+
+
+def _close_sentence(sentences: list[Sentence], start: int, end: int) -> int:
+    if end > start:
+        sentences.append(Sentence(start, end))
+    return end
