@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from server.domain.errors import DedupError
+
 
 class Relation(enum.Enum):
     """How a derived text relates to its source."""
@@ -153,7 +155,7 @@ class IngestResult:
     document_id: str
     status: IngestStatus
     links: tuple[Link, ...] = ()
-    error: Exception | None = None
+    error: DedupError | None = None
 
 
 @dataclass(frozen=True, slots=True)

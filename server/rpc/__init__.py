@@ -1,0 +1,1 @@
+"""The gRPC edge: conversion, status mapping, the servicer and the composition root."""
