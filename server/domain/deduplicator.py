@@ -167,6 +167,7 @@ class Deduplicator:
         if math.isnan(min_score) or not 0.0 <= min_score <= 1.0:
             raise InvalidRequestError(f"min_score is {min_score}; use a value from 0 to 1")
         if document_id is not None:
+            self._validate_id(document_id, "document_id")
             query = self._stored_profile(document_id)
             signatures = self._store.get_signatures(document_id)
             if query is None or signatures is None:
