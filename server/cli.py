@@ -48,13 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         sys.stderr.write(f"dedup-server: {error}\n")
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         running = build_running_server(settings)
     except (OSError, ValueError, RuntimeError) as error:
-        _LOGGER.error("cannot start: %s", error)  # noqa: TRY400 - the message is the whole story for the operator
+        _LOGGER.error("cannot start: %s", error)
         return 1
     running.server.start()
     _LOGGER.info("serving dedup.v1.DedupService on port %d, store %s", running.port, settings.data_dir)

@@ -59,5 +59,7 @@ class Settings:
             try:
                 values[field.name] = type(default)(raw)
             except ValueError as error:
-                raise ValueError(f"DEDUP_{field.name.upper()}={raw!r} is not a valid {type(default).__name__}") from error
+                raise ValueError(
+                    f"DEDUP_{field.name.upper()}={raw!r} is not a valid {type(default).__name__}"
+                ) from error
         return cls(**values)  # type: ignore[arg-type]

@@ -157,7 +157,9 @@ class SqliteProvenanceStore:
         now = datetime.now(UTC).isoformat()
         with self._write_lock, self._transaction() as transaction:
             for document_id in change.removed_ids:
-                transaction.execute("DELETE FROM links WHERE document_id = ? OR source_id = ?", (document_id, document_id))
+                transaction.execute(
+                    "DELETE FROM links WHERE document_id = ? OR source_id = ?", (document_id, document_id)
+                )
                 transaction.execute("DELETE FROM documents WHERE id = ?", (document_id,))
             for offset, (document, signatures) in enumerate(change.added):
                 transaction.execute(
@@ -219,9 +221,7 @@ class SqliteProvenanceStore:
 
     def size_bytes(self) -> int:
         return sum(
-            path.stat().st_size
-            for path in (self.path, self.path.with_name(self.path.name + "-wal"))
-            if path.exists()
+            path.stat().st_size for path in (self.path, self.path.with_name(self.path.name + "-wal")) if path.exists()
         )
 
     def _meta(self, key: str) -> str | None:

@@ -86,10 +86,7 @@ def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
 def is_related(alignment: Alignment) -> bool:
     if not alignment.fragments:
         return False
-    return (
-        alignment.seeds >= MIN_RELATED_SEEDS
-        or max(alignment.coverage_a, alignment.coverage_b) >= RELATED_COVERAGE
-    )
+    return alignment.seeds >= MIN_RELATED_SEEDS or max(alignment.coverage_a, alignment.coverage_b) >= RELATED_COVERAGE
 
 
 def classify_relation(alignment: Alignment) -> Relation:

@@ -102,8 +102,7 @@ class Deduplicator:
             raise InvalidRequestError("documents is empty: send at least one document")
         if len(documents) > self._limits.max_batch_documents:
             raise InvalidRequestError(
-                f"the batch has {len(documents)} documents; send at most "
-                f"{self._limits.max_batch_documents} per request"
+                f"the batch has {len(documents)} documents; send at most {self._limits.max_batch_documents} per request"
             )
         with self._write_lock:
             results: list[IngestResult | None] = [None] * len(documents)
@@ -218,9 +217,7 @@ class Deduplicator:
             max_batch_documents=self._limits.max_batch_documents,
         )
 
-    def _prepare(
-        self, index: int, document: Document, replace: bool, seen_ids: set[str]
-    ) -> IngestResult | _Accepted:
+    def _prepare(self, index: int, document: Document, replace: bool, seen_ids: set[str]) -> IngestResult | _Accepted:
         self._validate_id(document.id, f"documents[{index}].id")
         if document.id in seen_ids:
             raise InvalidDocumentError(

@@ -33,9 +33,7 @@ def decide_suppression(candidates: Iterable[Link], context: Iterable[Link]) -> l
     for link in candidates:
         x, y = link.document_id, link.source_id
         common = (set(sources_of[x]) & set(sources_of[y])) - {x, y}
-        suppressed = any(
-            _explained(link, sources_of[x][z], sources_of[y][z]) for z in sorted(common)
-        )
+        suppressed = any(_explained(link, sources_of[x][z], sources_of[y][z]) for z in sorted(common))
         decided.append(link if link.suppressed == suppressed else _with_suppressed(link, suppressed))
     return decided
 

@@ -19,19 +19,158 @@ _TOKEN_PATTERN: Final = re.compile(rf"[{_UNSPACED_SCRIPTS}]|[^\W{_UNSPACED_SCRIP
 _URL_PATTERN: Final = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S*|@\w+", re.IGNORECASE)
 # A sentence ends at . ! ? (or their CJK forms), possibly followed by closing quotes or brackets,
 # when what follows starts a new sentence. Lower-case continuations ("U.S. and Iraqi") do not split.
-_SENTENCE_END: Final = re.compile(r"[.!?。！？][\"'”’)\]]*(?=\s+[\"'“‘(\[]?[^\sa-z])|[。！？]")
+_CJK_STOPS: Final = "\u3002\uff01\uff1f"  # ideographic full stop, full-width ! and ?
+_CLOSERS: Final = "\"'\u201d\u2019)\\]"  # quotes (straight and curly) and brackets that close a sentence
+_OPENERS: Final = "\"'\u201c\u2018(\\["
+_SENTENCE_END: Final = re.compile(rf"[.!?{_CJK_STOPS}][{_CLOSERS}]*(?=\s+[{_OPENERS}]?[^\sa-z])|[{_CJK_STOPS}]")
 
 # Words that carry grammar rather than content: rewrites change them freely, so content
 # comparisons leave them out. English only; other languages keep all their words as content.
 STOPWORDS: Final = frozenset(
-    """a about above after again against all also am an and any are as at be because been before being
-    below between both but by can could did do does doing down during each few for from further had has
-    have having he her here hers herself him himself his how i if in into is it its itself just me more
-    most my myself no nor not now of off on once only or other our ours ourselves out over own same she
-    should so some such than that the their theirs them themselves then there these they this those
-    through to too under until up very was we were what when where which while who whom why will with
-    would you your yours yourself yourselves s t don didn doesn isn wasn weren won wouldn shouldn couldn
-    said says say""".split()
+    [
+        "a",
+        "about",
+        "above",
+        "after",
+        "again",
+        "against",
+        "all",
+        "also",
+        "am",
+        "an",
+        "and",
+        "any",
+        "are",
+        "as",
+        "at",
+        "be",
+        "because",
+        "been",
+        "before",
+        "being",
+        "below",
+        "between",
+        "both",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "doing",
+        "down",
+        "during",
+        "each",
+        "few",
+        "for",
+        "from",
+        "further",
+        "had",
+        "has",
+        "have",
+        "having",
+        "he",
+        "her",
+        "here",
+        "hers",
+        "herself",
+        "him",
+        "himself",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "itself",
+        "just",
+        "me",
+        "more",
+        "most",
+        "my",
+        "myself",
+        "no",
+        "nor",
+        "not",
+        "now",
+        "of",
+        "off",
+        "on",
+        "once",
+        "only",
+        "or",
+        "other",
+        "our",
+        "ours",
+        "ourselves",
+        "out",
+        "over",
+        "own",
+        "same",
+        "she",
+        "should",
+        "so",
+        "some",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "theirs",
+        "them",
+        "themselves",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "to",
+        "too",
+        "under",
+        "until",
+        "up",
+        "very",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "while",
+        "who",
+        "whom",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yours",
+        "yourself",
+        "yourselves",
+        "s",
+        "t",
+        "don",
+        "didn",
+        "doesn",
+        "isn",
+        "wasn",
+        "weren",
+        "won",
+        "wouldn",
+        "shouldn",
+        "couldn",
+        "said",
+        "says",
+        "say",
+    ]
 )
 # Stems are word prefixes: crude, language-agnostic and enough to tie "proved" to "proven" and
 # "communication" to "communications", which is what passage comparison of rewrites needs.
@@ -74,7 +213,7 @@ class TokenizedText:
 def normalise_word(word: str) -> str:
     """Return the comparable form of a word: NFKC, case-folded.
 
-    >>> normalise_word("Ｍｏｓｕｌ")
+    >>> normalise_word("\uff2d\uff4f\uff53\uff55\uff4c")  # full-width letters
     'mosul'
     """
     return unicodedata.normalize("NFKC", word).casefold()
@@ -99,12 +238,12 @@ def is_content_word(word: str) -> bool:
 
 
 def tokenize(text: str) -> TokenizedText:
-    """Cut `text` into normalised word tokens and sentences, dropping boilerplate lines.
+    r"""Cut `text` into normalised word tokens and sentences, dropping boilerplate lines.
 
     A line is boilerplate when, once links and handles are removed, it has fewer than
     MIN_CONTENT_LINE_WORDS words. When every line is boilerplate (a short text), nothing is dropped.
 
-    >>> tokens = tokenize("Scroll down\\nThe Leader LEFT Mosul. He hid in the desert.")
+    >>> tokens = tokenize("Scroll down\nThe Leader LEFT Mosul. He hid in the desert.")
     >>> tokens.words
     ('the', 'leader', 'left', 'mosul', 'he', 'hid', 'in', 'the', 'desert')
     >>> [(s.token_start, s.token_end) for s in tokens.sentences]

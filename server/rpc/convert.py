@@ -55,9 +55,7 @@ def document_from_proto(message: document_pb2.Document, field: str = "document")
     if message.HasField("published_at"):
         seconds, nanos = message.published_at.seconds, message.published_at.nanos
         if not _MIN_SECONDS <= seconds <= _MAX_SECONDS or not 0 <= nanos < 1_000_000_000:
-            raise InvalidDocumentError(
-                f"{field}.published_at is out of range; use a time between years 1 and 9999"
-            )
+            raise InvalidDocumentError(f"{field}.published_at is out of range; use a time between years 1 and 9999")
         published_at = message.published_at.ToDatetime(tzinfo=UTC)
     return Document(
         id=message.id,
@@ -91,9 +89,7 @@ def timestamp_from_datetime(moment: datetime) -> Timestamp:
 
 
 def span_to_proto(span: Span) -> document_pb2.Span:
-    return document_pb2.Span(
-        start=span.start, end=span.end, source_start=span.source_start, source_end=span.source_end
-    )
+    return document_pb2.Span(start=span.start, end=span.end, source_start=span.source_start, source_end=span.source_end)
 
 
 def link_to_proto(link: Link) -> document_pb2.Link:
@@ -173,7 +169,9 @@ def comparison_to_proto(comparison: Comparison | None) -> dedup_service_pb2.Comp
         return dedup_service_pb2.CompareResponse()
     return dedup_service_pb2.CompareResponse(
         relation=RELATION_TO_PROTO[comparison.relation],
-        direction=dedup_service_pb2.DIRECTION_A_FROM_B if comparison.a_is_derived else dedup_service_pb2.DIRECTION_B_FROM_A,
+        direction=dedup_service_pb2.DIRECTION_A_FROM_B
+        if comparison.a_is_derived
+        else dedup_service_pb2.DIRECTION_B_FROM_A,
         score=comparison.score,
         jaccard=comparison.jaccard,
         containment_a=comparison.containment_a,

@@ -1,10 +1,10 @@
 """STATUS_BY_ERROR and @translate_errors: the only module that aborts an RPC.
 
-    InvalidRequestError (and InvalidDocumentError) → INVALID_ARGUMENT
-    DocumentNotFoundError                          → NOT_FOUND
-    DocumentAlreadyExistsError                     → ALREADY_EXISTS
-    CapacityExceededError                          → RESOURCE_EXHAUSTED
-    any other exception                            → INTERNAL, "internal error" (traceback in the server log)
+InvalidRequestError (and InvalidDocumentError) → INVALID_ARGUMENT
+DocumentNotFoundError                          → NOT_FOUND
+DocumentAlreadyExistsError                     → ALREADY_EXISTS
+CapacityExceededError                          → RESOURCE_EXHAUSTED
+any other exception                            → INTERNAL, "internal error" (traceback in the server log)
 """
 
 from __future__ import annotations

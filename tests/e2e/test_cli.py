@@ -23,12 +23,20 @@ def test_cli_ingests_the_corpus_and_reports_provenance(server_address: str, caps
     assert json.loads(capsys.readouterr().out)["document_count"] == "5"
 
 
-def test_cli_ingests_jsonl_with_metadata(server_address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_ingests_jsonl_with_metadata(
+    server_address: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     records = [
-        {"id": "wire", "text": (CORPUS / "001_83c010ac56584491.txt").read_text(encoding="utf-8"),
-         "meta": {"source": "Reuters", "published_at": "2017-03-08"}},
-        {"id": "blog", "text": (CORPUS / "000_687f1ee267ab1df4.txt").read_text(encoding="utf-8"),
-         "meta": {"source": "blog", "published_at": "2017-03-09T10:00:00Z"}},
+        {
+            "id": "wire",
+            "text": (CORPUS / "001_83c010ac56584491.txt").read_text(encoding="utf-8"),
+            "meta": {"source": "Reuters", "published_at": "2017-03-08"},
+        },
+        {
+            "id": "blog",
+            "text": (CORPUS / "000_687f1ee267ab1df4.txt").read_text(encoding="utf-8"),
+            "meta": {"source": "blog", "published_at": "2017-03-09T10:00:00Z"},
+        },
     ]
     corpus = tmp_path / "feed.jsonl"
     corpus.write_text("\n".join(json.dumps(record) for record in records) + "\n", encoding="utf-8")

@@ -17,7 +17,7 @@ def _ordered(order: str) -> list[document_pb2.Document]:
     if order == "reverse":
         documents.reverse()
     elif order.startswith("shuffled"):
-        random.Random(int(order.removeprefix("shuffled-"))).shuffle(documents)
+        random.Random(int(order.removeprefix("shuffled-"))).shuffle(documents)  # noqa: S311 - a test order, not a secret
     return documents
 
 
