@@ -207,7 +207,8 @@ class SqliteProvenanceStore:
     def save_parameters(self, parameters: IndexParameters) -> None:
         with self._write_lock, self._transaction() as transaction:
             transaction.execute(
-                "INSERT INTO meta VALUES ('index_parameters', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO meta VALUES ('index_parameters', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (json.dumps(asdict(parameters), sort_keys=True),),
             )
 

@@ -306,6 +306,9 @@ class Deduplicator:
     def _decide_links(self, new_links: list[Link], new_ids: set[str], replaced_ids: set[str]) -> list[Link]:
         """Return the links to write: the new ones, and stored ones whose sibling status changes."""
         affected = set(new_ids)
+        # A replaced document's old neighbours lose it as a common source, as on delete.
+        for replaced_id in replaced_ids:
+            affected.update(link.other(replaced_id) for link in self._store.links_of(replaced_id))
         for link in new_links:
             affected.update((link.document_id, link.source_id))
         stored = _unique_links(

@@ -1,0 +1,640 @@
+"""`dedup` command: ingest a corpus, query it, show provenance."""
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Final
+
+import grpc
+from google.protobuf import json_format, message
+from google.protobuf.descriptor import EnumDescriptor
+from tqdm import tqdm
+
+from client.dedup_client import DedupClient, make_document
+from client.errors import (
+    DeadlineExceededError,
+    DedupClientError,
+    DocumentAlreadyExistsError,
+    InvalidArgumentError,
+    ServerUnavailableError,
+)
+from dedup.v1 import dedup_service_pb2, document_pb2
+
+DEFAULT_TARGET: Final = "127.0.0.1:50051"
+DEFAULT_BATCH_SIZE: Final = 64
+# Long enough to recognise a passage, short enough to keep one span per line.
+EXCERPT_CHARS: Final = 60
+DOCUMENT_PREVIEW_LINES: Final = 10
+DOCUMENT_PREVIEW_CHARS: Final = 160
+
+_TEXT_SUFFIX: Final = ".txt"
+_JSONL_SUFFIX: Final = ".jsonl"
+# The "meta" keys of the datasets' JSONL format that become Document fields; the others go into metadata.
+_META_FIELDS: Final = ("source", "url", "title", "published_at")
+_STATUS_NAME_BY_NUMBER: Final[Mapping[int, str]] = {code.value[0]: code.name for code in grpc.StatusCode}
+
+_Command = Callable[[DedupClient, argparse.Namespace], int]
+
+
+class InputError(Exception):
+    """A file or text given on the command line cannot be used; the message says where and why."""
+
+
+# Reading documents from files.
+
+
+def expand_paths(paths: Sequence[Path]) -> list[Path]:
+    """Return the files to ingest: each file as given, and each directory's .txt and .jsonl files by name.
+
+    Raises:
+        InputError: A path does not exist, or a file given by name is neither .txt nor .jsonl.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(child for child in path.iterdir() if child.is_file() and _is_corpus_file(child)))
+        elif not path.exists():
+            raise InputError(f"{path}: no such file or directory")
+        elif _is_corpus_file(path):
+            files.append(path)
+        else:
+            raise InputError(f"{path}: not a {_TEXT_SUFFIX} or {_JSONL_SUFFIX} file")
+    return files
+
+
+def _is_corpus_file(path: Path) -> bool:
+    return path.suffix in (_TEXT_SUFFIX, _JSONL_SUFFIX)
+
+
+def documents_from_paths(paths: Sequence[Path]) -> list[document_pb2.Document]:
+    """Read every document from the given files and directories, before anything is sent.
+
+    Raises:
+        InputError: A file cannot be read, a JSONL line is malformed, or an id is given twice; the message
+            names the file and line.
+    """
+    documents: list[document_pb2.Document] = []
+    where_by_id: dict[str, str] = {}
+    for path in expand_paths(paths):
+        for where, document in _documents_from_file(path):
+            # The server rejects repeated ids within a request, and across batches the second copy would be
+            # reported as unchanged or conflicting: both hide a mistake in the input, so say it up front.
+            if document.id in where_by_id:
+                raise InputError(f"{where}: id {document.id!r} was already given at {where_by_id[document.id]}")
+            where_by_id[document.id] = where
+            documents.append(document)
+    return documents
+
+
+def _documents_from_file(path: Path) -> Iterator[tuple[str, document_pb2.Document]]:
+    if path.suffix == _TEXT_SUFFIX:
+        yield str(path), document_from_txt(path)
+    else:
+        yield from documents_from_jsonl(path)
+
+
+def document_from_txt(path: Path) -> document_pb2.Document:
+    """Return the document in a .txt file: its id is the file name without .txt, its text the whole file."""
+    return make_document(path.name.removesuffix(_TEXT_SUFFIX), read_text_file(path))
+
+
+def read_text_file(path: Path) -> str:
+    """Return a file's content decoded as UTF-8, exactly (no newline translation, so offsets match the file).
+
+    Raises:
+        InputError: The file cannot be read or is not UTF-8.
+    """
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise InputError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from error
+
+
+def documents_from_jsonl(path: Path) -> Iterator[tuple[str, document_pb2.Document]]:
+    """Yield ``(file:line, document)`` for each line of a JSONL file, skipping blank lines.
+
+    Each line is ``{"id": str, "text": str, "meta": {"source", "url", "title", "published_at", ...}}``; "meta"
+    is optional, and its other keys go into the document's metadata as strings.
+
+    Raises:
+        InputError: The file cannot be read, or a line is malformed; the message starts with ``file:line``.
+    """
+    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise InputError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
+        try:
+            yield where, document_from_record(record)
+        except ValueError as error:
+            raise InputError(f"{where}: {error}") from error
+
+
+def document_from_record(record: object) -> document_pb2.Document:
+    """Return the document described by one parsed JSONL record.
+
+    Raises:
+        ValueError: The record is not ``{"id": str, "text": str, "meta": {...}}``, or its date is unparsable.
+    """
+    if not isinstance(record, dict):
+        raise ValueError(f'expected a JSON object {{"id", "text", "meta"}}, got {type(record).__name__}')
+    for key in ("id", "text"):
+        if not isinstance(record.get(key), str):
+            raise ValueError(f'"{key}" must be a string, got {json.dumps(record.get(key))[:40]}')
+    meta = record.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise ValueError(f'"meta" must be a JSON object, got {type(meta).__name__}')
+    fields: dict[str, str] = {}
+    for key in _META_FIELDS:
+        value = meta.get(key)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f'"meta.{key}" must be a string, got {json.dumps(value)[:40]}')
+        fields[key] = value or ""
+    # Datasets carry lists and numbers in meta (MSRP's "splits", PAN's "chars"); metadata is string to string,
+    # so they travel as their JSON text, which a reader can parse back.
+    metadata = {
+        key: value if isinstance(value, str) else json.dumps(value)
+        for key, value in meta.items()
+        if key not in _META_FIELDS and value is not None
+    }
+    return make_document(
+        record["id"],
+        record["text"],
+        source=fields["source"],
+        url=fields["url"],
+        title=fields["title"],
+        published_at=fields["published_at"],
+        metadata=metadata,
+    )
+
+
+# Formatting responses as text: one function per response type.
+
+
+def relation_name(relation: int) -> str:
+    """Return a relation as the CLI prints it, e.g. "EXCERPT" for RELATION_EXCERPT."""
+    return _enum_label(document_pb2.Relation.DESCRIPTOR, relation, "RELATION_")
+
+
+def _enum_label(descriptor: EnumDescriptor, number: int, prefix: str) -> str:
+    value = descriptor.values_by_number.get(number)
+    # A newer server may send a value this client does not know yet; show its number rather than fail.
+    return value.name.removeprefix(prefix) if value is not None else str(number)
+
+
+def format_link(link: document_pb2.Link) -> str:
+    spans = len(link.evidence)
+    return (
+        f"{link.document_id} -> {link.source_id}  {relation_name(link.relation)}  score {link.score:.3f}"
+        f"  confidence {link.confidence:.3f}  {spans} evidence span{'' if spans == 1 else 's'}"
+    )
+
+
+def format_ingest_summary(results: Sequence[dedup_service_pb2.IngestResult]) -> str:
+    counts = dict.fromkeys(("CREATED", "UNCHANGED", "REPLACED", "REJECTED"), 0)
+    rejected: list[str] = []
+    # Keyed by (derived, source): a link between two documents of one batch comes back in both their results.
+    links: dict[tuple[str, str], str] = {}
+    for result in results:
+        status = _enum_label(dedup_service_pb2.IngestStatus.DESCRIPTOR, result.status, "INGEST_STATUS_")
+        counts[status] = counts.get(status, 0) + 1
+        if result.status == dedup_service_pb2.INGEST_STATUS_REJECTED:
+            code = _STATUS_NAME_BY_NUMBER.get(result.error_code, str(result.error_code))
+            rejected.append(f"  {result.document_id}: {code}: {result.error_message}")
+        # A replaced document's links are as new as a created one's; an unchanged one's were shown before.
+        elif result.status in (dedup_service_pb2.INGEST_STATUS_CREATED, dedup_service_pb2.INGEST_STATUS_REPLACED):
+            for link in result.links:
+                links[link.document_id, link.source_id] = (
+                    f"  {link.document_id} -> {link.source_id} ({relation_name(link.relation)}, {link.score:.3f})"
+                )
+    lines = [", ".join(f"{count} {status.lower()}" for status, count in counts.items())]
+    if rejected:
+        lines += ["rejected:", *rejected]
+    if links:
+        lines += ["links:", *links.values()]
+    return "\n".join(lines)
+
+
+def format_matches(matches: Sequence[document_pb2.Match], query: str) -> str:
+    if not matches:
+        return f"no matches for {query}"
+    lines = [f"{len(matches)} match{'' if len(matches) == 1 else 'es'} for {query}:"]
+    for match in matches:
+        direction = "source of the query" if match.is_source else "derived from the query"
+        lines.append(
+            f"  {match.document_id}  {relation_name(match.relation)}  score {match.score:.3f}"
+            f"  jaccard {match.jaccard:.3f}  containment {match.containment:.3f}/{match.match_containment:.3f}"
+            f"  {direction} (confidence {match.confidence:.3f})  {len(match.evidence)} evidence spans"
+        )
+    return "\n".join(lines)
+
+
+def format_provenance(document_id: str, response: dedup_service_pb2.GetProvenanceResponse) -> str:
+    lines = [f"origin: {response.origin_id}" if response.origin_id else f"{document_id} is an origin"]
+    for title, links in (
+        ("sources", response.sources),
+        ("derivatives", response.derivatives),
+        ("origin chain", response.origin_chain),
+    ):
+        lines.append(f"{title}:" if links else f"{title}: none")
+        lines.extend(f"  {format_link(link)}" for link in links)
+    return "\n".join(lines)
+
+
+def format_cluster(response: dedup_service_pb2.GetClusterResponse) -> str:
+    members = response.members
+    lines = [f"origin: {response.origin_id} ({len(members)} member{'' if len(members) == 1 else 's'})"]
+    children: dict[str, list[document_pb2.ClusterMember]] = {}
+    for member in members:
+        if member.document_id != response.origin_id:
+            children.setdefault(member.source_id, []).append(member)
+    lines.append(f"{response.origin_id}  (origin)")
+    seen = {response.origin_id}
+    # An explicit stack rather than recursion: a long chain of copies of copies must not hit the recursion limit.
+    stack = [(child, 1) for child in reversed(children.get(response.origin_id, []))]
+    while stack:
+        member, depth = stack.pop()
+        if member.document_id in seen:
+            continue
+        seen.add(member.document_id)
+        lines.append(f"{'  ' * depth}{member.document_id}  {relation_name(member.relation)}")
+        stack.extend((child, depth + 1) for child in reversed(children.get(member.document_id, [])))
+    # Members whose source is missing from the answer are still shown, at the depth the server gave them.
+    lines.extend(
+        f"{'  ' * max(member.depth, 1)}{member.document_id}  {relation_name(member.relation)} of {member.source_id}"
+        for member in members
+        if member.document_id not in seen
+    )
+    return "\n".join(lines)
+
+
+def format_compare(
+    response: dedup_service_pb2.CompareResponse, text_a: str, text_b: str, *, label_a: str = "a", label_b: str = "b"
+) -> str:
+    if response.relation == document_pb2.RELATION_UNSPECIFIED:
+        relation = "none (the texts are unrelated)"
+    else:
+        relation = relation_name(response.relation)
+    basis = _enum_label(document_pb2.DirectionBasis.DESCRIPTOR, response.direction_basis, "DIRECTION_BASIS_")
+    if response.direction == dedup_service_pb2.DIRECTION_A_FROM_B:
+        direction = f"a derives from b (basis {basis}, confidence {response.confidence:.3f})"
+    elif response.direction == dedup_service_pb2.DIRECTION_B_FROM_A:
+        direction = f"b derives from a (basis {basis}, confidence {response.confidence:.3f})"
+    else:
+        direction = "neither derives from the other"
+    lines = [
+        f"a: {label_a}",
+        f"b: {label_b}",
+        f"relation: {relation}",
+        f"direction: {direction}",
+        f"score {response.score:.3f}  jaccard {response.jaccard:.3f}"
+        f"  containment a {response.containment_a:.3f}  containment b {response.containment_b:.3f}",
+        f"evidence: {len(response.evidence)} span{'' if len(response.evidence) == 1 else 's'}",
+    ]
+    for span in response.evidence:
+        lines.append(f"  a[{span.start}:{span.end}] {excerpt(text_a, span.start, span.end)}")
+        lines.append(
+            f"  b[{span.source_start}:{span.source_end}] {excerpt(text_b, span.source_start, span.source_end)}"
+        )
+    return "\n".join(lines)
+
+
+def excerpt(text: str, start: int, end: int) -> str:
+    """Return the start of ``text[start:end]`` on one line, quoted, for showing a span.
+
+    Spans count code points, as Python's str indexes do.
+
+    >>> excerpt("Shares   fell on Monday.  Markets rose.", 0, 24)
+    '"Shares fell on Monday."'
+    >>> excerpt("word " * 30, 0, 150).endswith(' word…"')
+    True
+    """
+    return json.dumps(_shorten(" ".join(text[start:end].split()), EXCERPT_CHARS), ensure_ascii=False)
+
+
+def _shorten(text: str, length: int) -> str:
+    return text if len(text) <= length else text[:length].rstrip() + "…"
+
+
+def format_document(response: dedup_service_pb2.GetDocumentResponse) -> str:
+    document = response.document
+    lines = [f"id: {document.id}"]
+    lines.extend(
+        f"{name}: {value}"
+        for name, value in (("source", document.source), ("title", document.title), ("url", document.url))
+        if value
+    )
+    if document.HasField("published_at"):
+        lines.append(f"published_at: {document.published_at.ToJsonString()}")
+    if response.HasField("ingested_at"):
+        lines.append(f"ingested_at: {response.ingested_at.ToJsonString()}")
+    if document.metadata:
+        lines.append("metadata:")
+        lines.extend(f"  {key}: {value}" for key, value in sorted(document.metadata.items()))
+    text_lines = document.text.splitlines()
+    lines.append(f"text: {len(document.text)} characters, {len(text_lines)} lines")
+    lines.extend(f"  | {_shorten(line, DOCUMENT_PREVIEW_CHARS)}" for line in text_lines[:DOCUMENT_PREVIEW_LINES])
+    if len(text_lines) > DOCUMENT_PREVIEW_LINES:
+        lines.append(f"  … {len(text_lines) - DOCUMENT_PREVIEW_LINES} more lines")
+    return "\n".join(lines)
+
+
+def format_deleted(document_id: str, response: dedup_service_pb2.DeleteDocumentResponse) -> str:
+    lines = [f"deleted {document_id}"]
+    if response.affected_ids:
+        lines.append(f"re-decided the provenance of: {', '.join(response.affected_ids)}")
+    return "\n".join(lines)
+
+
+def format_stats(response: dedup_service_pb2.GetStatsResponse) -> str:
+    lines = [
+        f"documents: {response.document_count}",
+        f"passages: {response.passage_count}",
+        f"links: {response.link_count}",
+        f"store size: {format_bytes(response.store_bytes)}",
+        f"largest text: {format_bytes(response.max_text_bytes)}",
+        f"largest batch: {response.max_batch_documents} documents",
+        "index parameters:",
+    ]
+    # Walking the descriptor keeps this list in step with IndexParameters as the proto grows.
+    parameters = response.index_parameters
+    lines.extend(f"  {field.name}: {getattr(parameters, field.name)}" for field in parameters.DESCRIPTOR.fields)
+    return "\n".join(lines)
+
+
+def format_bytes(count: int) -> str:
+    """Return a byte count for people to read.
+
+    >>> format_bytes(512), format_bytes(3 * 1024 * 1024)
+    ('512 bytes', '3.0 MiB (3145728 bytes)')
+    """
+    size = float(count)
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{count} bytes" if unit == "bytes" else f"{size:.1f} {unit} ({count} bytes)"
+        size /= 1024
+    raise AssertionError("unreachable: the loop returns at GiB")
+
+
+def message_to_json(response: message.Message) -> str:
+    # Fields at their default are printed too: a span starting at offset 0 or an empty origin_id is an answer.
+    return json_format.MessageToJson(
+        response, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+
+
+# The subcommands.
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def _run_ingest(client: DedupClient, args: argparse.Namespace) -> int:
+    documents = documents_from_paths(args.paths)
+    results: list[dedup_service_pb2.IngestResult] = []
+    batch_size: int = args.batch_size
+    # A batch over the server's limit fails whole, and so would every batch after it: ask for the limit first.
+    limit = client.stats().max_batch_documents if documents else 0
+    if 0 < limit < batch_size:
+        _err(f"note: --batch-size {batch_size} is over the server's limit; sending {limit} documents per call")
+        batch_size = limit
+    # disable=None lets tqdm turn itself off when stderr is not a terminal; --json asks for quiet machine output.
+    with tqdm(
+        total=len(documents), unit="doc", desc="ingest", file=sys.stderr, disable=True if args.json else None
+    ) as progress:
+        for start in range(0, len(documents), batch_size):
+            batch = documents[start : start + batch_size]
+            results.extend(_ingest_batch(client, batch, replace=args.replace))
+            progress.update(len(batch))
+    if args.json:
+        _out(message_to_json(dedup_service_pb2.IngestDocumentsResponse(results=results)))
+    else:
+        _out(format_ingest_summary(results))
+    return 1 if any(result.status == dedup_service_pb2.INGEST_STATUS_REJECTED for result in results) else 0
+
+
+def _ingest_batch(
+    client: DedupClient, batch: Sequence[document_pb2.Document], *, replace: bool
+) -> list[dedup_service_pb2.IngestResult]:
+    try:
+        return client.ingest(batch, replace=replace)
+    except (InvalidArgumentError, DocumentAlreadyExistsError) as error:
+        # The server fails the whole call when every document of a batch is rejected. Reporting them as
+        # rejected, as it would have in a mixed batch, keeps the batches after it going and the summary whole.
+        return [
+            dedup_service_pb2.IngestResult(
+                document_id=document.id,
+                status=dedup_service_pb2.INGEST_STATUS_REJECTED,
+                error_code=error.code.value[0],
+                error_message=error.details,
+            )
+            for document in batch
+        ]
+
+
+def _run_similar(client: DedupClient, args: argparse.Namespace) -> int:
+    if args.document_id is not None:
+        matches = client.find_similar(document_id=args.document_id, limit=args.limit, min_score=args.min_score)
+        query = args.document_id
+    else:
+        text = args.text if args.text is not None else read_text_file(args.file)
+        matches = client.find_similar(text=text, limit=args.limit, min_score=args.min_score)
+        query = "the text" if args.text is not None else str(args.file)
+    if args.json:
+        _out(message_to_json(dedup_service_pb2.FindSimilarResponse(matches=matches)))
+    else:
+        _out(format_matches(matches, query))
+    return 0
+
+
+def _run_provenance(client: DedupClient, args: argparse.Namespace) -> int:
+    response = client.provenance(args.document_id)
+    _out(message_to_json(response) if args.json else format_provenance(args.document_id, response))
+    return 0
+
+
+def _run_cluster(client: DedupClient, args: argparse.Namespace) -> int:
+    response = client.cluster(args.document_id)
+    _out(message_to_json(response) if args.json else format_cluster(response))
+    return 0
+
+
+def _run_compare(client: DedupClient, args: argparse.Namespace) -> int:
+    files: list[Path] = list(args.files)
+    given = [args.text_a, args.text_b]
+    if len(files) != given.count(None):
+        raise InputError("compare needs two texts: FILE_A FILE_B, --text-a TEXT --text-b TEXT, or one of each")
+    sides: list[tuple[str, str]] = []
+    for option, text in zip(("--text-a", "--text-b"), given, strict=True):
+        if text is not None:
+            sides.append((text, option))
+        else:
+            path = files.pop(0)
+            sides.append((read_text_file(path), str(path)))
+    (text_a, label_a), (text_b, label_b) = sides
+    response = client.compare(text_a, text_b)
+    if args.json:
+        _out(message_to_json(response))
+    else:
+        _out(format_compare(response, text_a, text_b, label_a=label_a, label_b=label_b))
+    return 0
+
+
+def _run_delete(client: DedupClient, args: argparse.Namespace) -> int:
+    response = client.delete(args.document_id)
+    _out(message_to_json(response) if args.json else format_deleted(args.document_id, response))
+    return 0
+
+
+def _run_stats(client: DedupClient, args: argparse.Namespace) -> int:
+    response = client.stats()
+    _out(message_to_json(response) if args.json else format_stats(response))
+    return 0
+
+
+def _run_get(client: DedupClient, args: argparse.Namespace) -> int:
+    response = client.get_document(args.document_id)
+    _out(message_to_json(response) if args.json else format_document(response))
+    return 0
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {number}")
+    return number
+
+
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not 0 < number < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {value}")
+    return number
+
+
+def _add_global_options(
+    parser: argparse.ArgumentParser, *, target: str, timeout: float | str, json: bool | str, wait: float | str
+) -> None:
+    parser.add_argument(
+        "--target",
+        default=target,
+        metavar="HOST:PORT",
+        help=f"the server (default: $DEDUP_TARGET, else {DEFAULT_TARGET})",
+    )
+    parser.add_argument(
+        "--timeout",
+        default=timeout,
+        type=_positive_float,
+        metavar="SECONDS",
+        help="how long each call may take (default: 30)",
+    )
+    parser.add_argument(
+        "--json", default=json, action="store_true", help="print the response as JSON with proto field names"
+    )
+    parser.add_argument(
+        "--wait",
+        default=wait,
+        type=float,
+        metavar="SECONDS",
+        help="wait up to this long for the server to come up before the command (default: 0, do not wait)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the `dedup` argument parser; each subcommand sets ``run`` to the function that carries it out."""
+    parser = argparse.ArgumentParser(
+        prog="dedup",
+        description="Find copies, excerpts and rewrites of texts on a dedup server, and where they came from.",
+    )
+    _add_global_options(
+        parser, target=os.environ.get("DEDUP_TARGET") or DEFAULT_TARGET, timeout=30.0, json=False, wait=0.0
+    )
+    # The global options are accepted after the subcommand too (`dedup stats --json`). There they default to
+    # SUPPRESS, so a subcommand that does not repeat them keeps the values parsed before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(
+        common, target=argparse.SUPPRESS, timeout=argparse.SUPPRESS, json=argparse.SUPPRESS, wait=argparse.SUPPRESS
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    def add_command(name: str, run: _Command, help_text: str) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+        command.set_defaults(run=run)
+        return command
+
+    ingest = add_command("ingest", _run_ingest, "store .txt and .jsonl files, and show the links found")
+    ingest.add_argument("paths", nargs="+", type=Path, metavar="PATH", help=".txt or .jsonl file, or a directory")
+    ingest.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"documents per call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    ingest.add_argument("--replace", action="store_true", help="overwrite stored ids that have another text")
+
+    similar = add_command("similar", _run_similar, "find stored documents similar to a document or a text")
+    query = similar.add_mutually_exclusive_group(required=True)
+    query.add_argument("document_id", nargs="?", metavar="ID", help="a stored document")
+    query.add_argument("--text", help="a text, which is not stored")
+    query.add_argument("--file", type=Path, metavar="PATH", help="a UTF-8 file whose text is looked up, not stored")
+    similar.add_argument("--limit", type=_positive_int, default=10, metavar="N", help="most matches (default: 10)")
+    similar.add_argument("--min-score", type=float, default=0.0, metavar="X", help="smallest score, in [0, 1]")
+
+    for name, run, help_text in (
+        ("provenance", _run_provenance, "show where a document came from and what derives from it"),
+        ("cluster", _run_cluster, "show the story cluster of a document, as a tree from its origin"),
+        ("delete", _run_delete, "remove a document and its links"),
+        ("get", _run_get, "show a stored document"),
+    ):
+        add_command(name, run, help_text).add_argument("document_id", metavar="ID")
+
+    compare = add_command("compare", _run_compare, "compare two texts without storing them")
+    compare.add_argument("files", nargs="*", type=Path, metavar="FILE", help="FILE_A and FILE_B")
+    compare.add_argument("--text-a", metavar="TEXT", help="the first text, instead of FILE_A")
+    compare.add_argument("--text-b", metavar="TEXT", help="the second text, instead of FILE_B")
+
+    add_command("stats", _run_stats, "show the server's counts, index parameters and limits")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the `dedup` command and return its exit code: 0 done, 1 failed or rejected, 2 bad input."""
+    args = build_parser().parse_args(argv)
+    run: _Command = args.run
+    try:
+        with DedupClient(args.target, timeout=args.timeout) as client:
+            if args.wait > 0:
+                client.wait_until_ready(args.wait)
+            return run(client, args)
+    except InputError as error:
+        _err(f"error: {error}")
+        return 2
+    except ServerUnavailableError as error:
+        _err(f"error: {error.code.name}: {error.details} (is a dedup server listening on {args.target}?)")
+        return 1
+    except DeadlineExceededError as error:
+        _err(f"error: {error.code.name}: {error.details} (no answer within {args.timeout:g} s; see --timeout)")
+        return 1
+    except DedupClientError as error:
+        _err(f"error: {error.code.name}: {error.details}")
+        return 1

@@ -1,0 +1,1 @@
+"""Unit tests: fast and in-process, with no datasketch and no network beyond loopback."""
