@@ -18,9 +18,7 @@ _UNSPACED_SCRIPTS: Final = (
 # Half-width katakana keep their voiced-sound mark with the letter, so NFKC composes them as it
 # does the full-width forms ("\uff76\uff9e" → "\u30ac").
 _HALF_WIDTH_KANA: Final = "[\uff66-\uff9d][\uff9e\uff9f]?"
-_TOKEN_PATTERN: Final = re.compile(
-    rf"{_HALF_WIDTH_KANA}|[{_UNSPACED_SCRIPTS}]|[^\W{_UNSPACED_SCRIPTS}\uff66-\uff9f]+"
-)
+_TOKEN_PATTERN: Final = re.compile(rf"{_HALF_WIDTH_KANA}|[{_UNSPACED_SCRIPTS}]|[^\W{_UNSPACED_SCRIPTS}\uff66-\uff9f]+")
 _URL_PATTERN: Final = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S*|@\w+", re.IGNORECASE)
 # A sentence ends at . ! ? (or their CJK forms), possibly followed by closing quotes or brackets,
 # when what follows starts a new sentence. Lower-case continuations ("U.S. and Iraqi") do not split.
