@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import struct
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -175,7 +176,7 @@ class SqliteProvenanceStore:
                         json.dumps(dict(document.metadata), sort_keys=True),
                         now,
                         signatures.document,
-                        b"".join(signatures.passages),
+                        _pack(signatures.passages),
                         len(signatures.passages),
                     ),
                 )
@@ -263,12 +264,20 @@ class _Transaction:
             self._connection.execute("ROLLBACK")
 
 
+def _pack(passages: tuple[bytes, ...]) -> bytes:
+    # Each signature is prefixed with its length: the port promises opaque bytes, not a fixed width.
+    return b"".join(struct.pack("<I", len(passage)) + passage for passage in passages)
+
+
 def _signatures_from_row(document_signature: bytes, passage_signatures: bytes, passage_count: int) -> Signatures:
-    width = len(document_signature)
-    return Signatures(
-        document=bytes(document_signature),
-        passages=tuple(bytes(passage_signatures[i * width : (i + 1) * width]) for i in range(passage_count)),
-    )
+    passages = []
+    offset = 0
+    for _ in range(passage_count):
+        (length,) = struct.unpack_from("<I", passage_signatures, offset)
+        offset += 4
+        passages.append(bytes(passage_signatures[offset : offset + length]))
+        offset += length
+    return Signatures(document=bytes(document_signature), passages=tuple(passages))
 
 
 def _row_from_link(link: Link) -> tuple[object, ...]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Final
 
 from server.domain.alignment import Alignment, align
@@ -104,8 +105,8 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
     being ingested, so links come out the same whatever order documents arrive in; only an exact
     tie falls back to ingest order.
     """
-    published_a = a.document.published_at if a.document else None
-    published_b = b.document.published_at if b.document else None
+    published_a = _aware(a.document.published_at) if a.document else None
+    published_b = _aware(b.document.published_at) if b.document else None
     if published_a is not None and published_b is not None and published_a != published_b:
         return published_a > published_b, DirectionBasis.PUBLISHED_AT, 0.95
     margin = alignment.coverage_a - alignment.coverage_b
@@ -115,6 +116,11 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
     if a_credits_b != b_credits_a:
         return a_credits_b, DirectionBasis.ATTRIBUTION, 0.75
     return _ingested_later(a, b), DirectionBasis.INGEST_ORDER, 0.5
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    # A date without a zone is taken as UTC, so that it can be compared with one that has a zone.
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def _credits(derived: TextProfile, source: TextProfile) -> bool:

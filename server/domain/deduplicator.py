@@ -238,7 +238,8 @@ class Deduplicator:
         profile = profile_text(document.text, document)
         if not profile.passages:
             raise InvalidDocumentError(
-                f"documents[{index}].text has no words to compare (only punctuation or symbols); send prose"
+                f"documents[{index}].text has no content words to compare "
+                "(only punctuation, symbols or stop words); send prose"
             )
         return _Accepted(index, document, profile, self._sign(profile), replaces=existing is not None)
 
@@ -363,7 +364,9 @@ class Deduplicator:
         self._validate_text(text, field)
         profile = profile_text(text)
         if not profile.passages:
-            raise InvalidRequestError(f"{field} has no words to compare (only punctuation or symbols); send prose")
+            raise InvalidRequestError(
+                f"{field} has no content words to compare (only punctuation, symbols or stop words); send prose"
+            )
         return profile
 
     def _validate_id(self, document_id: str, field: str) -> None:
@@ -379,7 +382,12 @@ class Deduplicator:
     def _validate_text(self, text: str, field: str) -> None:
         if not text.strip():
             raise InvalidDocumentError(f"{field} is empty or only whitespace; send the document's text")
-        size = len(text.encode("utf-8", errors="surrogatepass"))
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError as error:
+            raise InvalidDocumentError(
+                f"{field} has an unpaired surrogate code point at index {error.start}; send valid Unicode text"
+            ) from None
         if size > self._limits.max_text_bytes:
             raise InvalidDocumentError(
                 f"{field} is {size} bytes of UTF-8; the limit is {self._limits.max_text_bytes} bytes: split the text"

@@ -11,6 +11,9 @@ from server.domain.model import Cluster, ClusterMember, Link, Provenance, Span
 # Two documents that reuse one common source are siblings, not source and copy, when at least this
 # share of the text they have in common (on each side) is text each of them has in common with that source.
 SIBLING_EXPLAINED_SHARE: Final = 0.5
+# A source is on a document's origin chain only if at least this share of the text taken from the
+# document by the previous link lies in the passages the document took from that source.
+CARRIED_SHARE: Final = 0.2
 
 
 def rank_key(link: Link) -> tuple[float, float, str]:
@@ -98,21 +101,36 @@ def provenance_of(document_id: str, links_of: LinksOf) -> Provenance:
     )
 
 
-def best_source(document_id: str, links_of: LinksOf) -> Link | None:
+def best_source(document_id: str, links_of: LinksOf, carrying: Link | None = None) -> Link | None:
+    """Return the best unsuppressed source link of `document_id`.
+
+    With `carrying` (the link by which some document took text from `document_id`), only sources that
+    the taken text came from count: a roundup that quotes two unrelated stories is not a bridge
+    from one to the other.
+    """
     sources = [link for link in links_of(document_id) if link.document_id == document_id and not link.suppressed]
+    if carrying is not None:
+        taken = [(span.source_start, span.source_end) for span in carrying.evidence]
+        sources = [
+            link
+            for link in sources
+            if _covered_share(taken, [(span.start, span.end) for span in link.evidence]) >= CARRIED_SHARE
+        ]
     return min(sources, key=rank_key) if sources else None
 
 
 def origin_chain(document_id: str, links_of: LinksOf) -> list[Link]:
-    """Follow best sources from `document_id` up to a document that derives from nothing.
+    """Follow best sources from `document_id` up to the document its text first appeared in.
 
-    Directions are decided pair by pair, so in rare cases they can form a loop; the walk stops
-    before revisiting a document and takes the last one reached as the origin.
+    Each step must carry the text the previous step took (see `best_source`). Directions are decided
+    pair by pair, so in rare cases they can form a loop; the walk stops before revisiting a document.
     """
     chain: list[Link] = []
     visited = {document_id}
     current = document_id
-    while (link := best_source(current, links_of)) is not None and link.source_id not in visited:
+    while (link := best_source(current, links_of, chain[-1] if chain else None)) is not None:
+        if link.source_id in visited:
+            break
         chain.append(link)
         visited.add(link.source_id)
         current = link.source_id
@@ -120,15 +138,13 @@ def origin_chain(document_id: str, links_of: LinksOf) -> list[Link]:
 
 
 def cluster_of(document_id: str, links_of: LinksOf) -> Cluster:
-    """Return the origin of `document_id` and every document whose chain of best sources reaches it."""
+    """Return the origin of `document_id` and every document whose origin chain ends there."""
     chain = origin_chain(document_id, links_of)
     origin_id = chain[-1].source_id if chain else document_id
     members = [ClusterMember(origin_id, None, None, 0)]
     seen = {origin_id}
     frontier = [origin_id]
-    depth = 0
     while frontier:
-        depth += 1
         next_frontier = []
         for parent in frontier:
             children = sorted(
@@ -137,13 +153,15 @@ def cluster_of(document_id: str, links_of: LinksOf) -> Cluster:
             for child in children:
                 if child in seen:
                     continue
-                best = best_source(child, links_of)
-                if best is None or best.source_id != parent:
+                child_chain = origin_chain(child, links_of)
+                if not child_chain or child_chain[-1].source_id != origin_id:
                     continue
                 seen.add(child)
-                members.append(ClusterMember(child, best.relation, parent, depth))
+                first = child_chain[0]
+                members.append(ClusterMember(child, first.relation, first.source_id, len(child_chain)))
                 next_frontier.append(child)
         frontier = next_frontier
+    members[1:] = sorted(members[1:], key=lambda member: (member.depth, member.document_id))
     return Cluster(origin_id, tuple(members))
 
 

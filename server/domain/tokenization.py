@@ -178,7 +178,7 @@ STOPWORDS: Final = frozenset(
 # Stems are word prefixes: crude, language-agnostic and enough to tie "proved" to "proven" and
 # "communication" to "communications", which is what passage comparison of rewrites needs.
 STEM_LENGTH: Final = 5
-# Lines with fewer words than this (bylines, "Scroll down for video", share buttons) carry no content.
+# Lines with fewer words than this (bylines, "Share this article", photo credits) carry no content.
 MIN_CONTENT_LINE_WORDS: Final = 4
 # Sentences longer than this many words are cut, so that unpunctuated text still yields comparable units.
 MAX_SENTENCE_WORDS: Final = 60

@@ -31,7 +31,7 @@ def _document(doc_id: str, text: str = GOOD_TEXT) -> document_pb2.Document:
         (_document("bad\x07id"), "control characters"),
         (_document("a", ""), "text is empty"),
         (_document("a", " \n\t "), "text is empty"),
-        (_document("a", "?!... --- ;;;"), "no words"),
+        (_document("a", "?!... --- ;;;"), "no content words"),
     ],
 )
 def test_invalid_document_is_invalid_argument_with_a_helpful_message(

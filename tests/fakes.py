@@ -1,0 +1,206 @@
+"""ExactIndex and MemoryStore: in-memory ports for unit tests; ExactIndex doubles as an exact-Jaccard oracle."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Final
+
+from server.domain.model import IndexParameters, Link, StoredDocument
+from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS, SHINGLE_WORDS
+from server.domain.ports import Signatures, StoreChange
+
+# The same thresholds as server/adapters/minhash_lsh_index.py; repeated rather than imported so that
+# unit tests never import the adapter (and with it datasketch).
+PASSAGE_THRESHOLD: Final = 0.3
+DOCUMENT_THRESHOLD: Final = 0.5
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 0.0
+
+
+def encode_features(features: Iterable[str]) -> bytes:
+    return json.dumps(sorted(set(features)), ensure_ascii=False).encode("utf-8")
+
+
+def decode_features(signature: bytes) -> frozenset[str]:
+    values = json.loads(signature.decode("utf-8"))
+    return frozenset(str(value) for value in values)
+
+
+class ExactIndex:
+    """A brute-force SignatureIndex: the 'signatures' are the feature sets themselves, compared exactly.
+
+    What MinHash LSH finds with high probability, this finds with certainty, so it serves both as the
+    index of unit tests and as the oracle LSH recall is measured against.
+    """
+
+    def __init__(
+        self, passage_threshold: float = PASSAGE_THRESHOLD, document_threshold: float = DOCUMENT_THRESHOLD
+    ) -> None:
+        self.passage_threshold = passage_threshold
+        self.document_threshold = document_threshold
+        self._documents: dict[str, frozenset[str]] = {}
+        self._passages: dict[str, tuple[frozenset[str], ...]] = {}
+        self._lock = threading.Lock()
+        self._parameters = IndexParameters(
+            num_perm=0,
+            hash_scheme="exact",
+            hash_function="none",
+            seed=0,
+            shingle_words=SHINGLE_WORDS,
+            passage_words=PASSAGE_WORDS,
+            passage_stride=PASSAGE_STRIDE,
+            document_threshold=document_threshold,
+            passage_threshold=passage_threshold,
+            document_bands=0,
+            document_rows=0,
+            passage_bands=0,
+            passage_rows=0,
+        )
+
+    @property
+    def parameters(self) -> IndexParameters:
+        return self._parameters
+
+    def sign(self, document_features: Iterable[str], passage_features: Sequence[Iterable[str]]) -> Signatures:
+        return Signatures(
+            document=encode_features(document_features),
+            passages=tuple(encode_features(features) for features in passage_features),
+        )
+
+    def add(self, document_id: str, signatures: Signatures) -> None:
+        document = decode_features(signatures.document)
+        passages = tuple(decode_features(passage) for passage in signatures.passages)
+        with self._lock:
+            self._documents[document_id] = document
+            self._passages[document_id] = passages
+
+    def remove(self, document_id: str) -> None:
+        with self._lock:
+            self._documents.pop(document_id, None)
+            self._passages.pop(document_id, None)
+
+    def candidates(self, signatures: Signatures) -> dict[str, int]:
+        document = decode_features(signatures.document)
+        queries = [decode_features(passage) for passage in signatures.passages]
+        hits: Counter[str] = Counter()
+        with self._lock:
+            for document_id, stored in self._documents.items():
+                if jaccard(document, stored) >= self.document_threshold:
+                    hits[document_id] += 1
+            for query in queries:
+                # Like the LSH index: each stored document counts once per query passage.
+                hits.update(
+                    document_id
+                    for document_id, passages in self._passages.items()
+                    if any(jaccard(query, passage) >= self.passage_threshold for passage in passages)
+                )
+        return dict(hits)
+
+    def passage_pairs(self, signatures: Signatures, threshold: float) -> set[tuple[str, int, int]]:
+        """Return (stored id, query passage index, stored passage index) of every pair at `threshold` or above."""
+        queries = [decode_features(passage) for passage in signatures.passages]
+        with self._lock:
+            return {
+                (document_id, query_position, stored_position)
+                for document_id, passages in self._passages.items()
+                for query_position, query in enumerate(queries)
+                for stored_position, passage in enumerate(passages)
+                if jaccard(query, passage) >= threshold
+            }
+
+    def __len__(self) -> int:
+        return len(self._documents)
+
+
+class MemoryStore:
+    """A ProvenanceStore kept in dicts, with the semantics of SqliteProvenanceStore.
+
+    One link per unordered pair of documents (writing x→y drops y→x), removing a document drops its
+    signatures and links, and the ingest sequence only ever grows.
+    """
+
+    def __init__(self) -> None:
+        self._documents: dict[str, StoredDocument] = {}
+        self._signatures: dict[str, Signatures] = {}
+        self._links: dict[tuple[str, str], Link] = {}
+        self._last_sequence = 0
+        self._parameters: IndexParameters | None = None
+        self._lock = threading.Lock()
+        self.applied: list[StoreChange] = []
+
+    def get_document(self, document_id: str) -> StoredDocument | None:
+        with self._lock:
+            return self._documents.get(document_id)
+
+    def get_signatures(self, document_id: str) -> Signatures | None:
+        with self._lock:
+            return self._signatures.get(document_id)
+
+    def iter_signatures(self) -> Iterator[tuple[str, Signatures]]:
+        with self._lock:
+            ordered = sorted(self._documents.values(), key=lambda stored: stored.sequence)
+            items = [(stored.document.id, self._signatures[stored.document.id]) for stored in ordered]
+        yield from items
+
+    def links_of(self, document_id: str) -> list[Link]:
+        with self._lock:
+            return [link for key, link in self._links.items() if document_id in key]
+
+    def all_links(self) -> list[Link]:
+        with self._lock:
+            return list(self._links.values())
+
+    def apply(self, change: StoreChange) -> None:
+        now = datetime.now(UTC)
+        with self._lock:
+            # Build the new state aside and swap it in, so a failing change leaves nothing behind.
+            documents = dict(self._documents)
+            signatures = dict(self._signatures)
+            links = dict(self._links)
+            last_sequence = self._last_sequence
+            for document_id in change.removed_ids:
+                documents.pop(document_id, None)
+                signatures.pop(document_id, None)
+                links = {key: link for key, link in links.items() if document_id not in key}
+            for offset, (document, document_signatures) in enumerate(change.added):
+                if document.id in documents:
+                    raise ValueError(f"document {document.id!r} is already stored")
+                sequence = change.first_sequence + offset
+                documents[document.id] = StoredDocument(document, sequence, now)
+                signatures[document.id] = document_signatures
+                last_sequence = max(last_sequence, sequence)
+            for link in change.upserted_links:
+                links.pop((link.source_id, link.document_id), None)
+                links[(link.document_id, link.source_id)] = link
+            self._documents, self._signatures, self._links = documents, signatures, links
+            self._last_sequence = last_sequence
+            self.applied.append(change)
+
+    def last_sequence(self) -> int:
+        with self._lock:
+            return self._last_sequence
+
+    def load_parameters(self) -> IndexParameters | None:
+        return self._parameters
+
+    def save_parameters(self, parameters: IndexParameters) -> None:
+        self._parameters = parameters
+
+    def counts(self) -> tuple[int, int, int]:
+        with self._lock:
+            passages = sum(len(signatures.passages) for signatures in self._signatures.values())
+            links = sum(1 for link in self._links.values() if not link.suppressed)
+            return len(self._documents), passages, links
+
+    def size_bytes(self) -> int:
+        with self._lock:
+            return sum(
+                len(stored.document.text.encode("utf-8", "surrogatepass")) for stored in self._documents.values()
+            )

@@ -1,0 +1,1 @@
+"""Integration tests: the adapters against real datasketch and a real SQLite file."""

@@ -1,0 +1,329 @@
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from server.adapters.minhash_lsh_index import MinHashLshIndex
+from server.adapters.sqlite_store import DATABASE_NAME, SqliteProvenanceStore
+from server.domain.deduplicator import Deduplicator
+from server.domain.errors import InvalidDocumentError
+from server.domain.model import DirectionBasis, Document, IngestStatus, Link, Relation, Span
+from server.domain.ports import Signatures, StoreChange
+from tests.stories import EXCERPT_ID, REWRITE_ID, SEED_IDS, WIRE_ID, seed_texts
+
+WIDTH = 16
+
+
+def signatures(marker: int, passages: int = 2) -> Signatures:
+    return Signatures(
+        document=bytes([marker]) * WIDTH,
+        passages=tuple(bytes([marker, position]) * (WIDTH // 2) for position in range(passages)),
+    )
+
+
+def document(document_id: str, text: str = "Some text about a bridge.") -> Document:
+    return Document(document_id, text)
+
+
+def link(derived: str, source: str, *, score: float = 0.5, suppressed: bool = False) -> Link:
+    return Link(
+        document_id=derived,
+        source_id=source,
+        relation=Relation.EXCERPT,
+        score=score,
+        jaccard=0.125,
+        containment=0.75,
+        source_containment=0.25,
+        confidence=0.625,
+        basis=DirectionBasis.CONTAINMENT,
+        evidence=(Span(0, 10, 20, 30), Span(40, 55, 60, 75)),
+        suppressed=suppressed,
+    )
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteProvenanceStore]:
+    store = SqliteProvenanceStore(tmp_path)
+    yield store
+    store.close()
+
+
+def add(store: SqliteProvenanceStore, *ids: str, links: tuple[Link, ...] = ()) -> None:
+    first = store.last_sequence() + 1
+    store.apply(
+        StoreChange(
+            added=[(document(document_id), signatures(first + offset)) for offset, document_id in enumerate(ids)],
+            upserted_links=links,
+            first_sequence=first,
+        )
+    )
+
+
+def test_an_empty_store_has_nothing(store: SqliteProvenanceStore) -> None:
+    assert store.get_document("a") is None
+    assert store.get_signatures("a") is None
+    assert list(store.iter_signatures()) == []
+    assert store.links_of("a") == []
+    assert store.last_sequence() == 0
+    assert store.counts() == (0, 0, 0)
+    assert store.load_parameters() is None
+    assert store.path == store.path.parent / DATABASE_NAME
+
+
+def test_a_document_round_trips_with_all_its_fields(store: SqliteProvenanceStore) -> None:
+    original = Document(
+        id="Ｍｏｓｕｌ-記事-1",
+        text="Nul\x00in the middle, emoji 😀, CJK 東京, RTL שלום, combining é, and a lone \r\n line end.",
+        source="Reuters",
+        url="https://example.com/a?b=c",
+        title="ISIS leader “abandons” Mosul",
+        published_at=datetime(2017, 3, 8, 14, 30, 5, 123456, tzinfo=timezone(timedelta(hours=-5))),
+        metadata={"section": "world", "ключ": "значение", "empty": ""},
+    )
+    before = datetime.now(UTC)
+
+    store.apply(StoreChange(added=[(original, signatures(1))], first_sequence=7))
+
+    stored = store.get_document(original.id)
+    assert stored is not None
+    assert stored.document == original
+    assert stored.document.published_at is not None
+    assert stored.document.published_at.utcoffset() == timedelta(hours=-5)
+    assert stored.sequence == 7
+    assert before - timedelta(seconds=5) <= stored.ingested_at <= datetime.now(UTC) + timedelta(seconds=5)
+    assert store.last_sequence() == 7
+
+
+def test_a_document_without_published_at_or_metadata_round_trips(store: SqliteProvenanceStore) -> None:
+    original = document("plain")
+
+    add(store, "plain")
+
+    stored = store.get_document("plain")
+    assert stored is not None
+    assert stored.document == original
+    assert stored.document.published_at is None
+
+
+def test_signatures_round_trip_in_ingest_order(store: SqliteProvenanceStore) -> None:
+    add(store, "b", "a")
+    store.apply(StoreChange(added=[(document("c"), signatures(9, passages=0))], first_sequence=3))
+
+    assert store.get_signatures("a") == signatures(2)
+    assert store.get_signatures("c") == Signatures(document=bytes([9]) * WIDTH, passages=())
+    assert [document_id for document_id, _ in store.iter_signatures()] == ["b", "a", "c"]
+    assert dict(store.iter_signatures())["b"] == signatures(1)
+
+
+def test_opaque_signatures_of_any_width_round_trip(store: SqliteProvenanceStore) -> None:
+    # The port calls signatures opaque bytes: a store must give back exactly what it was given.
+    opaque = Signatures(document=b'["a b c d e"]', passages=(b'["x"]', b'["y", "zz"]', b"[]"))
+
+    store.apply(StoreChange(added=[(document("opaque"), opaque)], first_sequence=1))
+
+    assert store.get_signatures("opaque") == opaque
+
+
+def test_links_round_trip_with_their_evidence(store: SqliteProvenanceStore) -> None:
+    original = link("a", "b", suppressed=True)
+    add(store, "a", "b", links=(original,))
+
+    assert store.links_of("a") == [original]
+    assert store.links_of("b") == [original]
+    assert store.links_of("c") == []
+
+
+def test_data_survives_closing_and_reopening_the_store(tmp_path: Path) -> None:
+    first = SqliteProvenanceStore(tmp_path)
+    add(first, "a", "b", links=(link("b", "a"),))
+    parameters = MinHashLshIndex().parameters
+    first.save_parameters(parameters)
+    first.close()
+
+    reopened = SqliteProvenanceStore(tmp_path)
+    try:
+        stored = reopened.get_document("b")
+        assert stored is not None
+        assert stored.document == document("b")
+        assert reopened.get_signatures("b") == signatures(2)
+        assert reopened.links_of("a") == [link("b", "a")]
+        assert reopened.last_sequence() == 2
+        assert reopened.load_parameters() == parameters
+        assert reopened.counts() == (2, 4, 1)
+    finally:
+        reopened.close()
+
+
+def test_a_change_whose_link_cannot_be_written_leaves_nothing_behind(store: SqliteProvenanceStore) -> None:
+    add(store, "old", "kept", links=(link("kept", "old"),))
+    # JSON cannot encode this span, so the second link of the change fails after the first was written.
+    unwritable = dataclasses.replace(link("new", "kept"), evidence=(Span(object(), 1, 2, 3),))  # type: ignore[arg-type]
+
+    with pytest.raises(TypeError):
+        store.apply(
+            StoreChange(
+                added=[(document("new"), signatures(3))],
+                removed_ids=["old"],
+                upserted_links=[link("new", "kept", score=0.9), unwritable],
+                first_sequence=3,
+            )
+        )
+
+    assert store.get_document("new") is None
+    assert store.get_signatures("new") is None
+    assert store.get_document("old") is not None
+    assert store.links_of("kept") == [link("kept", "old")]
+    assert store.last_sequence() == 2
+    assert store.counts() == (2, 4, 1)
+
+
+def test_a_change_whose_document_clashes_leaves_nothing_behind(store: SqliteProvenanceStore) -> None:
+    add(store, "a")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        store.apply(
+            StoreChange(added=[(document("b"), signatures(2)), (document("a"), signatures(3))], first_sequence=2)
+        )
+
+    assert store.get_document("b") is None
+    assert store.last_sequence() == 1
+    add(store, "b")
+    assert store.counts()[0] == 2
+
+
+def test_a_link_in_one_direction_replaces_the_link_in_the_other(store: SqliteProvenanceStore) -> None:
+    add(store, "x", "y", links=(link("x", "y"),))
+
+    store.apply(StoreChange(upserted_links=[link("y", "x", score=0.8)]))
+
+    assert store.links_of("x") == [link("y", "x", score=0.8)]
+    assert store.links_of("y") == [link("y", "x", score=0.8)]
+
+
+def test_upserting_a_link_again_updates_its_row(store: SqliteProvenanceStore) -> None:
+    add(store, "x", "y", links=(link("x", "y"),))
+
+    store.apply(StoreChange(upserted_links=[link("x", "y", score=0.9, suppressed=True)]))
+
+    assert store.links_of("x") == [link("x", "y", score=0.9, suppressed=True)]
+    assert store.counts()[2] == 0
+
+
+def test_removing_a_document_removes_its_signatures_and_links_in_both_directions(
+    store: SqliteProvenanceStore,
+) -> None:
+    add(store, "a", "b", "c", links=(link("a", "b"), link("b", "c"), link("a", "c")))
+
+    store.apply(StoreChange(removed_ids=["b"]))
+
+    assert store.get_document("b") is None
+    assert store.get_signatures("b") is None
+    assert store.links_of("b") == []
+    assert store.links_of("a") == [link("a", "c")]
+    assert [document_id for document_id, _ in store.iter_signatures()] == ["a", "c"]
+
+
+def test_removing_and_adding_the_same_id_in_one_change_replaces_it(store: SqliteProvenanceStore) -> None:
+    add(store, "a", "b", links=(link("a", "b"),))
+
+    store.apply(
+        StoreChange(
+            added=[(document("a", "New text about a ferry."), signatures(9))], removed_ids=["a"], first_sequence=3
+        )
+    )
+
+    stored = store.get_document("a")
+    assert stored is not None
+    assert (stored.document.text, stored.sequence) == ("New text about a ferry.", 3)
+    assert store.links_of("b") == []
+
+
+def test_the_last_sequence_never_goes_back_even_after_deletes_and_reopening(tmp_path: Path) -> None:
+    store = SqliteProvenanceStore(tmp_path)
+    add(store, "a", "b", "c")
+    store.apply(StoreChange(removed_ids=["c", "b"]))
+    assert store.last_sequence() == 3
+    store.close()
+
+    reopened = SqliteProvenanceStore(tmp_path)
+    try:
+        assert reopened.last_sequence() == 3
+        add(reopened, "d")
+        stored = reopened.get_document("d")
+        assert stored is not None
+        assert stored.sequence == 4
+    finally:
+        reopened.close()
+
+
+def test_counts_count_documents_passages_and_unsuppressed_links(store: SqliteProvenanceStore) -> None:
+    add(store, "a", "b", "c", links=(link("a", "b"), link("c", "b", suppressed=True)))
+
+    assert store.counts() == (3, 6, 1)
+
+
+def test_size_bytes_grows_as_documents_are_added(store: SqliteProvenanceStore) -> None:
+    empty = store.size_bytes()
+
+    store.apply(StoreChange(added=[(document("big", "word " * 50_000), signatures(1))], first_sequence=1))
+
+    assert store.size_bytes() > empty + 200_000
+
+
+def test_parameters_are_saved_once_and_can_be_overwritten(store: SqliteProvenanceStore) -> None:
+    first, second = MinHashLshIndex(num_perm=64).parameters, MinHashLshIndex(num_perm=128, seed=5).parameters
+
+    store.save_parameters(first)
+    assert store.load_parameters() == first
+    store.save_parameters(second)
+    assert store.load_parameters() == second
+
+
+def test_a_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
+    SqliteProvenanceStore(tmp_path).close()
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as connection:
+        connection.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+    connection.close()
+
+    with pytest.raises(RuntimeError, match="schema version 999"):
+        SqliteProvenanceStore(tmp_path)
+
+
+def test_a_text_the_store_cannot_encode_is_rejected_and_the_good_documents_are_stored(tmp_path: Path) -> None:
+    # A lone surrogate is not UTF-8: SQLite cannot store it, so the document must be refused up front.
+    store = SqliteProvenanceStore(tmp_path)
+    try:
+        results = Deduplicator(store, MinHashLshIndex()).ingest(
+            [Document("good", seed_texts()[WIRE_ID]), Document("bad", seed_texts()[REWRITE_ID] + "\ud800")]
+        )
+
+        assert [result.status for result in results] == [IngestStatus.CREATED, IngestStatus.REJECTED]
+        assert isinstance(results[1].error, InvalidDocumentError)
+        assert store.counts()[0] == 1
+    finally:
+        store.close()
+
+
+def test_the_seed_provenance_survives_a_restart(tmp_path: Path) -> None:
+    texts = seed_texts()
+    store = SqliteProvenanceStore(tmp_path)
+    Deduplicator(store, MinHashLshIndex()).ingest(
+        [Document(document_id, texts[document_id]) for document_id in SEED_IDS]
+    )
+    store.close()
+
+    reopened = SqliteProvenanceStore(tmp_path)
+    try:
+        restarted = Deduplicator(reopened, MinHashLshIndex())
+        assert restarted.load_index() == len(SEED_IDS)
+        assert restarted.provenance(REWRITE_ID).origin_id == WIRE_ID
+        assert restarted.provenance(EXCERPT_ID).origin_id == WIRE_ID
+        assert [match.document_id for match in restarted.find_similar(document_id=WIRE_ID)] == [REWRITE_ID, EXCERPT_ID]
+        assert reopened.counts()[0::2] == (5, 2)
+    finally:
+        reopened.close()

@@ -1,0 +1,73 @@
+"""Constructed news texts with known reuse, and the seed corpus, shared by the unit and integration tests."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Final
+
+CORPUS: Final = Path(__file__).resolve().parent.parent / "corpus"
+
+REWRITE_ID: Final = "000_687f1ee267ab1df4"
+WIRE_ID: Final = "001_83c010ac56584491"
+EXCERPT_ID: Final = "002_534b010889ca0eb9"
+VOA_ID: Final = "003_13d2cf2eca4bd097"
+AP_ID: Final = "004_5e8af2485a74f351"
+SEED_IDS: Final = (REWRITE_ID, WIRE_ID, EXCERPT_ID, VOA_ID, AP_ID)
+
+# A wire story of eight sentences; the texts below copy, cut and reword it.
+BRIDGE_SENTENCES: Final = (
+    "The city council of Riverton approved a plan on Monday to rebuild the old harbour bridge.",
+    "Engineers found deep cracks in the steel supports during an inspection last winter.",
+    "The bridge carries about forty thousand cars across the estuary every day.",
+    "Construction crews will close two of the four lanes from early April.",
+    "Mayor Helen Ortiz promised that ferries would run every twenty minutes during the works.",
+    "Local shop owners fear that the closure will drive customers to the new mall outside town.",
+    "The regional government will pay most of the cost, estimated at ninety million dollars.",
+    "Work is expected to finish before the summer festival two years from now.",
+)
+BRIDGE_STORY: Final = " ".join(BRIDGE_SENTENCES)
+
+# The same facts in the same order, every sentence reworded.
+BRIDGE_REWRITE: Final = (
+    "Riverton's councillors voted on Monday for a scheme to rebuild the ageing harbour bridge. "
+    "An inspection last winter had found that the steel supports were deeply cracked, engineers said. "
+    "Every day some forty thousand cars cross the estuary over the bridge. "
+    "From early April, crews will shut two lanes out of four for construction. "
+    "Ferries are to run every twenty minutes while the works last, Mayor Helen Ortiz promised. "
+    "Owners of local shops worry the closure may push customers toward the new mall outside town. "
+    "Most of the ninety million dollar cost is to be paid by the regional government. "
+    "The works should finish ahead of the summer festival in two years."
+)
+
+# Three sentences of the story, verbatim, with a little unrelated material around them.
+EXCERPT_LEAD: Final = "Here is our morning round-up of the regional news for commuters."
+EXCERPT_BODY: Final = " ".join(BRIDGE_SENTENCES[2:5])
+EXCERPT_TAIL: Final = "Tickets for the jazz concert in the park sold out within an hour."
+BRIDGE_EXCERPT: Final = f"{EXCERPT_LEAD} {EXCERPT_BODY} {EXCERPT_TAIL}"
+
+# The story again, with one word changed: a near-verbatim copy of the whole.
+BRIDGE_COPY: Final = BRIDGE_STORY.replace("deep cracks", "large cracks")
+
+# On the same topic as the story, sharing names and words, but written independently.
+BRIDGE_INDEPENDENT: Final = (
+    "Residents of Riverton have long complained about traffic on the harbour bridge. "
+    "A petition signed by three thousand people asked the council for a second crossing. "
+    "Some residents proposed a tunnel under the estuary instead of a bridge. "
+    "The council has not yet answered the petition, a spokesman said on Thursday. "
+    "Cyclists also want a protected lane, which the current bridge does not offer. "
+    "Traffic experts warn that any closure of the bridge would cause long queues."
+)
+
+# About something else entirely.
+FOOTBALL_STORY: Final = (
+    "Riverton's football club signed a new goalkeeper from a rival team on Friday. "
+    "The transfer fee was not disclosed, but fans welcomed the move at the stadium. "
+    "The coach said the squad needed experience before the cup final in May."
+)
+
+
+@functools.cache
+def seed_texts() -> dict[str, str]:
+    """Return the seed corpus (`corpus/*.txt`) as {id: text}, in id order."""
+    return {path.stem: path.read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.txt"))}

@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+
+import pytest
+
+from server.domain.comparison import TextProfile, compare_profiles, profile_text
+from server.domain.model import Comparison, DirectionBasis, Document, Link, Relation
+from tests.stories import (
+    BRIDGE_COPY,
+    BRIDGE_EXCERPT,
+    BRIDGE_INDEPENDENT,
+    BRIDGE_REWRITE,
+    BRIDGE_SENTENCES,
+    BRIDGE_STORY,
+    EXCERPT_BODY,
+    EXCERPT_ID,
+    FOOTBALL_STORY,
+    REWRITE_ID,
+    WIRE_ID,
+    seed_texts,
+)
+
+# The story with a credit to Reuters worked into one sentence: the same coverage as the story itself.
+CREDITED_STORY = BRIDGE_STORY.replace(
+    "during an inspection last winter.", "during an inspection last winter, according to Reuters."
+)
+
+
+def stored(
+    document_id: str,
+    text: str,
+    sequence: int,
+    *,
+    source: str = "",
+    published_at: datetime | None = None,
+) -> TextProfile:
+    return profile_text(text, Document(document_id, text, source=source, published_at=published_at), sequence)
+
+
+def compared(a: TextProfile, b: TextProfile) -> Comparison:
+    comparison = compare_profiles(a, b)
+    assert comparison is not None
+    return comparison
+
+
+def seed_profiles() -> dict[str, TextProfile]:
+    return {
+        document_id: stored(document_id, text, sequence)
+        for sequence, (document_id, text) in enumerate(seed_texts().items(), start=1)
+    }
+
+
+@pytest.mark.parametrize(("a", "b"), list(itertools.permutations(sorted(seed_texts()), 2)))
+def test_comparing_seed_b_with_a_is_the_reverse_of_comparing_a_with_b(a: str, b: str) -> None:
+    profiles = seed_profiles()
+
+    forward = compare_profiles(profiles[a], profiles[b])
+    backward = compare_profiles(profiles[b], profiles[a])
+
+    assert (forward is None) == (backward is None)
+    if forward is not None and backward is not None:
+        assert forward == backward.reversed()
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        (BRIDGE_EXCERPT, BRIDGE_STORY),
+        (BRIDGE_REWRITE, BRIDGE_STORY),
+        (BRIDGE_COPY, BRIDGE_STORY),
+        (CREDITED_STORY, BRIDGE_STORY),
+        (f"{BRIDGE_EXCERPT} {FOOTBALL_STORY}", BRIDGE_REWRITE),
+    ],
+)
+def test_comparing_constructed_texts_is_symmetric(a: str, b: str) -> None:
+    one, other = stored("a", a, 1, source="Reuters"), stored("b", b, 2, source="Reuters")
+
+    assert compared(one, other) == compared(other, one).reversed()
+
+
+def test_the_seed_rewrite_derives_from_the_wire_copy() -> None:
+    profiles = seed_profiles()
+
+    comparison = compared(profiles[REWRITE_ID], profiles[WIRE_ID])
+
+    assert comparison.relation is Relation.REWRITE
+    assert comparison.a_is_derived
+    assert comparison.basis is DirectionBasis.CONTAINMENT
+
+
+def test_the_seed_excerpt_derives_from_the_wire_copy() -> None:
+    profiles = seed_profiles()
+
+    comparison = compared(profiles[EXCERPT_ID], profiles[WIRE_ID])
+
+    assert comparison.relation is Relation.EXCERPT
+    assert comparison.a_is_derived
+    assert comparison.containment_a > comparison.containment_b
+
+
+def test_an_excerpt_with_other_material_around_it_is_an_excerpt_of_the_story() -> None:
+    comparison = compared(stored("excerpt", BRIDGE_EXCERPT, 1), stored("story", BRIDGE_STORY, 2))
+
+    assert comparison.relation is Relation.EXCERPT
+    assert comparison.a_is_derived
+    assert comparison.basis is DirectionBasis.CONTAINMENT
+    assert comparison.containment_a > comparison.containment_b
+    (span,) = comparison.spans
+    assert BRIDGE_EXCERPT[span.start : span.end] == EXCERPT_BODY.rstrip(".")
+    assert BRIDGE_STORY[span.source_start : span.source_end] == EXCERPT_BODY.rstrip(".")
+
+
+def test_a_reworded_story_is_a_rewrite() -> None:
+    comparison = compared(stored("rewrite", BRIDGE_REWRITE, 2), stored("story", BRIDGE_STORY, 1))
+
+    assert comparison.relation is Relation.REWRITE
+    assert comparison.containment_a == comparison.containment_b == 1.0
+    assert comparison.score > 0.3
+
+
+def test_a_near_verbatim_whole_copy_is_a_duplicate() -> None:
+    comparison = compared(stored("copy", BRIDGE_COPY, 2), stored("story", BRIDGE_STORY, 1))
+
+    assert comparison.relation is Relation.DUPLICATE
+    assert comparison.jaccard > 0.8
+
+
+@pytest.mark.parametrize("text", [BRIDGE_INDEPENDENT, FOOTBALL_STORY])
+def test_independent_texts_on_the_same_topic_are_not_compared_as_reuse(text: str) -> None:
+    assert compare_profiles(stored("other", text, 2), stored("story", BRIDGE_STORY, 1)) is None
+
+
+def test_an_earlier_published_at_makes_the_excerpt_the_source_despite_containment() -> None:
+    excerpt = stored("excerpt", BRIDGE_EXCERPT, 2, published_at=datetime(2017, 3, 7, tzinfo=UTC))
+    story = stored("story", BRIDGE_STORY, 1, published_at=datetime(2017, 3, 8, tzinfo=UTC))
+
+    comparison = compared(excerpt, story)
+
+    assert not comparison.a_is_derived
+    assert comparison.basis is DirectionBasis.PUBLISHED_AT
+    link = Link.from_comparison("excerpt", "story", comparison)
+    assert (link.document_id, link.source_id) == ("story", "excerpt")
+
+
+def test_published_at_on_one_side_only_leaves_the_decision_to_containment() -> None:
+    excerpt = stored("excerpt", BRIDGE_EXCERPT, 2, published_at=datetime(2017, 3, 7, tzinfo=UTC))
+    story = stored("story", BRIDGE_STORY, 1)
+
+    comparison = compared(excerpt, story)
+
+    assert comparison.a_is_derived
+    assert comparison.basis is DirectionBasis.CONTAINMENT
+
+
+def test_an_attribution_cue_decides_when_containment_ties() -> None:
+    # The crediting text was ingested first, so ingest order alone would make it the source.
+    credited = stored("credited", CREDITED_STORY, 1)
+    reuters = stored("reuters", BRIDGE_STORY, 2, source="Reuters")
+
+    comparison = compared(credited, reuters)
+
+    assert comparison.containment_a == comparison.containment_b
+    assert comparison.a_is_derived
+    assert comparison.basis is DirectionBasis.ATTRIBUTION
+    assert not compared(reuters, credited).a_is_derived
+
+
+def test_an_attribution_cue_naming_another_publisher_decides_nothing() -> None:
+    credited = stored("credited", CREDITED_STORY, 1)
+    other = stored("other", BRIDGE_STORY, 2, source="Associated Press")
+
+    comparison = compared(credited, other)
+
+    assert comparison.basis is DirectionBasis.INGEST_ORDER
+    assert not comparison.a_is_derived
+
+
+@pytest.mark.parametrize(
+    "credit",
+    ["the sources say, according to the Reuters", "Reuters reported", "(Reuters)", "via Reuters"],
+)
+def test_attribution_cues_are_recognised_in_their_usual_forms(credit: str) -> None:
+    text = BRIDGE_STORY.replace(BRIDGE_SENTENCES[1], f"{BRIDGE_SENTENCES[1].rstrip('.')}, {credit}.")
+    credited = stored("credited", text, 1)
+    reuters = stored("reuters", BRIDGE_STORY, 2, source="Reuters")
+
+    comparison = compared(credited, reuters)
+
+    assert comparison.basis is DirectionBasis.ATTRIBUTION
+    assert comparison.a_is_derived
+
+
+def test_ingest_order_breaks_an_exact_tie() -> None:
+    first, second = stored("first", BRIDGE_STORY, 1), stored("second", BRIDGE_STORY, 2)
+
+    comparison = compared(second, first)
+
+    assert comparison.relation is Relation.DUPLICATE
+    assert comparison.basis is DirectionBasis.INGEST_ORDER
+    assert comparison.a_is_derived
+    assert not compared(first, second).a_is_derived
+
+
+def test_a_text_that_is_not_stored_counts_as_newer_than_a_stored_one() -> None:
+    query = profile_text(BRIDGE_STORY)
+    stored_story = stored("story", BRIDGE_STORY, 5)
+
+    assert compared(query, stored_story).a_is_derived
+    assert not compared(stored_story, query).a_is_derived
+
+
+def test_spans_of_a_comparison_point_at_shared_text_in_both_texts() -> None:
+    comparison = compared(stored("copy", BRIDGE_COPY, 2), stored("story", BRIDGE_STORY, 1))
+
+    for span in comparison.spans:
+        assert 0 <= span.start < span.end <= len(BRIDGE_COPY)
+        assert 0 <= span.source_start < span.source_end <= len(BRIDGE_STORY)
+        assert BRIDGE_COPY[span.start : span.start + 40] == BRIDGE_STORY[span.source_start : span.source_start + 40]
+
+
+def test_a_link_built_from_either_side_of_a_comparison_is_the_same_link() -> None:
+    excerpt, story = stored("excerpt", BRIDGE_EXCERPT, 1), stored("story", BRIDGE_STORY, 2)
+
+    from_excerpt = Link.from_comparison("excerpt", "story", compared(excerpt, story))
+    from_story = Link.from_comparison("story", "excerpt", compared(story, excerpt))
+
+    assert from_excerpt == from_story
+    assert from_excerpt.document_id == "excerpt"
+    assert from_excerpt.containment > from_excerpt.source_containment

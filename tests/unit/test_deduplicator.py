@@ -1,0 +1,559 @@
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, Deduplicator, Limits
+from server.domain.errors import (
+    DocumentAlreadyExistsError,
+    DocumentNotFoundError,
+    InvalidDocumentError,
+    InvalidRequestError,
+)
+from server.domain.model import DirectionBasis, Document, IngestStatus, Link, Relation
+from server.domain.ports import StoreChange
+from tests.fakes import ExactIndex, MemoryStore
+from tests.stories import (
+    AP_ID,
+    BRIDGE_COPY,
+    BRIDGE_EXCERPT,
+    BRIDGE_INDEPENDENT,
+    BRIDGE_STORY,
+    EXCERPT_ID,
+    FOOTBALL_STORY,
+    REWRITE_ID,
+    SEED_IDS,
+    VOA_ID,
+    WIRE_ID,
+    seed_texts,
+)
+
+# Three fixed shuffles, picked from the 120 orders so that each puts the wire copy somewhere else.
+SHUFFLED_ORDERS = [
+    order for position, order in enumerate(itertools.permutations(SEED_IDS)) if position in (17, 58, 101)
+]
+ORDERS = [SEED_IDS, tuple(reversed(SEED_IDS)), *SHUFFLED_ORDERS]
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def index() -> ExactIndex:
+    return ExactIndex()
+
+
+@pytest.fixture
+def deduplicator(store: MemoryStore, index: ExactIndex) -> Deduplicator:
+    return Deduplicator(store, index)
+
+
+@pytest.fixture
+def seeded(deduplicator: Deduplicator) -> Deduplicator:
+    deduplicator.ingest(seed_documents(SEED_IDS))
+    return deduplicator
+
+
+def seed_documents(order: Sequence[str]) -> list[Document]:
+    texts = seed_texts()
+    return [Document(document_id, texts[document_id]) for document_id in order]
+
+
+def pairs(links: Sequence[Link]) -> set[tuple[str, str, Relation]]:
+    return {(link.document_id, link.source_id, link.relation) for link in links}
+
+
+def provenance_links(store: MemoryStore) -> set[tuple[str, str, Relation]]:
+    return pairs([link for link in store.all_links() if not link.suppressed])
+
+
+def assert_seed_provenance(deduplicator: Deduplicator, store: MemoryStore) -> None:
+    for derived, relation in ((REWRITE_ID, Relation.REWRITE), (EXCERPT_ID, Relation.EXCERPT)):
+        provenance = deduplicator.provenance(derived)
+        assert provenance.origin_id == WIRE_ID, derived
+        assert [(link.source_id, link.relation) for link in provenance.origin_chain] == [(WIRE_ID, relation)]
+    for origin in (WIRE_ID, VOA_ID, AP_ID):
+        assert deduplicator.provenance(origin).origin_id is None, origin
+    assert store.links_of(VOA_ID) == []
+    assert store.links_of(AP_ID) == []
+    assert provenance_links(store) == {(REWRITE_ID, WIRE_ID, Relation.REWRITE), (EXCERPT_ID, WIRE_ID, Relation.EXCERPT)}
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda order: "-".join(document_id[:3] for document_id in order))
+def test_seeds_ingested_one_by_one_trace_to_the_wire_copy_in_any_order(
+    order: tuple[str, ...], deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    for document in seed_documents(order):
+        (result,) = deduplicator.ingest([document])
+        assert result.status is IngestStatus.CREATED
+
+    assert_seed_provenance(deduplicator, store)
+
+
+@pytest.mark.parametrize("order", ORDERS, ids=lambda order: "-".join(document_id[:3] for document_id in order))
+def test_seeds_ingested_in_one_batch_trace_to_the_wire_copy_in_any_order(
+    order: tuple[str, ...], deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    results = deduplicator.ingest(seed_documents(order))
+
+    assert [result.document_id for result in results] == list(order)
+    assert {result.status for result in results} == {IngestStatus.CREATED}
+    assert_seed_provenance(deduplicator, store)
+
+
+def test_the_rewrite_and_the_excerpt_are_siblings_not_source_and_copy(seeded: Deduplicator, store: MemoryStore) -> None:
+    (sibling,) = [link for link in store.all_links() if {link.document_id, link.source_id} == {REWRITE_ID, EXCERPT_ID}]
+
+    assert sibling.suppressed
+    assert EXCERPT_ID not in {link.other(REWRITE_ID) for link in seeded.provenance(REWRITE_ID).derivatives}
+
+
+def test_the_seed_cluster_has_the_wire_copy_as_origin(seeded: Deduplicator) -> None:
+    cluster = seeded.cluster(EXCERPT_ID)
+
+    assert cluster.origin_id == WIRE_ID
+    assert [(m.document_id, m.relation, m.source_id, m.depth) for m in cluster.members] == [
+        (WIRE_ID, None, None, 0),
+        (REWRITE_ID, Relation.REWRITE, WIRE_ID, 1),
+        (EXCERPT_ID, Relation.EXCERPT, WIRE_ID, 1),
+    ]
+    assert [m.document_id for m in seeded.cluster(VOA_ID).members] == [VOA_ID]
+
+
+def test_ingest_results_carry_the_links_of_each_document(deduplicator: Deduplicator) -> None:
+    results = {result.document_id: result for result in deduplicator.ingest(seed_documents(SEED_IDS))}
+
+    assert pairs(results[REWRITE_ID].links) == {(REWRITE_ID, WIRE_ID, Relation.REWRITE)}
+    assert pairs(results[EXCERPT_ID].links) == {(EXCERPT_ID, WIRE_ID, Relation.EXCERPT)}
+    assert pairs(results[WIRE_ID].links) == {
+        (REWRITE_ID, WIRE_ID, Relation.REWRITE),
+        (EXCERPT_ID, WIRE_ID, Relation.EXCERPT),
+    }
+    assert results[VOA_ID].links == ()
+
+
+def test_stats_count_documents_passages_and_provenance_links(seeded: Deduplicator, index: ExactIndex) -> None:
+    stats = seeded.stats()
+
+    assert stats.document_count == 5
+    assert stats.link_count == 2
+    assert stats.passage_count > 5 * 2
+    assert stats.index_parameters == index.parameters
+    assert stats.store_bytes > 0
+    assert stats.max_batch_documents == seeded.limits.max_batch_documents
+
+
+def test_ingesting_the_same_documents_again_changes_nothing(seeded: Deduplicator, store: MemoryStore) -> None:
+    counts, changes, links = store.counts(), len(store.applied), store.all_links()
+
+    results = seeded.ingest(seed_documents(SEED_IDS))
+
+    assert {result.status for result in results} == {IngestStatus.UNCHANGED}
+    assert pairs(results[1].links) == {(REWRITE_ID, WIRE_ID, Relation.REWRITE), (EXCERPT_ID, WIRE_ID, Relation.EXCERPT)}
+    assert store.counts() == counts
+    assert len(store.applied) == changes
+    assert store.all_links() == links
+
+
+def test_the_same_text_with_replace_is_still_unchanged(seeded: Deduplicator, store: MemoryStore) -> None:
+    sequence = store.last_sequence()
+
+    (result,) = seeded.ingest(seed_documents([WIRE_ID]), replace=True)
+
+    assert result.status is IngestStatus.UNCHANGED
+    assert store.last_sequence() == sequence
+
+
+def test_a_reused_id_with_another_text_is_already_exists(seeded: Deduplicator, store: MemoryStore) -> None:
+    with pytest.raises(DocumentAlreadyExistsError, match="replace"):
+        seeded.ingest([Document(WIRE_ID, BRIDGE_STORY)])
+
+    stored = store.get_document(WIRE_ID)
+    assert stored is not None
+    assert stored.document.text == seed_texts()[WIRE_ID]
+
+
+def test_a_reused_id_in_a_batch_is_rejected_and_the_rest_is_stored(seeded: Deduplicator, store: MemoryStore) -> None:
+    results = seeded.ingest([Document(WIRE_ID, BRIDGE_STORY), Document("bridge", BRIDGE_STORY)])
+
+    assert [result.status for result in results] == [IngestStatus.REJECTED, IngestStatus.CREATED]
+    assert isinstance(results[0].error, DocumentAlreadyExistsError)
+    assert store.get_document("bridge") is not None
+
+
+def test_replacing_a_document_re_decides_its_links(seeded: Deduplicator, store: MemoryStore) -> None:
+    (result,) = seeded.ingest([Document(EXCERPT_ID, BRIDGE_EXCERPT)], replace=True)
+
+    assert result.status is IngestStatus.REPLACED
+    assert result.links == ()
+    assert store.links_of(EXCERPT_ID) == []
+    assert seeded.provenance(EXCERPT_ID).origin_id is None
+    assert provenance_links(store) == {(REWRITE_ID, WIRE_ID, Relation.REWRITE)}
+    stored = store.get_document(EXCERPT_ID)
+    assert stored is not None
+    assert stored.document.text == BRIDGE_EXCERPT
+    assert stored.sequence == store.last_sequence()
+
+
+def test_a_replaced_document_is_found_by_its_new_text_only(seeded: Deduplicator) -> None:
+    seeded.ingest([Document("bridge", BRIDGE_STORY)])
+
+    seeded.ingest([Document(EXCERPT_ID, BRIDGE_EXCERPT)], replace=True)
+
+    assert [match.document_id for match in seeded.find_similar(document_id=EXCERPT_ID)] == ["bridge"]
+    assert EXCERPT_ID not in {match.document_id for match in seeded.find_similar(document_id=WIRE_ID)}
+
+
+def test_replacing_the_common_source_with_other_text_frees_its_copies_as_deleting_it_does(
+    seeded: Deduplicator, store: MemoryStore
+) -> None:
+    # Without 001's text, 002's reworded passages of 000 are no longer explained by a common source.
+    seeded.ingest([Document(WIRE_ID, FOOTBALL_STORY)], replace=True)
+
+    assert store.links_of(WIRE_ID) == []
+    assert provenance_links(store) == {(EXCERPT_ID, REWRITE_ID, Relation.REWRITE)}
+    assert seeded.provenance(EXCERPT_ID).origin_id == REWRITE_ID
+
+
+def test_replace_on_an_unknown_id_creates_the_document(deduplicator: Deduplicator) -> None:
+    (result,) = deduplicator.ingest([Document("new", BRIDGE_STORY)], replace=True)
+
+    assert result.status is IngestStatus.CREATED
+
+
+def test_a_bad_document_in_a_batch_is_rejected_and_the_good_ones_are_created(
+    deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    results = deduplicator.ingest(
+        [Document("story", BRIDGE_STORY), Document("empty", "   "), Document("copy", BRIDGE_COPY)]
+    )
+
+    assert [result.status for result in results] == [IngestStatus.CREATED, IngestStatus.REJECTED, IngestStatus.CREATED]
+    assert isinstance(results[1].error, InvalidDocumentError)
+    assert "documents[1].text" in str(results[1].error)
+    assert store.get_document("empty") is None
+    assert store.counts()[0] == 2
+    assert pairs(results[2].links) == {("copy", "story", Relation.DUPLICATE)}
+
+
+def test_a_batch_where_every_document_is_rejected_raises_the_first_error(
+    deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    with pytest.raises(InvalidDocumentError, match=r"documents\[0\]\.text.*1 more"):
+        deduplicator.ingest([Document("a", ""), Document("b", "!!!")])
+
+    assert store.counts() == (0, 0, 0)
+    assert store.applied == []
+
+
+def test_an_unchanged_document_beside_rejected_ones_does_not_raise(seeded: Deduplicator) -> None:
+    results = seeded.ingest([*seed_documents([VOA_ID]), Document("empty", "")])
+
+    assert [result.status for result in results] == [IngestStatus.UNCHANGED, IngestStatus.REJECTED]
+
+
+def test_an_id_twice_in_one_batch_rejects_the_second(deduplicator: Deduplicator, store: MemoryStore) -> None:
+    results = deduplicator.ingest([Document("twice", BRIDGE_STORY), Document("twice", FOOTBALL_STORY)])
+
+    assert [result.status for result in results] == [IngestStatus.CREATED, IngestStatus.REJECTED]
+    assert isinstance(results[1].error, InvalidDocumentError)
+    assert "more than once" in str(results[1].error)
+    stored = store.get_document("twice")
+    assert stored is not None
+    assert stored.document.text == BRIDGE_STORY
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        (Document("", BRIDGE_STORY), "empty"),
+        (Document("   ", BRIDGE_STORY), "empty"),
+        (Document("x" * 257, BRIDGE_STORY), "at most 256"),
+        (Document("line\nbreak", BRIDGE_STORY), "control characters"),
+        (Document("nul\x00id", BRIDGE_STORY), "control characters"),
+        (Document("bell\x07", BRIDGE_STORY), "control characters"),
+        (Document("empty-text", ""), "empty"),
+        (Document("blank-text", " \n\t "), "empty"),
+        (Document("punctuation", "... --- !!! ??? ***"), "no content words"),
+        (Document("too-long", "word " * 1000), "bytes"),
+        (Document("too-long-in-utf8", "é" * 1000), "2000 bytes"),
+    ],
+)
+def test_a_document_that_cannot_be_stored_is_invalid(document: Document, message: str, store: MemoryStore) -> None:
+    deduplicator = Deduplicator(store, ExactIndex(), Limits(max_text_bytes=1500))
+
+    with pytest.raises(InvalidDocumentError, match=message):
+        deduplicator.ingest([document])
+
+    assert store.counts() == (0, 0, 0)
+
+
+def test_an_id_of_the_maximum_length_and_unicode_ids_are_accepted(deduplicator: Deduplicator) -> None:
+    ids = ["x" * 256, "Ｍｏｓｕｌ-記事-№1", "with space"]
+
+    results = deduplicator.ingest([Document(document_id, BRIDGE_STORY + document_id) for document_id in ids])
+
+    assert [result.status for result in results] == [IngestStatus.CREATED] * 3
+    assert [deduplicator.get_document(document_id).document.id for document_id in ids] == ids
+
+
+def test_a_text_of_exactly_the_size_limit_is_accepted(store: MemoryStore) -> None:
+    text = FOOTBALL_STORY
+    deduplicator = Deduplicator(store, ExactIndex(), Limits(max_text_bytes=len(text.encode())))
+
+    (result,) = deduplicator.ingest([Document("exact", text)])
+
+    assert result.status is IngestStatus.CREATED
+
+
+def test_a_batch_over_the_limit_is_an_invalid_request(store: MemoryStore) -> None:
+    deduplicator = Deduplicator(store, ExactIndex(), Limits(max_batch_documents=2))
+
+    with pytest.raises(InvalidRequestError, match="at most 2"):
+        deduplicator.ingest([Document(f"d{index}", BRIDGE_STORY) for index in range(3)])
+
+    assert store.counts() == (0, 0, 0)
+
+
+def test_an_empty_batch_is_an_invalid_request(deduplicator: Deduplicator) -> None:
+    with pytest.raises(InvalidRequestError, match="empty"):
+        deduplicator.ingest([])
+
+
+def test_deleting_the_wire_copy_removes_its_links_and_frees_the_siblings(
+    seeded: Deduplicator, store: MemoryStore, index: ExactIndex
+) -> None:
+    affected = seeded.delete_document(WIRE_ID)
+
+    assert affected == [REWRITE_ID, EXCERPT_ID]
+    assert store.get_document(WIRE_ID) is None
+    assert store.links_of(WIRE_ID) == []
+    assert len(index) == 4
+    # With the common source gone, the reworded text 002 shares with 000 is explained by nothing else.
+    assert provenance_links(store) == {(EXCERPT_ID, REWRITE_ID, Relation.REWRITE)}
+    assert seeded.provenance(EXCERPT_ID).origin_id == REWRITE_ID
+    assert seeded.provenance(REWRITE_ID).origin_id is None
+    assert store.counts()[0::2] == (4, 1)
+    assert WIRE_ID not in {match.document_id for match in seeded.find_similar(document_id=REWRITE_ID)}
+
+
+def test_a_deleted_wire_copy_ingested_again_becomes_the_source_again(seeded: Deduplicator, store: MemoryStore) -> None:
+    seeded.delete_document(WIRE_ID)
+
+    seeded.ingest(seed_documents([WIRE_ID]))
+
+    assert_seed_provenance(seeded, store)
+
+
+def test_deleting_a_document_without_links_affects_nobody(seeded: Deduplicator, store: MemoryStore) -> None:
+    assert seeded.delete_document(VOA_ID) == []
+    assert store.counts()[0::2] == (4, 2)
+
+
+def test_deleting_an_unknown_id_is_not_found(seeded: Deduplicator) -> None:
+    with pytest.raises(DocumentNotFoundError, match="no-such-id"):
+        seeded.delete_document("no-such-id")
+
+
+def test_deleting_twice_is_not_found_the_second_time(seeded: Deduplicator) -> None:
+    seeded.delete_document(AP_ID)
+
+    with pytest.raises(DocumentNotFoundError):
+        seeded.delete_document(AP_ID)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda d: d.get_document("missing"),
+        lambda d: d.provenance("missing"),
+        lambda d: d.cluster("missing"),
+        lambda d: d.find_similar(document_id="missing"),
+    ],
+    ids=["get_document", "provenance", "cluster", "find_similar"],
+)
+def test_asking_about_an_unknown_id_is_not_found(seeded: Deduplicator, call: Callable[[Deduplicator], object]) -> None:
+    with pytest.raises(DocumentNotFoundError):
+        call(seeded)
+
+
+def test_similar_documents_of_the_wire_copy_are_its_copies_best_first(seeded: Deduplicator) -> None:
+    matches = seeded.find_similar(document_id=WIRE_ID)
+
+    assert [match.document_id for match in matches] == [REWRITE_ID, EXCERPT_ID]
+    assert matches[0].comparison.score >= matches[1].comparison.score
+    assert [match.comparison.relation for match in matches] == [Relation.REWRITE, Relation.EXCERPT]
+    # Seen from the query, the wire copy is the source of both.
+    assert not any(match.comparison.a_is_derived for match in matches)
+
+
+def test_a_document_is_not_similar_to_itself(seeded: Deduplicator) -> None:
+    assert VOA_ID not in {match.document_id for match in seeded.find_similar(document_id=VOA_ID)}
+
+
+def test_similar_documents_of_a_text_are_found_and_nothing_is_stored(seeded: Deduplicator, store: MemoryStore) -> None:
+    seeded.ingest([Document("bridge", BRIDGE_STORY)])
+    counts, changes, sequence = store.counts(), len(store.applied), store.last_sequence()
+
+    matches = seeded.find_similar(text=BRIDGE_EXCERPT)
+
+    assert [match.document_id for match in matches] == ["bridge"]
+    assert matches[0].comparison.relation is Relation.EXCERPT
+    assert matches[0].comparison.a_is_derived
+    assert (store.counts(), len(store.applied), store.last_sequence()) == (counts, changes, sequence)
+
+
+def test_a_text_query_for_a_stored_text_finds_it_as_a_duplicate(seeded: Deduplicator) -> None:
+    matches = seeded.find_similar(text=seed_texts()[WIRE_ID])
+
+    assert matches[0].document_id == WIRE_ID
+    assert matches[0].comparison.relation is Relation.DUPLICATE
+    assert matches[0].comparison.basis is DirectionBasis.INGEST_ORDER
+
+
+def test_a_text_query_on_an_unrelated_subject_finds_nothing(seeded: Deduplicator) -> None:
+    assert seeded.find_similar(text=BRIDGE_INDEPENDENT) == []
+
+
+def test_the_match_limit_caps_the_answer(seeded: Deduplicator) -> None:
+    assert len(seeded.find_similar(document_id=WIRE_ID, limit=1)) == 1
+
+
+def test_a_zero_limit_means_the_default(deduplicator: Deduplicator) -> None:
+    deduplicator.ingest([Document(f"copy{index:02}", BRIDGE_STORY) for index in range(DEFAULT_MATCH_LIMIT + 2)])
+
+    assert len(deduplicator.find_similar(text=BRIDGE_STORY, limit=0)) == DEFAULT_MATCH_LIMIT
+    assert len(deduplicator.find_similar(text=BRIDGE_STORY, limit=DEFAULT_MATCH_LIMIT + 2)) == DEFAULT_MATCH_LIMIT + 2
+
+
+def test_min_score_drops_weaker_matches(seeded: Deduplicator) -> None:
+    scores = {match.document_id: match.comparison.score for match in seeded.find_similar(document_id=WIRE_ID)}
+    threshold = (scores[REWRITE_ID] + scores[EXCERPT_ID]) / 2
+
+    matches = seeded.find_similar(document_id=WIRE_ID, min_score=threshold)
+
+    assert [match.document_id for match in matches] == [max(scores, key=scores.__getitem__)]
+
+
+@pytest.mark.parametrize("limit", [-1, 1001])
+def test_a_limit_out_of_range_is_an_invalid_request(seeded: Deduplicator, limit: int) -> None:
+    with pytest.raises(InvalidRequestError, match="limit"):
+        seeded.find_similar(document_id=WIRE_ID, limit=limit)
+
+
+@pytest.mark.parametrize("min_score", [-0.1, 1.5, math.nan, math.inf])
+def test_a_min_score_out_of_range_is_an_invalid_request(seeded: Deduplicator, min_score: float) -> None:
+    with pytest.raises(InvalidRequestError, match="min_score"):
+        seeded.find_similar(document_id=WIRE_ID, min_score=min_score)
+
+
+def test_a_query_with_both_or_neither_of_id_and_text_is_an_invalid_request(seeded: Deduplicator) -> None:
+    with pytest.raises(InvalidRequestError, match="exactly one"):
+        seeded.find_similar()
+    with pytest.raises(InvalidRequestError, match="exactly one"):
+        seeded.find_similar(document_id=WIRE_ID, text=BRIDGE_STORY)
+
+
+@pytest.mark.parametrize("text", ["", "   ", "?!"])
+def test_an_empty_or_wordless_text_query_is_an_invalid_request(seeded: Deduplicator, text: str) -> None:
+    with pytest.raises(InvalidRequestError, match="text"):
+        seeded.find_similar(text=text)
+
+
+def test_an_empty_id_query_is_an_invalid_request_not_a_lookup(seeded: Deduplicator) -> None:
+    with pytest.raises(InvalidRequestError, match="document_id"):
+        seeded.find_similar(document_id="")
+
+
+def test_compare_classifies_and_stores_nothing(deduplicator: Deduplicator, store: MemoryStore) -> None:
+    comparison = deduplicator.compare(BRIDGE_EXCERPT, BRIDGE_STORY)
+
+    assert comparison is not None
+    assert comparison.relation is Relation.EXCERPT
+    assert comparison.a_is_derived
+    assert store.applied == []
+    assert store.counts() == (0, 0, 0)
+
+
+def test_compare_of_unrelated_texts_is_none(deduplicator: Deduplicator) -> None:
+    assert deduplicator.compare(BRIDGE_STORY, FOOTBALL_STORY) is None
+
+
+def test_compare_of_identical_texts_takes_text_b_as_the_source(deduplicator: Deduplicator) -> None:
+    comparison = deduplicator.compare(BRIDGE_STORY, BRIDGE_STORY)
+
+    assert comparison is not None
+    assert comparison.relation is Relation.DUPLICATE
+    assert comparison.a_is_derived
+    assert comparison.basis is DirectionBasis.INGEST_ORDER
+
+
+@pytest.mark.parametrize(("text_a", "text_b", "field"), [("", BRIDGE_STORY, "text_a"), (BRIDGE_STORY, "--", "text_b")])
+def test_compare_of_an_empty_or_wordless_text_names_the_field(
+    deduplicator: Deduplicator, text_a: str, text_b: str, field: str
+) -> None:
+    with pytest.raises(InvalidRequestError, match=field):
+        deduplicator.compare(text_a, text_b)
+
+
+def test_published_at_makes_a_later_ingested_story_the_source_of_an_earlier_excerpt(
+    deduplicator: Deduplicator,
+) -> None:
+    deduplicator.ingest([Document("excerpt", BRIDGE_EXCERPT, published_at=datetime(2017, 3, 9, tzinfo=UTC))])
+    deduplicator.ingest([Document("story", BRIDGE_STORY, published_at=datetime(2017, 3, 8, tzinfo=UTC))])
+
+    provenance = deduplicator.provenance("excerpt")
+
+    assert provenance.origin_id == "story"
+    assert provenance.sources[0].basis is DirectionBasis.PUBLISHED_AT
+
+
+def test_a_story_quoted_in_a_roundup_is_not_traced_to_another_story_the_roundup_quotes(
+    deduplicator: Deduplicator,
+) -> None:
+    # The roundup quotes three sentences of the bridge story and, further on, part of the Mosul excerpt.
+    roundup = f"{BRIDGE_EXCERPT} {seed_texts()[EXCERPT_ID][:1500]}"
+    deduplicator.ingest([*seed_documents([WIRE_ID]), Document("bridge", BRIDGE_STORY), Document("roundup", roundup)])
+
+    provenance = deduplicator.provenance("bridge")
+
+    # The bridge story shares no text with the Mosul wire copy, so that cannot be where it came from.
+    assert provenance.origin_id != WIRE_ID
+    assert "bridge" not in {member.document_id for member in deduplicator.cluster(WIRE_ID).members}
+
+
+def test_a_failing_store_leaves_index_and_store_as_they_were(
+    seeded: Deduplicator, store: MemoryStore, index: ExactIndex, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    counts, indexed = store.counts(), len(index)
+
+    def fail(change: StoreChange) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(store, "apply", fail)
+        with pytest.raises(OSError, match="disk full"):
+            seeded.ingest([Document("bridge", BRIDGE_STORY), Document(EXCERPT_ID, BRIDGE_EXCERPT)], replace=True)
+
+    assert store.counts() == counts
+    assert len(index) == indexed
+    assert store.get_document("bridge") is None
+    # The replaced document's old signatures are back in the index: its copies still find it.
+    assert EXCERPT_ID in {match.document_id for match in seeded.find_similar(document_id=WIRE_ID)}
+    (result,) = seeded.ingest([Document("bridge", BRIDGE_STORY)])
+    assert result.status is IngestStatus.CREATED
+
+
+def test_a_new_deduplicator_over_the_same_store_loads_the_index(seeded: Deduplicator, store: MemoryStore) -> None:
+    fresh_index = ExactIndex()
+    restarted = Deduplicator(store, fresh_index)
+
+    assert restarted.load_index() == 5
+    assert len(fresh_index) == 5
+    assert [match.document_id for match in restarted.find_similar(document_id=WIRE_ID)] == [REWRITE_ID, EXCERPT_ID]

@@ -1,0 +1,225 @@
+from __future__ import annotations
+
+import itertools
+
+from server.domain.model import ClusterMember, DirectionBasis, Link, Relation, Span
+from server.domain.provenance import (
+    LinksOf,
+    best_source,
+    cluster_of,
+    decide_suppression,
+    origin_chain,
+    provenance_of,
+)
+
+
+def link(
+    derived: str,
+    source: str,
+    *spans: tuple[int, int, int, int],
+    score: float = 0.5,
+    relation: Relation = Relation.EXCERPT,
+    confidence: float = 0.7,
+    suppressed: bool = False,
+) -> Link:
+    return Link(
+        document_id=derived,
+        source_id=source,
+        relation=relation,
+        score=score,
+        jaccard=0.1,
+        containment=0.5,
+        source_containment=0.4,
+        confidence=confidence,
+        basis=DirectionBasis.CONTAINMENT,
+        evidence=tuple(Span(*span) for span in spans) or (Span(0, 10, 0, 10),),
+        suppressed=suppressed,
+    )
+
+
+def graph(*links: Link) -> LinksOf:
+    def links_of(document_id: str) -> list[Link]:
+        return [one for one in links if document_id in (one.document_id, one.source_id)]
+
+    return links_of
+
+
+def pair(one: Link) -> tuple[str, str]:
+    return one.document_id, one.source_id
+
+
+# x and y both copy text from z: x's 0-1000 is z's 0-1000, y's 0-800 is z's 200-1000.
+X_FROM_Z = link("x", "z", (0, 1000, 0, 1000))
+Y_FROM_Z = link("y", "z", (0, 800, 200, 1000))
+
+
+def test_two_copies_of_one_source_are_siblings_not_source_and_copy() -> None:
+    # What x and y share is x's 200-1000 and y's 0-800: all of it came from z.
+    x_from_y = link("x", "y", (200, 1000, 0, 800))
+
+    (decided,) = decide_suppression([x_from_y], [X_FROM_Z, Y_FROM_Z, x_from_y])
+
+    assert decided.suppressed
+    assert pair(decided) == ("x", "y")
+
+
+def test_a_sibling_link_stays_suppressed_whatever_the_order_of_the_context() -> None:
+    x_from_y = link("x", "y", (200, 1000, 0, 800))
+
+    outcomes = {
+        decide_suppression([x_from_y], list(context))[0].suppressed
+        for context in itertools.permutations([X_FROM_Z, Y_FROM_Z, x_from_y])
+    }
+
+    assert outcomes == {True}
+
+
+def test_shared_text_that_the_common_source_does_not_explain_keeps_the_link() -> None:
+    # x and y share x's 2000-3000 and y's 1500-2500, text that neither took from z.
+    x_from_y = link("x", "y", (2000, 3000, 1500, 2500))
+
+    (decided,) = decide_suppression([x_from_y], [X_FROM_Z, Y_FROM_Z, x_from_y])
+
+    assert not decided.suppressed
+
+
+def test_shared_text_explained_on_one_side_only_keeps_the_link() -> None:
+    # x's side lies in what x took from z, but y's side (1500-2300) is y's own.
+    x_from_y = link("x", "y", (200, 1000, 1500, 2300))
+
+    (decided,) = decide_suppression([x_from_y], [X_FROM_Z, Y_FROM_Z, x_from_y])
+
+    assert not decided.suppressed
+
+
+def test_a_link_without_a_common_source_is_not_suppressed_even_if_it_was() -> None:
+    x_from_y = link("x", "y", (200, 1000, 0, 800), suppressed=True)
+
+    (decided,) = decide_suppression([x_from_y], [X_FROM_Z, x_from_y])
+
+    assert not decided.suppressed
+
+
+def test_a_direct_link_to_the_common_source_is_never_a_sibling_link() -> None:
+    decided = decide_suppression([X_FROM_Z, Y_FROM_Z], [X_FROM_Z, Y_FROM_Z])
+
+    assert [one.suppressed for one in decided] == [False, False]
+
+
+def test_suppressed_links_are_not_provenance() -> None:
+    links_of = graph(X_FROM_Z, link("x", "y", (200, 1000, 0, 800), score=0.99, suppressed=True))
+
+    provenance = provenance_of("x", links_of)
+
+    assert [pair(one) for one in provenance.sources] == [("x", "z")]
+    assert provenance.origin_id == "z"
+    assert best_source("y", links_of) is None
+    assert provenance_of("y", links_of).derivatives == ()
+
+
+def test_the_origin_chain_follows_the_best_source_of_each_document() -> None:
+    links_of = graph(
+        link("d", "c", score=0.9),
+        link("d", "e", score=0.4),
+        link("c", "b", score=0.8),
+        link("b", "a", score=0.7),
+        link("e", "f", score=0.9),
+    )
+
+    chain = origin_chain("d", links_of)
+
+    assert [pair(one) for one in chain] == [("d", "c"), ("c", "b"), ("b", "a")]
+    assert provenance_of("d", links_of).origin_id == "a"
+
+
+def test_confidence_then_source_id_break_ties_between_equally_strong_sources() -> None:
+    links_of = graph(link("d", "b", score=0.5), link("d", "m", score=0.5, confidence=0.9), link("d", "a", score=0.5))
+
+    best = best_source("d", links_of)
+
+    assert best is not None
+    assert best.source_id == "m"
+    assert best_source("d", graph(link("d", "b", score=0.5), link("d", "a", score=0.5))) == link("d", "a", score=0.5)
+
+
+def test_an_origin_has_no_origin_id_and_an_empty_chain() -> None:
+    links_of = graph(link("b", "a"))
+
+    provenance = provenance_of("a", links_of)
+
+    assert provenance.origin_id is None
+    assert provenance.origin_chain == ()
+    assert [pair(one) for one in provenance.derivatives] == [("b", "a")]
+
+
+def test_a_loop_of_links_terminates_at_the_last_document_reached() -> None:
+    links_of = graph(link("a", "b"), link("b", "c"), link("c", "a"))
+
+    chain = origin_chain("a", links_of)
+
+    assert [pair(one) for one in chain] == [("a", "b"), ("b", "c")]
+    assert provenance_of("a", links_of).origin_id == "c"
+    cluster = cluster_of("a", links_of)
+    assert cluster.origin_id == "c"
+    assert len({member.document_id for member in cluster.members}) == len(cluster.members)
+
+
+def test_a_cluster_lists_the_origin_then_its_members_with_their_depth() -> None:
+    links_of = graph(
+        link("copy", "wire", relation=Relation.DUPLICATE, score=0.9),
+        link("excerpt", "wire", relation=Relation.EXCERPT, score=0.6),
+        link("blog", "copy", relation=Relation.REWRITE, score=0.5),
+        link("unrelated", "other", relation=Relation.DUPLICATE, score=0.9),
+    )
+
+    cluster = cluster_of("blog", links_of)
+
+    assert cluster.origin_id == "wire"
+    assert cluster.members == (
+        ClusterMember("wire", None, None, 0),
+        ClusterMember("copy", Relation.DUPLICATE, "wire", 1),
+        ClusterMember("excerpt", Relation.EXCERPT, "wire", 1),
+        ClusterMember("blog", Relation.REWRITE, "copy", 2),
+    )
+    assert cluster_of("wire", links_of) == cluster
+    assert cluster_of("excerpt", links_of) == cluster
+
+
+def test_a_cluster_member_appears_under_its_best_source_only() -> None:
+    links_of = graph(
+        link("b", "a", score=0.9),
+        link("c", "a", score=0.9),
+        link("d", "b", score=0.3),
+        link("d", "c", score=0.8),
+    )
+
+    members = cluster_of("a", links_of).members
+
+    assert [(m.document_id, m.source_id, m.depth) for m in members] == [
+        ("a", None, 0),
+        ("b", "a", 1),
+        ("c", "a", 1),
+        ("d", "c", 2),
+    ]
+
+
+def test_a_document_without_links_is_a_cluster_of_one() -> None:
+    cluster = cluster_of("alone", graph())
+
+    assert cluster.origin_id == "alone"
+    assert cluster.members == (ClusterMember("alone", None, None, 0),)
+
+
+def test_sources_and_derivatives_are_ranked_best_first() -> None:
+    links_of = graph(
+        link("m", "weak", score=0.2),
+        link("m", "strong", score=0.8),
+        link("child1", "m", score=0.3),
+        link("child2", "m", score=0.7),
+    )
+
+    provenance = provenance_of("m", links_of)
+
+    assert [one.source_id for one in provenance.sources] == ["strong", "weak"]
+    assert [one.document_id for one in provenance.derivatives] == ["child2", "child1"]
+    assert provenance.origin_id == "strong"

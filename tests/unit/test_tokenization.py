@@ -1,0 +1,202 @@
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from server.domain.passages import cut_passages, document_shingles
+from server.domain.tokenization import (
+    MAX_SENTENCE_WORDS,
+    TokenizedText,
+    normalise_word,
+    tokenize,
+)
+
+
+def sentence_words(tokens: TokenizedText) -> list[tuple[str, ...]]:
+    return [tokens.words[s.token_start : s.token_end] for s in tokens.sentences]
+
+
+def assert_spans_point_at_original(text: str, tokens: TokenizedText) -> None:
+    assert len(tokens.words) == len(tokens.starts) == len(tokens.ends)
+    for word, start, end in zip(tokens.words, tokens.starts, tokens.ends, strict=True):
+        assert 0 <= start < end <= len(text)
+        assert normalise_word(text[start:end]) == word
+
+
+def test_words_are_case_folded_and_nfkc_normalised() -> None:
+    tokens = tokenize("The ＭＡＹＯＲ of Ｍｏｓｕｌ opened the ﬁnal bridge")
+
+    assert tokens.words == ("the", "mayor", "of", "mosul", "opened", "the", "final", "bridge")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The ＭＡＹＯＲ of Ｍｏｓｕｌ opened the new bridge on Monday.",
+        "Ｆｕｌｌ－ｗｉｄｔｈ ｌｅｔｔｅｒｓ ａｎｄ ﬁne ligatures (ﬂow) change length under NFKC.",
+        "Straße, İstanbul and ΣΊΣΥΦΟΣ fold differently from lower-casing.",
+        "Read https://example.com/a-very-long-link first, then ask @someone about the ＵＲＬ.",
+    ],
+)
+def test_token_spans_point_at_the_original_text(text: str) -> None:
+    assert_spans_point_at_original(text, tokenize(text))
+
+
+def test_spans_of_tokens_after_a_length_changing_character_are_not_shifted() -> None:
+    # "ﬁ" is one code point that NFKC turns into two; the words after it must keep their positions.
+    text = "The ﬁrst ferry crossed the river at dawn"
+
+    tokens = tokenize(text)
+
+    position = tokens.words.index("river")
+    assert text[tokens.starts[position] : tokens.ends[position]] == "river"
+    assert tokens.char_span(0, len(tokens)) == (0, len(text))
+
+
+def test_links_and_handles_are_not_tokens() -> None:
+    tokens = tokenize("The full report is online at https://example.com/report?id=7 says @newsdesk today")
+
+    assert "https" not in tokens.words
+    assert "newsdesk" not in tokens.words
+    assert tokens.words == ("the", "full", "report", "is", "online", "at", "says", "today")
+
+
+def test_boilerplate_lines_are_dropped() -> None:
+    text = (
+        "Scroll down\n"
+        "Share this story\n"
+        "The mayor opened the new bridge over the river on Monday.\n"
+        "Advertisement\n"
+        "Crowds cheered the long awaited opening.\n"
+        "https://t.co/abc pic.twitter.com/xyz\n"
+    )
+
+    tokens = tokenize(text)
+
+    assert "scroll" not in tokens.words
+    assert "story" not in tokens.words
+    assert "advertisement" not in tokens.words
+    assert tokens.words[:4] == ("the", "mayor", "opened", "the")
+    assert tokens.words[-1] == "opening"
+    assert_spans_point_at_original(text, tokens)
+
+
+def test_a_short_text_keeps_all_its_words() -> None:
+    tokens = tokenize("Breaking news\nMayor resigns")
+
+    assert tokens.words == ("breaking", "news", "mayor", "resigns")
+
+
+def test_a_line_with_enough_words_is_kept_even_when_others_are_boilerplate() -> None:
+    tokens = tokenize("Home\nNews\nThe mayor resigned today")
+
+    assert tokens.words == ("the", "mayor", "resigned", "today")
+
+
+def test_japanese_text_without_spaces_gives_one_token_per_character() -> None:
+    tokens = tokenize("東京都は新しい橋を開いた。")
+
+    assert tokens.words == ("東", "京", "都", "は", "新", "し", "い", "橋", "を", "開", "い", "た")
+    assert_spans_point_at_original("東京都は新しい橋を開いた。", tokens)
+
+
+def test_a_copy_of_chinese_text_shares_tokens_with_its_source() -> None:
+    source = tokenize("市长星期一为新桥剪彩。市民欢呼雀跃，庆祝大桥终于通车。交通将于周二恢复。")
+    copy = tokenize("据报道，市民欢呼雀跃，庆祝大桥终于通车。")
+
+    shared = set(source.words) & set(copy.words)
+
+    assert {"市", "民", "欢", "呼", "大", "桥", "通", "车"} <= shared
+    assert len(cut_passages(copy)) == 1
+    assert document_shingles(copy) & document_shingles(source)
+
+
+def test_mixed_latin_and_japanese_cut_at_the_script_boundary() -> None:
+    assert tokenize("ISISの指導者").words == ("isis", "の", "指", "導", "者")
+
+
+@pytest.mark.parametrize(
+    ("half_width", "full_width"),
+    [("ｶﾀｶﾅのﾃｷｽﾄです。", "カタカナのテキストです。"), ("ｶﾞｲﾄﾞﾌﾞｯｸを買った", "ガイドブックを買った")],
+)
+def test_half_width_katakana_tokenizes_like_full_width_katakana(half_width: str, full_width: str) -> None:
+    # NFKC maps half-width katakana onto full-width; a copy in either form must give the same tokens.
+    tokens = tokenize(half_width)
+
+    assert tokens.words == tokenize(full_width).words
+    assert_spans_point_at_original(half_width, tokens)
+
+
+def test_sentences_end_at_full_stops_before_a_capital() -> None:
+    tokens = tokenize("The leader left Mosul. He hid in the desert! Was he seen? Nobody knows.")
+
+    assert sentence_words(tokens) == [
+        ("the", "leader", "left", "mosul"),
+        ("he", "hid", "in", "the", "desert"),
+        ("was", "he", "seen"),
+        ("nobody", "knows"),
+    ]
+
+
+def test_an_abbreviation_followed_by_a_lower_case_word_does_not_end_a_sentence() -> None:
+    tokens = tokenize("U.S. and Iraqi officials believe the leader has left. He hides in the desert.")
+
+    assert sentence_words(tokens) == [
+        ("u", "s", "and", "iraqi", "officials", "believe", "the", "leader", "has", "left"),
+        ("he", "hides", "in", "the", "desert"),
+    ]
+
+
+def test_closing_quotes_stay_with_the_sentence_they_end() -> None:
+    tokens = tokenize('He said "the game is up." Then he left the city for good.')
+
+    assert sentence_words(tokens) == [
+        ("he", "said", "the", "game", "is", "up"),
+        ("then", "he", "left", "the", "city", "for", "good"),
+    ]
+
+
+def test_cjk_full_stops_end_sentences() -> None:
+    tokens = tokenize("市长剪彩。市民欢呼！")
+
+    assert sentence_words(tokens) == [("市", "长", "剪", "彩"), ("市", "民", "欢", "呼")]
+
+
+def test_each_line_starts_a_new_sentence() -> None:
+    tokens = tokenize("The first line has no full stop\nThe second line has none either")
+
+    assert len(tokens.sentences) == 2
+    assert tokens.sentences[1].token_start == 7
+
+
+def test_unpunctuated_text_is_cut_into_bounded_sentences() -> None:
+    tokens = tokenize(" ".join(f"word{index}" for index in range(3 * MAX_SENTENCE_WORDS + 5)))
+
+    assert all(s.token_end - s.token_start <= MAX_SENTENCE_WORDS for s in tokens.sentences)
+    assert tokens.sentences[0].token_start == 0
+    assert tokens.sentences[-1].token_end == len(tokens)
+    assert all(one.token_end == two.token_start for one, two in itertools.pairwise(tokens.sentences))
+
+
+def test_punctuation_only_text_has_no_tokens_and_no_passages() -> None:
+    tokens = tokenize("... !!! ??? --- ***")
+
+    assert len(tokens) == 0
+    assert tokens.sentences == ()
+    assert cut_passages(tokens) == ()
+    assert document_shingles(tokens) == frozenset()
+
+
+def test_passages_overlap_and_the_last_one_reaches_the_end() -> None:
+    tokens = tokenize(" ".join(f"topic{index}" for index in range(120)))
+
+    passages = cut_passages(tokens, words=50, stride=25)
+
+    assert [(p.token_start, p.token_end) for p in passages] == [(0, 50), (25, 75), (50, 100), (70, 120)]
+
+
+def test_passage_features_are_content_stems_without_stopwords() -> None:
+    (passage,) = cut_passages(tokenize("The communications of the communication office were intercepted"))
+
+    assert passage.features == frozenset({"commu", "offic", "inter"})
