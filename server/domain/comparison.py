@@ -12,11 +12,15 @@ from server.domain.model import Comparison, DirectionBasis, Document, Relation, 
 from server.domain.passages import Passage, cut_passages, document_shingles
 from server.domain.tokenization import TokenizedText, tokenize
 
-# Two texts are related when their alignment has at least this many seed sentences, or when it
-# covers at least RELATED_COVERAGE of one of them (a one-sentence text aligned with one sentence).
+# Two texts are related when one aligned fragment holds at least this many seed sentences, or when
+# the alignment covers at least RELATED_COVERAGE of one of them (a one-sentence text aligned with one sentence).
 # Independent reports of one event share names and quotes, which makes single seeds, not runs.
 MIN_RELATED_SEEDS: Final = 2
 RELATED_COVERAGE: Final = 0.5
+# ...and that fragment must hold at least this many words on each side (a sentence or two); a short
+# text that is mostly aligned needs MIN_SHORT_TEXT_WORDS.
+MIN_RELATED_WORDS: Final = 25
+MIN_SHORT_TEXT_WORDS: Final = 5
 # Aligned passages whose word 4-grams are at least this share verbatim are copied, not reworded.
 VERBATIM_SHARE: Final = 0.5
 # A copy that covers at least this share of both texts is a duplicate of the whole.
@@ -87,7 +91,16 @@ def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
 def is_related(alignment: Alignment) -> bool:
     if not alignment.fragments:
         return False
-    return alignment.seeds >= MIN_RELATED_SEEDS or max(alignment.coverage_a, alignment.coverage_b) >= RELATED_COVERAGE
+    shared_words = min(alignment.aligned_words_a, alignment.aligned_words_b)
+    if max(alignment.coverage_a, alignment.coverage_b) >= RELATED_COVERAGE:
+        return shared_words >= MIN_SHORT_TEXT_WORDS
+    # One run of aligned sentences must stand on its own: scattered single sentences that happen to
+    # share words (advice columns, boilerplate phrases) add up across long texts without being reuse.
+    return any(
+        fragment.seeds >= MIN_RELATED_SEEDS
+        and min(fragment.a_end - fragment.a_start, fragment.b_end - fragment.b_start) >= MIN_RELATED_WORDS
+        for fragment in alignment.fragments
+    )
 
 
 def classify_relation(alignment: Alignment) -> Relation:

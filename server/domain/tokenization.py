@@ -180,6 +180,8 @@ STOPWORDS: Final = frozenset(
 STEM_LENGTH: Final = 5
 # Lines with fewer words than this (bylines, "Share this article", photo credits) carry no content.
 MIN_CONTENT_LINE_WORDS: Final = 4
+# Sentences shorter than this many words are joined to a neighbour: alone they match too easily.
+MIN_SENTENCE_WORDS: Final = 5
 # Sentences longer than this many words are cut, so that unpunctuated text still yields comparable units.
 MAX_SENTENCE_WORDS: Final = 60
 
@@ -246,11 +248,11 @@ def tokenize(text: str) -> TokenizedText:
     A line is boilerplate when, once links and handles are removed, it has fewer than
     MIN_CONTENT_LINE_WORDS words. When every line is boilerplate (a short text), nothing is dropped.
 
-    >>> tokens = tokenize("Scroll down\nThe Leader LEFT Mosul. He hid in the desert.")
-    >>> tokens.words
-    ('the', 'leader', 'left', 'mosul', 'he', 'hid', 'in', 'the', 'desert')
+    >>> tokens = tokenize("Scroll down\nThe Leader LEFT Mosul last week. He hid in the desert villages.")
+    >>> tokens.words[:5]
+    ('the', 'leader', 'left', 'mosul', 'last')
     >>> [(s.token_start, s.token_end) for s in tokens.sentences]
-    [(0, 4), (4, 9)]
+    [(0, 6), (6, 12)]
     """
     lines = _content_lines(text)
     if not lines:
@@ -265,16 +267,18 @@ def tokenize(text: str) -> TokenizedText:
         boundaries = [match.end() for match in _SENTENCE_END.finditer(masked)]
         boundary_index = 0
         sentence_start = len(words)
+        line_sentences: list[Sentence] = []
         for match in _TOKEN_PATTERN.finditer(masked):
             while boundary_index < len(boundaries) and match.start() >= boundaries[boundary_index]:
                 boundary_index += 1
-                sentence_start = _close_sentence(sentences, sentence_start, len(words))
+                sentence_start = _close_sentence(line_sentences, sentence_start, len(words))
             if len(words) - sentence_start >= MAX_SENTENCE_WORDS:
-                sentence_start = _close_sentence(sentences, sentence_start, len(words))
+                sentence_start = _close_sentence(line_sentences, sentence_start, len(words))
             words.append(normalise_word(match.group()))
             starts.append(line_start + match.start())
             ends.append(line_start + match.end())
-        _close_sentence(sentences, sentence_start, len(words))
+        _close_sentence(line_sentences, sentence_start, len(words))
+        sentences.extend(_merge_short(line_sentences))
     return TokenizedText(tuple(words), tuple(starts), tuple(ends), tuple(sentences))
 
 
@@ -287,6 +291,30 @@ def _content_lines(text: str) -> list[tuple[int, int]]:
         if sum(1 for _ in _TOKEN_PATTERN.finditer(masked)) >= MIN_CONTENT_LINE_WORDS:
             lines.append((start, start + len(line.rstrip("\r\n"))))
     return lines
+
+
+def _merge_short(sentences: list[Sentence]) -> list[Sentence]:
+    """Join sentences shorter than MIN_SENTENCE_WORDS to the next one of the line (the last to the one before).
+
+    A two-word sentence ("He left.") or a lone number matches any other that shares one word, which
+    would seed alignments between texts that share nothing but that word.
+    """
+    merged: list[Sentence] = []
+    pending: int | None = None
+    for sentence in sentences:
+        start = sentence.token_start if pending is None else pending
+        if sentence.token_end - start < MIN_SENTENCE_WORDS:
+            pending = start
+            continue
+        merged.append(Sentence(start, sentence.token_end))
+        pending = None
+    if pending is not None:
+        end = sentences[-1].token_end
+        if merged:
+            merged[-1] = Sentence(merged[-1].token_start, end)
+        else:
+            merged.append(Sentence(pending, end))
+    return merged
 
 
 def _close_sentence(sentences: list[Sentence], start: int, end: int) -> int:

@@ -129,13 +129,24 @@ def test_half_width_katakana_tokenizes_like_full_width_katakana(half_width: str,
 
 
 def test_sentences_end_at_full_stops_before_a_capital() -> None:
-    tokens = tokenize("The leader left Mosul. He hid in the desert! Was he seen? Nobody knows.")
+    tokens = tokenize(
+        "The leader left Mosul last week. He hid in the desert villages! Was he seen by anyone? Nobody knows that yet."
+    )
+
+    # The last sentence has four words, too few to stand alone, so it joins the one before it.
+    assert sentence_words(tokens) == [
+        ("the", "leader", "left", "mosul", "last", "week"),
+        ("he", "hid", "in", "the", "desert", "villages"),
+        ("was", "he", "seen", "by", "anyone", "nobody", "knows", "that", "yet"),
+    ]
+
+
+def test_short_sentences_join_a_neighbour_so_a_lone_word_cannot_seed_a_match() -> None:
+    tokens = tokenize("3. The leader left Mosul last week. He hid. Nobody has seen him since the battle.")
 
     assert sentence_words(tokens) == [
-        ("the", "leader", "left", "mosul"),
-        ("he", "hid", "in", "the", "desert"),
-        ("was", "he", "seen"),
-        ("nobody", "knows"),
+        ("3", "the", "leader", "left", "mosul", "last", "week"),
+        ("he", "hid", "nobody", "has", "seen", "him", "since", "the", "battle"),
     ]
 
 
@@ -158,9 +169,12 @@ def test_closing_quotes_stay_with_the_sentence_they_end() -> None:
 
 
 def test_cjk_full_stops_end_sentences() -> None:
-    tokens = tokenize("市长剪彩。市民欢呼！")
+    tokens = tokenize("市长为新桥剪彩。市民们热烈欢呼！")
 
-    assert sentence_words(tokens) == [("市", "长", "剪", "彩"), ("市", "民", "欢", "呼")]
+    assert sentence_words(tokens) == [
+        ("市", "长", "为", "新", "桥", "剪", "彩"),
+        ("市", "民", "们", "热", "烈", "欢", "呼"),
+    ]
 
 
 def test_each_line_starts_a_new_sentence() -> None:
