@@ -1,10 +1,13 @@
-"""`dedup` command: ingest a corpus, query it, show provenance."""
+"""`dedup` command: ingest a corpus, query it, show provenance, evaluate on a labelled dataset."""
 
 import argparse
 import json
 import os
+import random
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -18,8 +21,21 @@ from client.errors import (
     DeadlineExceededError,
     DedupClientError,
     DocumentAlreadyExistsError,
+    DocumentNotFoundError,
     InvalidArgumentError,
     ServerUnavailableError,
+)
+from client.evaluation import (
+    DocumentScores,
+    Prediction,
+    Scores,
+    SourceLink,
+    Span,
+    TruthRow,
+    prediction_to_json,
+    score_predictions,
+    scores_to_json,
+    truth_row_from_json,
 )
 from dedup.v1 import dedup_service_pb2, document_pb2
 
@@ -29,6 +45,12 @@ DEFAULT_BATCH_SIZE: Final = 64
 EXCERPT_CHARS: Final = 60
 DOCUMENT_PREVIEW_LINES: Final = 10
 DOCUMENT_PREVIEW_CHARS: Final = 160
+
+# The two files of a labelled dataset (shared/datasets/README.md).
+DATASET_DOCUMENTS: Final = "documents.jsonl"
+DATASET_TRUTH: Final = "truth.jsonl"
+# Enough rejections to see what went wrong, few enough not to bury the figures.
+_REJECTIONS_SHOWN: Final = 10
 
 _TEXT_SUFFIX: Final = ".txt"
 _JSONL_SUFFIX: Final = ".jsonl"
@@ -124,6 +146,19 @@ def documents_from_jsonl(path: Path) -> Iterator[tuple[str, document_pb2.Documen
     Raises:
         InputError: The file cannot be read, or a line is malformed; the message starts with ``file:line``.
     """
+    for where, record in json_records(path):
+        try:
+            yield where, document_from_record(record)
+        except ValueError as error:
+            raise InputError(f"{where}: {error}") from error
+
+
+def json_records(path: Path) -> Iterator[tuple[str, object]]:
+    """Yield ``(file:line, parsed JSON)`` for each line of a JSONL file, skipping blank lines.
+
+    Raises:
+        InputError: The file cannot be read, or a line is not JSON; the message starts with ``file:line``.
+    """
     for number, line in enumerate(read_text_file(path).splitlines(), start=1):
         if not line.strip():
             continue
@@ -132,10 +167,7 @@ def documents_from_jsonl(path: Path) -> Iterator[tuple[str, document_pb2.Documen
             record = json.loads(line)
         except json.JSONDecodeError as error:
             raise InputError(f"{where}: not valid JSON ({error.msg} at column {error.colno})") from error
-        try:
-            yield where, document_from_record(record)
-        except ValueError as error:
-            raise InputError(f"{where}: {error}") from error
+        yield where, record
 
 
 def document_from_record(record: object) -> document_pb2.Document:
@@ -198,24 +230,38 @@ def format_link(link: document_pb2.Link) -> str:
     )
 
 
-def format_ingest_summary(results: Sequence[dedup_service_pb2.IngestResult]) -> str:
+def count_ingest_statuses(results: Sequence[dedup_service_pb2.IngestResult]) -> dict[str, int]:
+    """Return how many results have each status, by its short name ("CREATED", ...), the four known ones first."""
     counts = dict.fromkeys(("CREATED", "UNCHANGED", "REPLACED", "REJECTED"), 0)
+    for result in results:
+        status = _enum_label(dedup_service_pb2.IngestStatus.DESCRIPTOR, result.status, "INGEST_STATUS_")
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def _format_status_counts(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{count} {status.lower()}" for status, count in counts.items())
+
+
+def format_rejection(result: dedup_service_pb2.IngestResult) -> str:
+    code = _STATUS_NAME_BY_NUMBER.get(result.error_code, str(result.error_code))
+    return f"{result.document_id}: {code}: {result.error_message}"
+
+
+def format_ingest_summary(results: Sequence[dedup_service_pb2.IngestResult]) -> str:
     rejected: list[str] = []
     # Keyed by (derived, source): a link between two documents of one batch comes back in both their results.
     links: dict[tuple[str, str], str] = {}
     for result in results:
-        status = _enum_label(dedup_service_pb2.IngestStatus.DESCRIPTOR, result.status, "INGEST_STATUS_")
-        counts[status] = counts.get(status, 0) + 1
         if result.status == dedup_service_pb2.INGEST_STATUS_REJECTED:
-            code = _STATUS_NAME_BY_NUMBER.get(result.error_code, str(result.error_code))
-            rejected.append(f"  {result.document_id}: {code}: {result.error_message}")
+            rejected.append(f"  {format_rejection(result)}")
         # A replaced document's links are as new as a created one's; an unchanged one's were shown before.
         elif result.status in (dedup_service_pb2.INGEST_STATUS_CREATED, dedup_service_pb2.INGEST_STATUS_REPLACED):
             for link in result.links:
                 links[link.document_id, link.source_id] = (
                     f"  {link.document_id} -> {link.source_id} ({relation_name(link.relation)}, {link.score:.3f})"
                 )
-    lines = [", ".join(f"{count} {status.lower()}" for status, count in counts.items())]
+    lines = [_format_status_counts(count_ingest_statuses(results))]
     if rejected:
         lines += ["rejected:", *rejected]
     if links:
@@ -391,6 +437,195 @@ def message_to_json(response: message.Message) -> str:
     )
 
 
+# Evaluating against a labelled dataset.
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationRun:
+    """What one `dedup eval` did and measured.
+
+    Attributes:
+        dataset: The dataset directory.
+        seed: The seed of the ingest order.
+        documents: Documents read from ``documents.jsonl``.
+        truth_rows: Rows read from ``truth.jsonl``.
+        ingest_statuses: Ingest results by status ("CREATED", "UNCHANGED", "REPLACED", "REJECTED").
+        ingest_seconds: Wall-clock time of the ingest calls.
+        predicted: Documents of the truth whose provenance was asked for.
+        not_found: Documents of the truth the server does not have; they count as "no origin found".
+        query_seconds: Wall-clock time of the GetProvenance calls.
+        scores: The figures.
+    """
+
+    dataset: Path
+    seed: int
+    documents: int
+    truth_rows: int
+    ingest_statuses: Mapping[str, int]
+    ingest_seconds: float
+    predicted: int
+    not_found: Sequence[str]
+    query_seconds: float
+    scores: Scores
+
+    @property
+    def documents_per_second(self) -> float:
+        return self.documents / self.ingest_seconds if self.ingest_seconds > 0 else 0.0
+
+
+def truth_rows_from_jsonl(path: Path) -> list[TruthRow]:
+    """Read a dataset's ``truth.jsonl`` (format in ``shared/datasets/README.md``).
+
+    Raises:
+        InputError: The file cannot be read, has no rows, or a line is malformed; the message names file and line.
+    """
+    rows: list[TruthRow] = []
+    for where, record in json_records(path):
+        try:
+            rows.append(truth_row_from_json(record))
+        except ValueError as error:
+            raise InputError(f"{where}: {error}") from error
+    if not rows:
+        raise InputError(f"{path}: no truth rows; nothing to score")
+    return rows
+
+
+def prediction_from_provenance(document_id: str, response: dedup_service_pb2.GetProvenanceResponse) -> Prediction:
+    """Return what a GetProvenance answer says about a document, as the scorer reads it.
+
+    The relation is that of the best (first) source, lower case without ``RELATION_``; an empty ``origin_id``
+    (the document is an origin) becomes None.
+    """
+    sources = tuple(
+        SourceLink(
+            source_id=link.source_id,
+            relation=relation_name(link.relation).lower(),
+            score=link.score,
+            evidence=tuple(Span(span.start, span.end, span.source_start, span.source_end) for span in link.evidence),
+        )
+        for link in response.sources
+    )
+    return Prediction(
+        id=document_id,
+        origin=response.origin_id or None,
+        relation=sources[0].relation if sources else None,
+        sources=sources,
+    )
+
+
+def predict_provenance(
+    client: DedupClient, document_ids: Sequence[str], *, progress: bool | None = None
+) -> tuple[list[Prediction], list[str]]:
+    """Ask for the provenance of each document; return the predictions and the ids the server does not have."""
+    predictions: list[Prediction] = []
+    not_found: list[str] = []
+    disable = None if progress is None else not progress
+    for document_id in tqdm(document_ids, unit="doc", desc="provenance", file=sys.stderr, disable=disable):
+        try:
+            predictions.append(prediction_from_provenance(document_id, client.provenance(document_id)))
+        except DocumentNotFoundError:
+            not_found.append(document_id)
+    return predictions, not_found
+
+
+def write_predictions(path: Path, predictions: Sequence[Prediction]) -> None:
+    """Write predictions as JSONL, one document per line, in the format the reference scorer reads.
+
+    Raises:
+        InputError: The file cannot be written.
+    """
+    try:
+        with path.open("w", encoding="utf-8") as handle:
+            for prediction in predictions:
+                handle.write(json.dumps(prediction_to_json(prediction), ensure_ascii=False) + "\n")
+    except OSError as error:
+        raise InputError(f"{path}: {error.strerror or error}") from error
+
+
+def evaluation_run_to_json(run: EvaluationRun) -> dict[str, object]:
+    return {
+        "dataset": str(run.dataset),
+        "seed": run.seed,
+        "documents": run.documents,
+        "truth_rows": run.truth_rows,
+        "ingest": {
+            "seconds": run.ingest_seconds,
+            "documents_per_second": run.documents_per_second,
+            **{status.lower(): count for status, count in run.ingest_statuses.items()},
+        },
+        "provenance": {"documents": run.predicted, "not_found": len(run.not_found), "seconds": run.query_seconds},
+        "scores": scores_to_json(run.scores),
+    }
+
+
+def format_evaluation_run(run: EvaluationRun) -> str:
+    lines = [
+        f"dataset: {run.dataset} ({run.documents} documents, {run.truth_rows} truth rows)",
+        f"ingest: {run.documents} documents in {run.ingest_seconds:.1f} s, {run.documents_per_second:.1f} documents/s"
+        f" (shuffled with seed {run.seed}): {_format_status_counts(run.ingest_statuses)}",
+        f"provenance: {run.predicted} documents in {run.query_seconds:.1f} s"
+        + (f", {len(run.not_found)} not on the server (scored as no origin found)" if run.not_found else ""),
+        "",
+        format_scores(run.scores),
+    ]
+    return "\n".join(lines)
+
+
+def format_scores(scores: Scores) -> str:
+    """Return the figures as a table: name, value, and what the value is a ratio of."""
+    if isinstance(scores, DocumentScores):
+        lines = [
+            f"document level: {scores.derived} derived, {scores.unrelated} unrelated (originals are not scored)",
+            _figure("origin accuracy", scores.origin_accuracy, f"{scores.correct} of {scores.derived} derived"),
+            _figure("precision", scores.precision, f"{scores.correct} of {scores.claimed} origins found"),
+            _figure("recall", scores.recall, f"{scores.correct} of {scores.derived} derived"),
+            _figure("f1", scores.f1),
+            _figure("false-link rate", scores.false_link_rate, f"{scores.false_links} of {scores.unrelated} unrelated"),
+        ]
+        right = sum(count for (truth, found), count in scores.relation_confusion.items() if truth == found)
+        lines.append(_figure("relation accuracy", scores.relation_accuracy, f"{right} of {scores.correct} right"))
+        if scores.relation_confusion:
+            confusion = sorted(scores.relation_confusion.items(), key=str)
+            lines.append(
+                "  relations (truth -> found): "
+                + ", ".join(f"{truth} -> {found} {count}" for (truth, found), count in confusion)
+            )
+        return "\n".join(lines)
+    linked = scores.true_positives + scores.false_positives
+    lines = [
+        f"pair level: {scores.pairs} pairs, {scores.positives} reuse",
+        _figure("precision", scores.precision, f"{scores.true_positives} of {linked} links"),
+        _figure("recall", scores.recall, f"{scores.true_positives} of {scores.positives} reuse pairs"),
+        _figure("f1", scores.f1),
+    ]
+    passages = scores.passages
+    if passages is not None:
+        lines += [
+            "passage level (PAN, micro-averaged):",
+            _figure(
+                "passage precision",
+                passages.precision,
+                f"{passages.overlap_characters} of {passages.detected_characters} detected characters",
+            ),
+            _figure(
+                "passage recall",
+                passages.recall,
+                f"{passages.overlap_characters} of {passages.case_characters} case characters",
+            ),
+            _figure(
+                "granularity",
+                passages.granularity,
+                f"{passages.detections_of_found_cases} detections of {passages.found_cases} found cases",
+            ),
+            _figure("plagdet", passages.plagdet),
+        ]
+    return "\n".join(lines)
+
+
+def _figure(name: str, value: float, basis: str = "") -> str:
+    return f"  {name:<18} {value:.4f}  {basis}".rstrip()
+
+
 # The subcommands.
 
 
@@ -404,26 +639,50 @@ def _err(text: str) -> None:
 
 def _run_ingest(client: DedupClient, args: argparse.Namespace) -> int:
     documents = documents_from_paths(args.paths)
-    results: list[dedup_service_pb2.IngestResult] = []
-    batch_size: int = args.batch_size
-    # A batch over the server's limit fails whole, and so would every batch after it: ask for the limit first.
-    limit = client.stats().max_batch_documents if documents else 0
-    if 0 < limit < batch_size:
-        _err(f"note: --batch-size {batch_size} is over the server's limit; sending {limit} documents per call")
-        batch_size = limit
-    # disable=None lets tqdm turn itself off when stderr is not a terminal; --json asks for quiet machine output.
-    with tqdm(
-        total=len(documents), unit="doc", desc="ingest", file=sys.stderr, disable=True if args.json else None
-    ) as progress:
-        for start in range(0, len(documents), batch_size):
-            batch = documents[start : start + batch_size]
-            results.extend(_ingest_batch(client, batch, replace=args.replace))
-            progress.update(len(batch))
+    # --json asks for quiet machine output.
+    results = ingest_in_batches(
+        client, documents, batch_size=args.batch_size, replace=args.replace, progress=False if args.json else None
+    )
     if args.json:
         _out(message_to_json(dedup_service_pb2.IngestDocumentsResponse(results=results)))
     else:
         _out(format_ingest_summary(results))
     return 1 if any(result.status == dedup_service_pb2.INGEST_STATUS_REJECTED for result in results) else 0
+
+
+def ingest_in_batches(
+    client: DedupClient,
+    documents: Sequence[document_pb2.Document],
+    *,
+    batch_size: int,
+    replace: bool,
+    progress: bool | None = None,
+) -> list[dedup_service_pb2.IngestResult]:
+    """Send documents in order, `batch_size` per call (fewer if the server allows fewer), and return every result.
+
+    A batch the server fails as a whole comes back as a rejection of each of its documents, and the batches after
+    it are still sent.
+
+    Args:
+        client: The server.
+        documents: What to ingest; ids must be unique.
+        batch_size: Documents per call; lowered, with a note on stderr, to the server's ``max_batch_documents``.
+        replace: Overwrite stored ids that have another text.
+        progress: Show a progress bar on stderr: always (True), never (False), or when stderr is a terminal (None).
+    """
+    results: list[dedup_service_pb2.IngestResult] = []
+    # A batch over the server's limit fails whole, and so would every batch after it: ask for the limit first.
+    limit = client.stats().max_batch_documents if documents else 0
+    if 0 < limit < batch_size:
+        _err(f"note: --batch-size {batch_size} is over the server's limit; sending {limit} documents per call")
+        batch_size = limit
+    disable = None if progress is None else not progress
+    with tqdm(total=len(documents), unit="doc", desc="ingest", file=sys.stderr, disable=disable) as bar:
+        for start in range(0, len(documents), batch_size):
+            batch = documents[start : start + batch_size]
+            results.extend(_ingest_batch(client, batch, replace=replace))
+            bar.update(len(batch))
+    return results
 
 
 def _ingest_batch(
@@ -443,6 +702,52 @@ def _ingest_batch(
             )
             for document in batch
         ]
+
+
+def _run_eval(client: DedupClient, args: argparse.Namespace) -> int:
+    dataset: Path = args.dataset
+    if not dataset.is_dir():
+        raise InputError(f"{dataset}: not a directory with {DATASET_DOCUMENTS} and {DATASET_TRUTH}")
+    predictions_file: Path | None = args.predictions
+    # Said now rather than after an ingest that may take minutes.
+    if predictions_file is not None and not predictions_file.parent.is_dir():
+        raise InputError(f"{predictions_file}: no such directory to write the predictions in")
+    documents = documents_from_paths([dataset / DATASET_DOCUMENTS])
+    truth = truth_rows_from_jsonl(dataset / DATASET_TRUTH)
+    # A fixed order would let a result depend on it unseen (which copy arrives first); a seeded shuffle varies
+    # it and still repeats exactly.
+    random.Random(args.seed).shuffle(documents)  # noqa: S311 -- an ingest order, not a secret
+    # An evaluation runs for minutes, so the bars stay on with --json: that goes to stdout, they go to stderr.
+    started = time.perf_counter()
+    results = ingest_in_batches(client, documents, batch_size=args.batch_size, replace=False)
+    ingest_seconds = time.perf_counter() - started
+    rejected = [result for result in results if result.status == dedup_service_pb2.INGEST_STATUS_REJECTED]
+    for result in rejected[:_REJECTIONS_SHOWN]:
+        _err(f"rejected: {format_rejection(result)}")
+    if len(rejected) > _REJECTIONS_SHOWN:
+        _err(f"rejected: … and {len(rejected) - _REJECTIONS_SHOWN} more")
+    started = time.perf_counter()
+    predictions, not_found = predict_provenance(client, list(dict.fromkeys(row.id for row in truth)))
+    query_seconds = time.perf_counter() - started
+    if not_found:
+        _err(f"warning: documents of the truth not on the server: {len(not_found)}, e.g. {not_found[0]!r}")
+    if predictions_file is not None:
+        write_predictions(predictions_file, predictions)
+    run = EvaluationRun(
+        dataset=dataset,
+        seed=args.seed,
+        documents=len(documents),
+        truth_rows=len(truth),
+        ingest_statuses=count_ingest_statuses(results),
+        ingest_seconds=ingest_seconds,
+        predicted=len(predictions),
+        not_found=not_found,
+        query_seconds=query_seconds,
+        scores=score_predictions(truth, predictions),
+    )
+    _out(json.dumps(evaluation_run_to_json(run), indent=2) if args.json else format_evaluation_run(run))
+    # The figures are printed either way, but they understate the service when part of the data never got in.
+    return 1 if rejected or not_found else 0
 
 
 def _run_similar(client: DedupClient, args: argparse.Namespace) -> int:
@@ -591,6 +896,32 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"documents per call (default: {DEFAULT_BATCH_SIZE})",
     )
     ingest.add_argument("--replace", action="store_true", help="overwrite stored ids that have another text")
+
+    evaluate = add_command(
+        "eval",
+        _run_eval,
+        "ingest a labelled dataset in shuffled order, ask for the provenance of its documents, and score the answers",
+    )
+    evaluate.add_argument(
+        "dataset",
+        type=Path,
+        metavar="DATASET_DIR",
+        help=f"a directory with {DATASET_DOCUMENTS} and {DATASET_TRUTH} (see shared/datasets/README.md)",
+    )
+    evaluate.add_argument("--seed", type=int, default=1, metavar="N", help="seed of the ingest order (default: 1)")
+    evaluate.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_BATCH_SIZE,
+        metavar="N",
+        help=f"documents per call (default: {DEFAULT_BATCH_SIZE})",
+    )
+    evaluate.add_argument(
+        "--predictions",
+        type=Path,
+        metavar="FILE",
+        help="also write the predictions as JSONL, in the format shared/tools/score_provenance.py reads",
+    )
 
     similar = add_command("similar", _run_similar, "find stored documents similar to a document or a text")
     query = similar.add_mutually_exclusive_group(required=True)

@@ -804,6 +804,147 @@ def test_get_prints_metadata_and_the_first_lines_of_text(
     ]
 
 
+def write_dataset(directory: Path, count: int, truth: list[dict[str, object]]) -> list[str]:
+    ids = [f"doc-{number}" for number in range(count)]
+    directory.mkdir()
+    records = [
+        {
+            "id": document_id,
+            "text": f"text of {document_id}",
+            "meta": {"source": "Reuters", "published_at": "2017-03-08"},
+        }
+        for document_id in ids
+    ]
+    (directory / "documents.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    (directory / "truth.jsonl").write_text("".join(json.dumps(row) + "\n" for row in truth))
+    return ids
+
+
+def test_eval_ingests_a_seeded_shuffle_in_batches_within_the_servers_limit(
+    tmp_path: Path, target: str, fake: FakeDedupServicer
+) -> None:
+    ids = write_dataset(tmp_path / "set", 6, [{"id": "doc-1", "origin": "doc-0", "relation": "excerpt"}])
+    fake.responses["GetStats"] = dedup_service_pb2.GetStatsResponse(max_batch_documents=2)
+
+    for seed in ("3", "3", "4"):
+        assert run_dedup(target, "eval", str(tmp_path / "set"), "--seed", seed, "--batch-size", "4") == 0
+    batches = fake.received("IngestDocuments", dedup_service_pb2.IngestDocumentsRequest)
+
+    assert [len(batch.documents) for batch in batches] == [2, 2, 2] * 3
+    orders = [[document.id for batch in batches[run : run + 3] for document in batch.documents] for run in (0, 3, 6)]
+    # The same seed gives the same order, another seed another one; every document is sent once either way.
+    assert orders[0] == orders[1] != orders[2]
+    assert orders[0] != ids
+    assert sorted(orders[0]) == sorted(orders[2]) == ids
+    # The dataset's meta is mapped onto the Document as `dedup ingest` maps it.
+    document = batches[0].documents[0]
+    assert (document.source, document.published_at.ToJsonString()) == ("Reuters", "2017-03-08T00:00:00Z")
+
+
+def test_eval_predictions_come_from_get_provenance_and_the_table_shows_the_figures(
+    tmp_path: Path, target: str, fake: FakeDedupServicer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    truth: list[dict[str, object]] = [
+        {"id": "doc-1", "origin": "doc-0", "relation": "excerpt"},
+        {"id": "doc-0", "origin": None, "relation": "original"},
+    ]
+    write_dataset(tmp_path / "set", 2, truth)
+    fake.responses["GetProvenance"] = dedup_service_pb2.GetProvenanceResponse(
+        origin_id="doc-0", sources=[link("doc-1", "doc-0", document_pb2.RELATION_EXCERPT, 0.5, spans=2)]
+    )
+    predictions = tmp_path / "predictions.jsonl"
+
+    assert run_dedup(target, "eval", str(tmp_path / "set"), "--predictions", str(predictions)) == 0
+
+    asked = fake.received("GetProvenance", dedup_service_pb2.GetProvenanceRequest)
+    assert [request.document_id for request in asked] == ["doc-1", "doc-0"]
+    first = json.loads(predictions.read_text().splitlines()[0])
+    span = {"start": 0, "end": 10, "source_start": 5, "source_end": 15}
+    assert first == {
+        "id": "doc-1",
+        "origin": "doc-0",
+        "relation": "excerpt",
+        "sources": [{"source_id": "doc-0", "relation": "excerpt", "score": 0.5, "evidence": [span, span]}],
+    }
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "dataset: " + str(tmp_path / "set") + " (2 documents, 2 truth rows)"
+    assert out[1].startswith("ingest: 2 documents in ")
+    assert "documents/s (shuffled with seed 1): 2 created, 0 unchanged, 0 replaced, 0 rejected" in out[1]
+    assert "  origin accuracy    1.0000  1 of 1 derived" in out
+    assert "  relations (truth -> found): excerpt -> excerpt 1" in out
+
+
+def test_eval_of_pair_truth_prints_pair_and_passage_figures(
+    tmp_path: Path, target: str, fake: FakeDedupServicer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    passage = {"this_offset": 0, "this_length": 10, "source_offset": 5, "source_length": 10}
+    write_dataset(
+        tmp_path / "set", 2, [{"id": "doc-1", "candidate": "doc-0", "relation": "excerpt", "passages": [passage]}]
+    )
+    fake.responses["GetProvenance"] = dedup_service_pb2.GetProvenanceResponse(
+        origin_id="doc-0", sources=[link("doc-1", "doc-0", document_pb2.RELATION_EXCERPT, 0.5)]
+    )
+
+    assert run_dedup(target, "eval", str(tmp_path / "set"), "--json") == 0
+
+    scores = json.loads(capsys.readouterr().out)["scores"]
+    assert scores == {
+        "level": "pair",
+        "pairs": 1,
+        "positives": 1,
+        "precision": 1.0,
+        "recall": 1.0,
+        "f1": 1.0,
+        "passage_precision": 1.0,
+        "passage_recall": 1.0,
+        "granularity": 1.0,
+        "plagdet": 1.0,
+    }
+
+
+def test_eval_counts_documents_the_server_does_not_have_as_unanswered_and_exits_1(
+    tmp_path: Path, target: str, fake: FakeDedupServicer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_dataset(tmp_path / "set", 2, [{"id": "doc-1", "origin": "doc-0", "relation": "excerpt"}])
+    fake.errors["GetProvenance"] = (grpc.StatusCode.NOT_FOUND, "no document has id 'doc-1'")
+
+    assert run_dedup(target, "eval", str(tmp_path / "set"), "--json") == 1
+
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["provenance"]["not_found"] == 1
+    assert report["scores"]["origin_accuracy"] == 0.0
+    assert "warning: documents of the truth not on the server: 1, e.g. 'doc-1'" in captured.err
+
+
+def test_eval_of_a_directory_without_a_dataset_exits_2_and_sends_nothing(
+    tmp_path: Path, target: str, fake: FakeDedupServicer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "empty").mkdir()
+
+    assert run_dedup(target, "eval", str(tmp_path / "empty")) == 2
+    assert run_dedup(target, "eval", str(tmp_path / "absent")) == 2
+    assert run_dedup(target, "eval", str(tmp_path / "empty"), "--predictions", str(tmp_path / "no" / "p.jsonl")) == 2
+
+    assert fake.requests == []
+    err = capsys.readouterr().err.splitlines()
+    assert err[0].endswith("documents.jsonl: no such file or directory")
+    assert err[1].endswith("absent: not a directory with documents.jsonl and truth.jsonl")
+    assert err[2].endswith("p.jsonl: no such directory to write the predictions in")
+
+
+def test_eval_truth_line_that_is_malformed_names_file_and_line(
+    tmp_path: Path, target: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_dataset(tmp_path / "set", 1, [{"id": "doc-0", "relation": "original"}])
+    with (tmp_path / "set" / "truth.jsonl").open("a") as handle:
+        handle.write('{"id": 7}\n')
+
+    assert run_dedup(target, "eval", str(tmp_path / "set")) == 2
+
+    assert capsys.readouterr().err == f'error: {tmp_path / "set" / "truth.jsonl"}:2: "id" must be a string, got 7\n'
+
+
 def test_server_error_exits_1_with_code_and_details_on_stderr(
     target: str, fake: FakeDedupServicer, capsys: pytest.CaptureFixture[str]
 ) -> None:
