@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Final
 
 from server.domain.model import Cluster, ClusterMember, Link, Provenance, Span
@@ -37,7 +38,7 @@ def decide_suppression(candidates: Iterable[Link], context: Iterable[Link]) -> l
         x, y = link.document_id, link.source_id
         common = (set(sources_of[x]) & set(sources_of[y])) - {x, y}
         suppressed = any(_explained(link, sources_of[x][z], sources_of[y][z]) for z in sorted(common))
-        decided.append(link if link.suppressed == suppressed else _with_suppressed(link, suppressed))
+        decided.append(link if link.suppressed == suppressed else replace(link, suppressed=suppressed))
     return decided
 
 
@@ -62,22 +63,6 @@ def _covered_share(ranges: list[tuple[int, int]], cover: list[tuple[int, int]]) 
         for cover_start, cover_end in cover
     )
     return min(1.0, covered / total)
-
-
-def _with_suppressed(link: Link, suppressed: bool) -> Link:
-    return Link(
-        document_id=link.document_id,
-        source_id=link.source_id,
-        relation=link.relation,
-        score=link.score,
-        jaccard=link.jaccard,
-        containment=link.containment,
-        source_containment=link.source_containment,
-        confidence=link.confidence,
-        basis=link.basis,
-        evidence=link.evidence,
-        suppressed=suppressed,
-    )
 
 
 LinksOf = Callable[[str], list[Link]]
