@@ -139,6 +139,9 @@ class MemoryStore:
         with self._lock:
             return self._documents.get(document_id)
 
+    def contains(self, document_id: str) -> bool:
+        return self.get_document(document_id) is not None
+
     def get_signatures(self, document_id: str) -> Signatures | None:
         with self._lock:
             return self._signatures.get(document_id)

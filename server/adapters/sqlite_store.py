@@ -124,6 +124,10 @@ class SqliteProvenanceStore:
         )
         return StoredDocument(document, sequence, datetime.fromisoformat(ingested_at))
 
+    def contains(self, document_id: str) -> bool:
+        row = self._connection().execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return row is not None
+
     def get_signatures(self, document_id: str) -> Signatures | None:
         row = (
             self._connection()

@@ -7,7 +7,7 @@ import threading
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from server.domain.comparison import TextProfile, compare_profiles, profile_text
@@ -127,7 +127,11 @@ class Deduplicator:
             return final
 
     def get_document(self, document_id: str) -> StoredDocument:
-        return self._require(document_id)
+        self._validate_id(document_id, "document_id")
+        stored = self._store.get_document(document_id)
+        if stored is None:
+            raise _not_found(document_id)
+        return stored
 
     def delete_document(self, document_id: str) -> list[str]:
         """Remove a document and its links; return the documents whose links were re-decided."""
@@ -170,22 +174,16 @@ class Deduplicator:
             query = self._stored_profile(document_id)
             signatures = self._store.get_signatures(document_id)
             if query is None or signatures is None:
-                raise DocumentNotFoundError(f"no document has id {document_id!r}; ingest it first or check the id")
+                raise _not_found(document_id)
         else:
             assert text is not None  # noqa: S101 - guaranteed by the exactly-one check above
             query = self._profile_query_text(text, "text")
             signatures = self._sign(query)
-        candidates = self._index.candidates(signatures)
-        candidates.pop(document_id or "", None)
-        ranked = sorted(candidates, key=lambda cid: (-candidates[cid], cid))[: self._limits.max_verified_candidates]
-        matches = []
-        for candidate_id in ranked:
-            candidate = self._stored_profile(candidate_id)
-            if candidate is None:
-                continue
-            comparison = compare_profiles(query, candidate)
-            if comparison is not None and comparison.score >= min_score:
-                matches.append(Match(candidate_id, comparison))
+        matches = [
+            Match(candidate_id, comparison)
+            for candidate_id, comparison in self._verified(document_id or "", query, signatures, {})
+            if comparison.score >= min_score
+        ]
         matches.sort(key=lambda match: (-match.comparison.score, match.document_id))
         return matches[: limit or DEFAULT_MATCH_LIMIT]
 
@@ -202,7 +200,7 @@ class Deduplicator:
         a = self._profile_query_text(text_a, "text_a")
         b = self._profile_query_text(text_b, "text_b")
         # Give b an ingest position so that, as for a stored document, ties make b the source.
-        b = TextProfile(b.tokens, b.shingles, b.passages, b.document, sequence=0)
+        b = replace(b, sequence=0)
         return compare_profiles(a, b)
 
     def stats(self) -> Stats:
@@ -254,14 +252,13 @@ class Deduplicator:
             batch_profiles: dict[str, TextProfile] = {}
             new_links: list[Link] = []
             for offset, item in enumerate(accepted):
-                profile = TextProfile(
-                    item.profile.tokens,
-                    item.profile.shingles,
-                    item.profile.passages,
-                    item.document,
-                    first_sequence + offset,
+                profile = replace(item.profile, sequence=first_sequence + offset)
+                new_links.extend(
+                    Link.from_comparison(item.document.id, candidate_id, comparison)
+                    for candidate_id, comparison in self._verified(
+                        item.document.id, profile, item.signatures, batch_profiles
+                    )
                 )
-                new_links.extend(self._verify(item.document.id, profile, item.signatures, batch_profiles))
                 self._index.add(item.document.id, item.signatures)
                 indexed.append(item.document.id)
                 batch_profiles[item.document.id] = profile
@@ -288,21 +285,22 @@ class Deduplicator:
             status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
             results[item.index] = IngestResult(item.document.id, status, links)
 
-    def _verify(
-        self, document_id: str, profile: TextProfile, signatures: Signatures, batch: dict[str, TextProfile]
-    ) -> list[Link]:
+    def _verified(
+        self, query_id: str, profile: TextProfile, signatures: Signatures, batch: dict[str, TextProfile]
+    ) -> list[tuple[str, Comparison]]:
+        """Compare `profile` with its index candidates (most colliding first), stored or in `batch`."""
         candidates = self._index.candidates(signatures)
-        candidates.pop(document_id, None)
+        candidates.pop(query_id, None)
         ranked = sorted(candidates, key=lambda cid: (-candidates[cid], cid))[: self._limits.max_verified_candidates]
-        links = []
+        verified = []
         for candidate_id in ranked:
             candidate = batch.get(candidate_id) or self._stored_profile(candidate_id)
             if candidate is None:
                 continue
             comparison = compare_profiles(profile, candidate)
             if comparison is not None:
-                links.append(Link.from_comparison(document_id, candidate_id, comparison))
-        return links
+                verified.append((candidate_id, comparison))
+        return verified
 
     def _decide_links(self, new_links: list[Link], new_ids: set[str], replaced_ids: set[str]) -> list[Link]:
         """Return the links to write: the new ones, and stored ones whose sibling status changes."""
@@ -331,12 +329,11 @@ class Deduplicator:
     def _sign(self, profile: TextProfile) -> Signatures:
         return self._index.sign(profile.shingles, [passage.features for passage in profile.passages])
 
-    def _require(self, document_id: str) -> StoredDocument:
+    def _require(self, document_id: str) -> None:
+        # Only existence is checked: provenance and cluster queries need links, not the (possibly MiB-long) text.
         self._validate_id(document_id, "document_id")
-        stored = self._store.get_document(document_id)
-        if stored is None:
-            raise DocumentNotFoundError(f"no document has id {document_id!r}; ingest it first or check the id")
-        return stored
+        if not self._store.contains(document_id):
+            raise _not_found(document_id)
 
     def _stored_profile(self, document_id: str) -> TextProfile | None:
         stored = self._store.get_document(document_id)
@@ -392,6 +389,10 @@ class Deduplicator:
             raise InvalidDocumentError(
                 f"{field} is {size} bytes of UTF-8; the limit is {self._limits.max_text_bytes} bytes: split the text"
             )
+
+
+def _not_found(document_id: str) -> DocumentNotFoundError:
+    return DocumentNotFoundError(f"no document has id {document_id!r}; ingest it first or check the id")
 
 
 def _unique_links(links: Iterable[Link]) -> list[Link]:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Final
 
-from server.domain.model import Cluster, ClusterMember, Link, Provenance, Span
+from server.domain.model import Cluster, ClusterMember, Link, Provenance
 
 # Two documents that reuse one common source are siblings, not source and copy, when at least this
 # share of the text they have in common (on each side) is text each of them has in common with that source.
@@ -68,11 +68,24 @@ def _covered_share(ranges: list[tuple[int, int]], cover: list[tuple[int, int]]) 
 LinksOf = Callable[[str], list[Link]]
 
 
+def _read_once(links_of: LinksOf) -> LinksOf:
+    """Cache `links_of` for one query: chains and clusters revisit the same documents many times."""
+    read: dict[str, list[Link]] = {}
+
+    def cached(document_id: str) -> list[Link]:
+        if document_id not in read:
+            read[document_id] = links_of(document_id)
+        return read[document_id]
+
+    return cached
+
+
 def provenance_of(document_id: str, links_of: LinksOf) -> Provenance:
     """Return the sources, derivatives and origin chain of a document.
 
     `links_of(id)` returns every stored link touching `id`; suppressed (sibling) links are ignored.
     """
+    links_of = _read_once(links_of)
     links = [link for link in links_of(document_id) if not link.suppressed]
     sources = sorted((link for link in links if link.document_id == document_id), key=rank_key)
     derivatives = sorted((link for link in links if link.source_id == document_id), key=rank_key)
@@ -124,6 +137,7 @@ def origin_chain(document_id: str, links_of: LinksOf) -> list[Link]:
 
 def cluster_of(document_id: str, links_of: LinksOf) -> Cluster:
     """Return the origin of `document_id` and every document whose origin chain ends there."""
+    links_of = _read_once(links_of)
     chain = origin_chain(document_id, links_of)
     origin_id = chain[-1].source_id if chain else document_id
     members = [ClusterMember(origin_id, None, None, 0)]
@@ -148,7 +162,3 @@ def cluster_of(document_id: str, links_of: LinksOf) -> Cluster:
         frontier = next_frontier
     members[1:] = sorted(members[1:], key=lambda member: (member.depth, member.document_id))
     return Cluster(origin_id, tuple(members))
-
-
-def spans_total(spans: Iterable[Span]) -> int:
-    return sum(span.end - span.start for span in spans)
