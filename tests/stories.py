@@ -66,6 +66,28 @@ FOOTBALL_STORY: Final = (
     "The coach said the squad needed experience before the cup final in May."
 )
 
+# A story whose sentences keep returning to its subject, as long reports do, and a digest of unrelated
+# items with its middle three sentences pasted among them: the story is the more covered text, yet
+# the digest is the one that took text from the other.
+DAM_SENTENCES: Final = (
+    "Engineers began draining the Hollow Creek reservoir behind the old dam on Tuesday.",
+    "The dam was built in 1931 and its concrete wall has leaked since the floods of last spring.",
+    "Water from the reservoir will be released slowly into the creek over three weeks.",
+    "Fish in the reservoir are being moved to a hatchery downstream before the water level drops.",
+    "The county expects the empty reservoir to expose the cracked foundations of the dam wall.",
+    "Repairs to the dam will take two summers and cost the county forty million dollars.",
+    "Farmers who draw water from the creek will receive deliveries by truck during the repairs.",
+    "The county will refill the reservoir once inspectors have approved the repaired dam wall.",
+)
+DAM_STORY: Final = " ".join(DAM_SENTENCES)
+DAM_EXCERPT: Final = " ".join(DAM_SENTENCES[2:5])
+GARDEN_STORY: Final = (
+    "The botanical garden opened a new glasshouse for tropical orchids on Saturday morning. "
+    "Volunteers spent two years collecting rare plants from private growers across the country. "
+    "Entry to the glasshouse is free for children and students until the end of the year."
+)
+DIGEST_WITH_EXCERPT: Final = f"{FOOTBALL_STORY} {DAM_EXCERPT} {GARDEN_STORY}"
+
 
 @functools.cache
 def seed_texts() -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
@@ -10,7 +12,7 @@ from typing import Final
 from server.domain.alignment import Alignment, align
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
 from server.domain.passages import Passage, cut_passages, document_shingles
-from server.domain.tokenization import TokenizedText, tokenize
+from server.domain.tokenization import TokenizedText, is_content_word, stem, tokenize
 
 # Two texts are related when one aligned fragment holds at least this many seed sentences, or when
 # the alignment covers at least RELATED_COVERAGE of one of them (a one-sentence text aligned with one sentence).
@@ -25,6 +27,13 @@ MIN_SHORT_TEXT_WORDS: Final = 5
 VERBATIM_SHARE: Final = 0.5
 # A copy that covers at least this share of both texts is a duplicate of the whole.
 DUPLICATE_COVERAGE: Final = 0.8
+# The words either side of each aligned fragment (about a paragraph) are its surroundings, and
+# surroundings with fewer content words than MIN_CONTEXT_CONTENT_WORDS say too little to compare.
+CONTEXT_WORDS: Final = 100
+MIN_CONTEXT_CONTENT_WORDS: Final = 20
+# Cosines of content-stem counts between windows of about a hundred words move by this much from
+# one window to the next of the same text; smaller differences decide nothing.
+AFFINITY_MARGIN: Final = 0.05
 # Coverage must differ by this much before "the excerpt lies inside its source" decides direction.
 CONTAINMENT_MARGIN: Final = 0.05
 
@@ -122,6 +131,13 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
     published_b = _aware(b.document.published_at) if b.document else None
     if published_a is not None and published_b is not None and published_a != published_b:
         return published_a > published_b, DirectionBasis.PUBLISHED_AT, 0.95
+    ranges_a = [(f.a_start, f.a_end) for f in alignment.fragments]
+    ranges_b = [(f.b_start, f.b_end) for f in alignment.fragments]
+    affinity_a, affinity_b = context_affinity(a.tokens, ranges_a), context_affinity(b.tokens, ranges_b)
+    # Reused text continues the topic of the text around it in its source, and is a foreign body
+    # where it was inserted: a page that embeds a wire story, a compilation of sources.
+    if affinity_a is not None and affinity_b is not None and abs(affinity_a - affinity_b) >= AFFINITY_MARGIN:
+        return affinity_a < affinity_b, DirectionBasis.CONTEXT, 0.5 + min(0.45, abs(affinity_a - affinity_b))
     margin = alignment.coverage_a - alignment.coverage_b
     if abs(margin) >= CONTAINMENT_MARGIN:
         return margin > 0, DirectionBasis.CONTAINMENT, 0.5 + min(0.45, abs(margin))
@@ -129,6 +145,43 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
     if a_credits_b != b_credits_a:
         return a_credits_b, DirectionBasis.ATTRIBUTION, 0.75
     return _ingested_later(a, b), DirectionBasis.INGEST_ORDER, 0.5
+
+
+def context_affinity(tokens: TokenizedText, ranges: list[tuple[int, int]]) -> float | None:
+    """Return how alike the aligned token `ranges` and the words around them are; None when too little surrounds them.
+
+    The measure is the cosine of content-stem counts, so it reads only this text: each side of a
+    pair is measured on its own and the decision is the same whichever text is compared first.
+
+    >>> from server.domain.tokenization import tokenize
+    >>> text = tokenize(" ".join(["the river bridge opened to traffic on monday"] * 30))
+    >>> round(context_affinity(text, [(100, 140)]), 3)
+    1.0
+    >>> context_affinity(text, [(0, len(text))]) is None
+    True
+    """
+    inside: set[int] = set()
+    for start, end in ranges:
+        inside.update(range(start, end))
+    around: set[int] = set()
+    for start, end in ranges:
+        around.update(range(max(0, start - CONTEXT_WORDS), start))
+        around.update(range(end, min(len(tokens), end + CONTEXT_WORDS)))
+    around -= inside
+    inside_stems = _content_stems(tokens, inside)
+    around_stems = _content_stems(tokens, around)
+    if sum(around_stems.values()) < MIN_CONTEXT_CONTENT_WORDS or not inside_stems:
+        return None
+    return _rounded(_cosine(inside_stems, around_stems))
+
+
+def _cosine(one: Counter[str], other: Counter[str]) -> float:
+    norms = math.sqrt(sum(c * c for c in one.values()) * sum(c * c for c in other.values()))
+    return sum(count * other[term] for term, count in one.items()) / norms if norms else 0.0
+
+
+def _content_stems(tokens: TokenizedText, positions: set[int]) -> Counter[str]:
+    return Counter(stem(tokens.words[i]) for i in positions if is_content_word(tokens.words[i]))
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -22,6 +22,7 @@ class DirectionBasis(enum.Enum):
     """The evidence that decided which text of a pair is the source, strongest first."""
 
     PUBLISHED_AT = "published_at"
+    CONTEXT = "context"
     CONTAINMENT = "containment"
     ATTRIBUTION = "attribution"
     INGEST_ORDER = "ingest_order"

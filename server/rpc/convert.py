@@ -35,6 +35,7 @@ RELATION_TO_PROTO: Final[Mapping[Relation, document_pb2.Relation.ValueType]] = {
 }
 BASIS_TO_PROTO: Final[Mapping[DirectionBasis, document_pb2.DirectionBasis.ValueType]] = {
     DirectionBasis.PUBLISHED_AT: document_pb2.DIRECTION_BASIS_PUBLISHED_AT,
+    DirectionBasis.CONTEXT: document_pb2.DIRECTION_BASIS_CONTEXT,
     DirectionBasis.CONTAINMENT: document_pb2.DIRECTION_BASIS_CONTAINMENT,
     DirectionBasis.ATTRIBUTION: document_pb2.DIRECTION_BASIS_ATTRIBUTION,
     DirectionBasis.INGEST_ORDER: document_pb2.DIRECTION_BASIS_INGEST_ORDER,

@@ -14,9 +14,13 @@ from tests.stories import (
     BRIDGE_REWRITE,
     BRIDGE_SENTENCES,
     BRIDGE_STORY,
+    DAM_EXCERPT,
+    DAM_STORY,
+    DIGEST_WITH_EXCERPT,
     EXCERPT_BODY,
     EXCERPT_ID,
     FOOTBALL_STORY,
+    GARDEN_STORY,
     REWRITE_ID,
     WIRE_ID,
     seed_texts,
@@ -72,6 +76,7 @@ def test_comparing_seed_b_with_a_is_the_reverse_of_comparing_a_with_b(a: str, b:
         (BRIDGE_COPY, BRIDGE_STORY),
         (CREDITED_STORY, BRIDGE_STORY),
         (f"{BRIDGE_EXCERPT} {FOOTBALL_STORY}", BRIDGE_REWRITE),
+        (DIGEST_WITH_EXCERPT, DAM_STORY),
     ],
 )
 def test_comparing_constructed_texts_is_symmetric(a: str, b: str) -> None:
@@ -87,7 +92,7 @@ def test_the_seed_rewrite_derives_from_the_wire_copy() -> None:
 
     assert comparison.relation is Relation.REWRITE
     assert comparison.a_is_derived
-    assert comparison.basis is DirectionBasis.CONTAINMENT
+    assert comparison.basis is DirectionBasis.CONTEXT
 
 
 def test_the_seed_excerpt_derives_from_the_wire_copy() -> None:
@@ -110,6 +115,31 @@ def test_an_excerpt_with_other_material_around_it_is_an_excerpt_of_the_story() -
     (span,) = comparison.spans
     assert BRIDGE_EXCERPT[span.start : span.end] == EXCERPT_BODY.rstrip(".")
     assert BRIDGE_STORY[span.source_start : span.source_end] == EXCERPT_BODY.rstrip(".")
+
+
+def test_text_pasted_among_unrelated_items_derives_from_the_story_it_continues() -> None:
+    # Ingested first and far less covered, so neither ingest order nor containment would pick it.
+    digest = stored("digest", DIGEST_WITH_EXCERPT, 1)
+    story = stored("story", DAM_STORY, 2)
+
+    comparison = compared(digest, story)
+
+    assert comparison.relation is Relation.EXCERPT
+    assert comparison.containment_a < comparison.containment_b
+    assert comparison.a_is_derived
+    assert comparison.basis is DirectionBasis.CONTEXT
+    (span,) = comparison.spans
+    assert DIGEST_WITH_EXCERPT[span.start : span.end] == DAM_EXCERPT.rstrip(".")
+
+
+def test_surroundings_that_say_nothing_leave_direction_to_containment() -> None:
+    # Short news sentences share few words with their neighbours in either text.
+    excerpt = stored("excerpt", f"{EXCERPT_BODY} {GARDEN_STORY}", 1)
+
+    comparison = compared(excerpt, stored("story", BRIDGE_STORY, 2))
+
+    assert comparison.basis is DirectionBasis.CONTAINMENT
+    assert comparison.a_is_derived
 
 
 def test_a_reworded_story_is_a_rewrite() -> None:
