@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -54,6 +55,33 @@ class Alignment:
 EMPTY_ALIGNMENT: Final = Alignment((), 0.0, 0.0, 0, 0, 0.0)
 
 
+@dataclass(frozen=True, slots=True)
+class SentenceIndex:
+    """A text's sentences as content-stem counts, indexed once so the text can be aligned with many others.
+
+    `postings` maps each stem to the sentences holding it; `frequency` counts those sentences.
+    """
+
+    tokens: TokenizedText
+    stems: tuple[Counter[str], ...]
+    postings: Mapping[str, tuple[int, ...]]
+    frequency: Mapping[str, int]
+
+
+def index_sentences(text: TokenizedText) -> SentenceIndex:
+    stems = tuple(sentence_stems(text))
+    postings: defaultdict[str, list[int]] = defaultdict(list)
+    for row, counts in enumerate(stems):
+        for term in counts:
+            postings[term].append(row)
+    return SentenceIndex(
+        tokens=text,
+        stems=stems,
+        postings={term: tuple(rows) for term, rows in postings.items()},
+        frequency={term: len(rows) for term, rows in postings.items()},
+    )
+
+
 def sentence_stems(text: TokenizedText) -> list[Counter[str]]:
     """Return the content-stem counts of each sentence of `text`."""
     return [
@@ -62,8 +90,10 @@ def sentence_stems(text: TokenizedText) -> list[Counter[str]]:
     ]
 
 
-def align(a: TokenizedText, b: TokenizedText) -> Alignment:
+def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) -> Alignment:
     """Find the passages of `a` that reuse passages of `b`, verbatim or reworded.
+
+    Pass SentenceIndex values to align one text with many without re-reading it each time.
 
     >>> from server.domain.tokenization import tokenize
     >>> source = tokenize("The mayor opened the new bridge on Monday. Crowds cheered the long awaited opening.")
@@ -74,25 +104,31 @@ def align(a: TokenizedText, b: TokenizedText) -> Alignment:
     >>> [(f.a_start, f.a_end, f.b_start, f.b_end) for f in alignment.fragments]
     [(6, 18, 0, 14)]
     """
-    stems_a, stems_b = sentence_stems(a), sentence_stems(b)
-    weights = _inverse_sentence_frequency(stems_a + stems_b)
-    vectors_a = [_weighted(counts, weights) for counts in stems_a]
-    vectors_b = [_weighted(counts, weights) for counts in stems_b]
-    seeds = _seeds(stems_a, stems_b, vectors_a, vectors_b)
+    index_a = a if isinstance(a, SentenceIndex) else index_sentences(a)
+    index_b = b if isinstance(b, SentenceIndex) else index_sentences(b)
+    weights = _InverseSentenceFrequency(index_a, index_b)
+    seeds = _seeds(index_a, index_b, weights)
     if not seeds:
         return EMPTY_ALIGNMENT
+    stems_a, stems_b = list(index_a.stems), list(index_b.stems)
     groups = _extend(seeds, stems_a, stems_b, weights, MAX_SEED_GAP)
-    fragments = [_fragment(group, a, b, stems_a, stems_b, weights) for group in groups]
+    fragments = [_fragment(group, index_a.tokens, index_b.tokens, stems_a, stems_b, weights) for group in groups]
     fragments = _drop_overlaps(fragments)
-    return _summarise(fragments, a, b)
+    return _summarise(fragments, index_a.tokens, index_b.tokens)
 
 
-def _inverse_sentence_frequency(units: list[Counter[str]]) -> dict[str, float]:
-    frequency: Counter[str] = Counter()
-    for counts in units:
-        frequency.update(counts.keys())
-    total = len(units)
-    return {term: math.log((total + 1) / df) for term, df in frequency.items()}
+class _InverseSentenceFrequency(dict[str, float]):
+    """Weights of stems over the sentences of both texts, computed for the stems that are looked up."""
+
+    def __init__(self, a: SentenceIndex, b: SentenceIndex) -> None:
+        super().__init__()
+        self._a, self._b = a.frequency, b.frequency
+        self._total = len(a.stems) + len(b.stems)
+
+    def __missing__(self, term: str) -> float:
+        weight = math.log((self._total + 1) / (self._a.get(term, 0) + self._b.get(term, 0)))
+        self[term] = weight
+        return weight
 
 
 def _weighted(counts: Counter[str], weights: dict[str, float]) -> dict[str, float]:
@@ -101,28 +137,30 @@ def _weighted(counts: Counter[str], weights: dict[str, float]) -> dict[str, floa
     return {term: value / norm for term, value in vector.items()} if norm else {}
 
 
-def _seeds(
-    stems_a: list[Counter[str]],
-    stems_b: list[Counter[str]],
-    vectors_a: list[dict[str, float]],
-    vectors_b: list[dict[str, float]],
-) -> list[tuple[int, int]]:
-    postings: defaultdict[str, list[int]] = defaultdict(list)
-    for j, counts in enumerate(stems_b):
-        for term in counts:
-            postings[term].append(j)
+def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> list[tuple[int, int]]:
+    # Count shared stems only for sentence pairs that share one, and weigh only the pairs whose
+    # Dice overlap passes: most candidate texts share no sentence at all.
+    shared: defaultdict[int, Counter[int]] = defaultdict(Counter)
+    for term, rows_a in a.postings.items():
+        rows_b = b.postings.get(term)
+        if rows_b is None:
+            continue
+        for i in rows_a:
+            shared[i].update(rows_b)
+    vectors_a: dict[int, dict[str, float]] = {}
+    vectors_b: dict[int, dict[str, float]] = {}
     seeds = []
-    for i, counts in enumerate(stems_a):
-        shared: Counter[int] = Counter()
-        for term in counts:
-            for j in postings.get(term, ()):
-                shared[j] += 1
-        for j, overlap in shared.items():
-            dice = 2 * overlap / (len(counts) + len(stems_b[j]))
-            if dice < SEED_DICE:
+    for i, overlaps in shared.items():
+        size_a = len(a.stems[i])
+        for j, overlap in overlaps.items():
+            if 2 * overlap / (size_a + len(b.stems[j])) < SEED_DICE:
                 continue
-            vector_a, vector_b = vectors_a[i], vectors_b[j]
-            cosine = sum(weight * vector_b.get(term, 0.0) for term, weight in vector_a.items())
+            if i not in vectors_a:
+                vectors_a[i] = _weighted(a.stems[i], weights)
+            if j not in vectors_b:
+                vectors_b[j] = _weighted(b.stems[j], weights)
+            vector_b = vectors_b[j]
+            cosine = sum(weight * vector_b.get(term, 0.0) for term, weight in vectors_a[i].items())
             if cosine >= SEED_COSINE:
                 seeds.append((i, j))
     return seeds

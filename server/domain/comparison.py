@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
-from server.domain.alignment import Alignment, align
+from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
 from server.domain.passages import Passage, cut_passages, document_shingles
 from server.domain.tokenization import TokenizedText, is_content_word, stem, tokenize
@@ -50,6 +50,7 @@ class TextProfile:
     """
 
     tokens: TokenizedText
+    sentences: SentenceIndex
     shingles: frozenset[str]
     passages: tuple[Passage, ...]
     document: Document | None = None
@@ -58,7 +59,9 @@ class TextProfile:
 
 def profile_text(text: str, document: Document | None = None, sequence: int | None = None) -> TextProfile:
     tokens = tokenize(text)
-    return TextProfile(tokens, document_shingles(tokens), cut_passages(tokens), document, sequence)
+    return TextProfile(
+        tokens, index_sentences(tokens), document_shingles(tokens), cut_passages(tokens), document, sequence
+    )
 
 
 def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
@@ -75,7 +78,7 @@ def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
     >>> comparison.relation.name, comparison.a_is_derived, comparison.basis.name
     ('EXCERPT', True, 'CONTAINMENT')
     """
-    alignment = align(a.tokens, b.tokens)
+    alignment = align(a.sentences, b.sentences)
     if not is_related(alignment):
         return None
     a_is_derived, basis, confidence = decide_direction(a, b, alignment)
