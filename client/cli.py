@@ -159,7 +159,9 @@ def json_records(path: Path) -> Iterator[tuple[str, object]]:
     Raises:
         InputError: The file cannot be read, or a line is not JSON; the message starts with ``file:line``.
     """
-    for number, line in enumerate(read_text_file(path).splitlines(), start=1):
+    # Only "\n" ends a JSONL record: str.splitlines() would also cut at U+2028, U+0085 and other
+    # separators that JSON writers leave unescaped inside strings.
+    for number, line in enumerate(read_text_file(path).split("\n"), start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"

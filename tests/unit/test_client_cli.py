@@ -211,6 +211,16 @@ def test_jsonl_blank_lines_are_skipped(tmp_path: Path) -> None:
     assert [document.id for document in documents_from_paths([tmp_path / "docs.jsonl"])] == ["a", "b"]
 
 
+def test_jsonl_texts_keep_unicode_line_separators_and_crlf_lines_are_read(tmp_path: Path) -> None:
+    text = "one\u2028two\x85three\x1cfour\x0cfive"
+    record = json.dumps({"id": "a", "text": text}, ensure_ascii=False)
+    (tmp_path / "docs.jsonl").write_bytes(f'{record}\r\n{{"id": "b", "text": "x"}}\r\n'.encode())
+
+    documents = list(documents_from_paths([tmp_path / "docs.jsonl"]))
+
+    assert [document.text for document in documents] == [text, "x"]
+
+
 def test_directory_expands_to_its_txt_and_jsonl_files_sorted_by_name(tmp_path: Path) -> None:
     for name in ("b.txt", "a.jsonl", "c.txt", "README.md", "notes.json"):
         (tmp_path / name).write_text("")
