@@ -89,19 +89,20 @@ class ExactIndex:
     def candidates(self, signatures: Signatures) -> dict[str, int]:
         document = decode_features(signatures.document)
         queries = [decode_features(passage) for passage in signatures.passages]
-        hits: Counter[str] = Counter()
+        # Strength as the LSH index ranks it: a document hit outranks any passage, then the closest passage pair.
+        strength: Counter[str] = Counter()
         with self._lock:
             for document_id, stored in self._documents.items():
                 if jaccard(document, stored) >= self.document_threshold:
-                    hits[document_id] += 1
-            for query in queries:
-                # Like the LSH index: each stored document counts once per query passage.
-                hits.update(
-                    document_id
-                    for document_id, passages in self._passages.items()
-                    if any(jaccard(query, passage) >= self.passage_threshold for passage in passages)
+                    strength[document_id] += 100
+            for document_id, passages in self._passages.items():
+                closest = max(
+                    (jaccard(query, passage) for query in queries for passage in passages),
+                    default=0.0,
                 )
-        return dict(hits)
+                if closest >= self.passage_threshold:
+                    strength[document_id] += round(closest * 99)
+        return dict(strength)
 
     def passage_pairs(self, signatures: Signatures, threshold: float) -> set[tuple[str, int, int]]:
         """Return (stored id, query passage index, stored passage index) of every pair at `threshold` or above."""

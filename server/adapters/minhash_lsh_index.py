@@ -79,16 +79,35 @@ class MinHashLshIndex:
                 self._remove_locked(document_id)
 
     def candidates(self, signatures: Signatures) -> dict[str, int]:
+        """Return candidate ids with their strength: how many bands the closest pair of passages shares.
+
+        The share of colliding bands grows with the passages' Jaccard similarity (J^rows per band), so
+        a copied passage collides in many bands while passages that merely share a subject collide in
+        one or two, however many of them there are. A whole-document hit adds every passage band.
+        """
         document = self._minhash(signatures.document)
         passages = [self._minhash(passage) for passage in signatures.passages]
-        hits: Counter[str] = Counter()
+        strength: Counter[str] = Counter()
         with self._lock:
             for document_id in self._documents.query(document):
-                hits[document_id] += 1
+                strength[document_id] += self._passages.b
+            best: dict[str, int] = {}
             for passage in passages:
-                # Count each stored document once per query passage, however many of its passages collide.
-                hits.update({document_id for document_id, _ in self._passages.query(passage)})
-        return dict(hits)
+                for (document_id, _), bands in self._colliding_bands(passage).items():
+                    if bands > best.get(document_id, 0):
+                        best[document_id] = bands
+            strength.update(best)
+        return dict(strength)
+
+    def _colliding_bands(self, passage: LeanMinHash) -> Counter[tuple[str, int]]:
+        # MinHashLSH.query only says which keys collide in some band; counting the bands needs its
+        # band tables. `_H` is how datasketch keys a band; tests/integration/test_minhash_lsh_index.py
+        # checks the keys found here are exactly those query() returns, so an upgrade cannot drift.
+        bands: Counter[tuple[str, int]] = Counter()
+        index = self._passages
+        for (start, end), table in zip(index.hashranges, index.hashtables, strict=True):
+            bands.update(table.get(index._H(passage.hashvalues[start:end])))
+        return bands
 
     def __len__(self) -> int:
         return len(self._passage_counts)

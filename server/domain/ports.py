@@ -33,7 +33,13 @@ class SignatureIndex(Protocol):
     def remove(self, document_id: str) -> None: ...
 
     def candidates(self, signatures: Signatures) -> dict[str, int]:
-        """Return stored document ids with the number of the query's signatures each collided with."""
+        """Return the stored documents that may share text with the query, each with a match strength.
+
+        Higher strength means a closer match: a whole-document match outranks any passage match, and
+        among passage matches the closest pair of passages counts, not how many passages collide (a
+        long text on the same subject collides often and weakly; a copied passage collides strongly).
+        Strengths rank candidates within one index and mean nothing across indexes.
+        """
         ...
 
     def __len__(self) -> int: ...

@@ -55,14 +55,33 @@ def test_an_added_document_is_a_candidate_for_its_copies(lsh: MinHashLshIndex) -
     assert len(lsh) == 1
 
 
-def test_a_document_counts_once_per_colliding_query_passage(lsh: MinHashLshIndex) -> None:
+def test_a_document_matching_itself_collides_in_every_band_at_both_levels(lsh: MinHashLshIndex) -> None:
     signatures = signed(lsh, seed_texts()[WIRE_ID])
     lsh.add("wire", signatures)
 
-    hits = lsh.candidates(signatures)
+    strength = lsh.candidates(signatures)
 
-    # Its own document signature, plus every one of its passages.
-    assert hits == {"wire": 1 + len(signatures.passages)}
+    assert strength == {"wire": 2 * lsh.parameters.passage_bands}
+
+
+def test_a_closer_match_is_a_stronger_candidate(lsh: MinHashLshIndex) -> None:
+    lsh.add("story", signed(lsh, BRIDGE_STORY))
+
+    copy = lsh.candidates(signed(lsh, BRIDGE_COPY))["story"]
+    rewrite = lsh.candidates(signed(lsh, BRIDGE_REWRITE))["story"]
+
+    assert copy > rewrite > 0
+
+
+def test_counting_bands_finds_exactly_the_keys_datasketch_query_finds(lsh: MinHashLshIndex) -> None:
+    for document_id, text in seed_texts().items():
+        lsh.add(document_id, signed(lsh, text))
+    index = lsh._passages
+    for text in (seed_texts()[REWRITE_ID], seed_texts()[EXCERPT_ID], BRIDGE_STORY):
+        for passage in signed(lsh, text).passages:
+            minhash = lsh._minhash(passage)
+
+            assert set(lsh._colliding_bands(minhash)) == set(index.query(minhash))
 
 
 def test_a_removed_document_is_no_longer_a_candidate(lsh: MinHashLshIndex) -> None:
