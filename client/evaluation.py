@@ -223,6 +223,9 @@ class PairScores:
         false_positives: Linked pairs that are not reuse, plus links to documents outside the truth pairs.
         false_negatives: Reuse pairs that are not linked.
         passages: The passage-level figures, when the truth has passages.
+        relation_confusion: Among the linked reuse pairs, how often each (truth, predicted) pair of coarse
+            relations occurs; the predicted relation is that of the direct source link to the other document.
+            The reference scorer has no pair-level relation figure; this one follows its document-level rule.
     """
 
     pairs: int
@@ -230,6 +233,12 @@ class PairScores:
     false_positives: int
     false_negatives: int
     passages: PassageScores | None = None
+    relation_confusion: Mapping[tuple[str | None, str | None], int] = field(default_factory=dict)
+
+    @property
+    def relation_accuracy(self) -> float:
+        right = sum(count for (truth, predicted), count in self.relation_confusion.items() if truth == predicted)
+        return _ratio(right, sum(self.relation_confusion.values()))
 
     @property
     def positives(self) -> int:
@@ -345,18 +354,24 @@ def score_pairs(truth: Sequence[TruthRow], predictions: Mapping[str, Prediction]
     for document_id in dict.fromkeys(document_id for document_id, _ in pairs):
         linked_ids = predictions.get(document_id, Prediction(document_id)).linked_ids
         false_positives += sum((document_id, other) not in pairs for other in linked_ids)
+    confusion: Counter[tuple[str | None, str | None]] = Counter()
     for (document_id, other), row in pairs.items():
         reuse = row.relation is not None and row.relation not in _NO_REUSE
-        linked = other in predictions.get(document_id, Prediction(document_id)).linked_ids
+        prediction = predictions.get(document_id, Prediction(document_id))
+        linked = other in prediction.linked_ids
         true_positives += reuse and linked
         false_negatives += reuse and not linked
         false_positives += linked and not reuse
+        if reuse and linked:
+            found = next((source.relation for source in prediction.sources if source.source_id == other), None)
+            confusion[coarse_relation(row.relation), coarse_relation(found)] += 1
     return PairScores(
         pairs=len(pairs),
         true_positives=true_positives,
         false_positives=false_positives,
         false_negatives=false_negatives,
         passages=score_passages(pairs, predictions) if any(row.passages for row in truth) else None,
+        relation_confusion=dict(confusion),
     )
 
 

@@ -201,6 +201,31 @@ def test_pan_pairs_count_links_outside_the_truth_as_false_positives() -> None:
     assert scores.f1 == pytest.approx(0.4)
 
 
+def test_pair_relation_accuracy_reads_the_link_to_the_other_document_among_linked_reuse_pairs() -> None:
+    truth = [
+        {"id": "s1", "candidate": "r1", "relation": "heavy_rewrite", "origin": "r1"},
+        {"id": "s1", "candidate": "r2", "relation": "excerpt", "origin": "r2"},
+        {"id": "s2", "candidate": "r3", "relation": "excerpt", "origin": "r3"},
+        {"id": "s3", "candidate": "r4", "relation": "excerpt", "origin": "r4"},
+    ]
+    answers = [
+        # The best source's relation is excerpt, but the pair s1-r1 is judged on its own link: rewrite.
+        {"id": "s1", "origin": "r2", "relation": "excerpt", "sources": [link("r2", "excerpt"), link("r1", "rewrite")]},
+        {"id": "s2", "origin": "r3", "relation": "rewrite", "sources": [link("r3", "rewrite")]},
+    ]
+
+    scores = own_scores(truth, answers)
+
+    assert isinstance(scores, PairScores)
+    # s3-r4 is not linked, so its relation is not judged.
+    assert scores.relation_confusion == {
+        ("rewrite", "rewrite"): 1,
+        ("excerpt", "excerpt"): 1,
+        ("excerpt", "rewrite"): 1,
+    }
+    assert scores.relation_accuracy == pytest.approx(2 / 3)
+
+
 def test_pan_plagdet_merges_overlapping_detections_and_counts_granularity() -> None:
     scores = own_scores(PAN_TRUTH, PAN_ANSWERS)
 
