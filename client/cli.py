@@ -600,6 +600,15 @@ def format_scores(scores: Scores) -> str:
         _figure("recall", scores.recall, f"{scores.true_positives} of {scores.positives} reuse pairs"),
         _figure("f1", scores.f1),
     ]
+    if scores.relation_confusion:
+        judged = sum(scores.relation_confusion.values())
+        right = sum(count for (truth, found), count in scores.relation_confusion.items() if truth == found)
+        confusion = sorted(scores.relation_confusion.items(), key=str)
+        lines += [
+            _figure("relation accuracy", scores.relation_accuracy, f"{right} of {judged} linked reuse pairs"),
+            "  relations (truth -> found): "
+            + ", ".join(f"{truth} -> {found} {count}" for (truth, found), count in confusion),
+        ]
     passages = scores.passages
     if passages is not None:
         lines += [
