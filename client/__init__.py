@@ -1,6 +1,6 @@
 """Dedup client: a typed gRPC client for DedupService and the `dedup` command."""
 
-from client.dedup_client import DedupClient, make_document
+from client.dedup_client import DedupClient, TlsOptions, make_document
 from client.errors import (
     DeadlineExceededError,
     DedupClientError,
@@ -25,6 +25,7 @@ __all__ = [
     "PermissionDeniedError",
     "ResourceExhaustedError",
     "ServerUnavailableError",
+    "TlsOptions",
     "UnauthenticatedError",
     "make_document",
 ]

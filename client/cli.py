@@ -16,7 +16,7 @@ from google.protobuf import json_format, message
 from google.protobuf.descriptor import EnumDescriptor
 from tqdm import tqdm
 
-from client.dedup_client import DedupClient, make_document
+from client.dedup_client import DedupClient, TlsOptions, make_document
 from client.errors import (
     DeadlineExceededError,
     DedupClientError,
@@ -24,6 +24,7 @@ from client.errors import (
     DocumentNotFoundError,
     InvalidArgumentError,
     ServerUnavailableError,
+    UnauthenticatedError,
 )
 from client.evaluation import (
     DocumentScores,
@@ -875,6 +876,60 @@ def _add_global_options(
     )
 
 
+def _add_security_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Add --tls, --ca-cert, --client-cert, --client-key and --token; their defaults come from DEDUP_* variables."""
+
+    def default(variable: str) -> str | None:
+        return argparse.SUPPRESS if suppress else os.environ.get(variable) or None
+
+    group = parser.add_argument_group("security", "For a server started with TLS or --tokens-file.")
+    group.add_argument(
+        "--tls",
+        default=argparse.SUPPRESS if suppress else False,
+        action="store_true",
+        help="connect with TLS, trusting the system's CAs (implied by --ca-cert and --client-cert)",
+    )
+    group.add_argument(
+        "--ca-cert",
+        default=default("DEDUP_CA_CERT"),
+        metavar="PEM",
+        help="connect with TLS, trusting this CA for the server's certificate (default: $DEDUP_CA_CERT)",
+    )
+    group.add_argument(
+        "--client-cert",
+        default=default("DEDUP_CLIENT_CERT"),
+        metavar="PEM",
+        help="client certificate, for a server that requires one (default: $DEDUP_CLIENT_CERT)",
+    )
+    group.add_argument(
+        "--client-key",
+        default=default("DEDUP_CLIENT_KEY"),
+        metavar="PEM",
+        help="the client certificate's private key (default: $DEDUP_CLIENT_KEY)",
+    )
+    group.add_argument(
+        "--token",
+        default=default("DEDUP_TOKEN"),
+        help="bearer token (default: $DEDUP_TOKEN, which is better: other users can see command lines)",
+    )
+
+
+def tls_options_from_args(args: argparse.Namespace) -> TlsOptions | None:
+    """Return the TLS options the command line asks for, or None for a plain-text connection.
+
+    Raises:
+        InputError: A certificate or key file cannot be read, or only one of --client-cert and --client-key is set.
+    """
+    paths = (args.ca_cert, args.client_cert, args.client_key)
+    if not args.tls and all(path is None for path in paths):
+        return None
+    ca_cert, client_cert, client_key = (Path(path) if path is not None else None for path in paths)
+    try:
+        return TlsOptions.from_files(ca_cert=ca_cert, client_cert=client_cert, client_key=client_key)
+    except (OSError, ValueError) as error:
+        raise InputError(str(error)) from error
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the `dedup` argument parser; each subcommand sets ``run`` to the function that carries it out."""
     parser = argparse.ArgumentParser(
@@ -890,6 +945,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(
         common, target=argparse.SUPPRESS, timeout=argparse.SUPPRESS, json=argparse.SUPPRESS, wait=argparse.SUPPRESS
     )
+    _add_security_options(parser, suppress=False)
+    _add_security_options(common, suppress=True)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
     def add_command(name: str, run: _Command, help_text: str) -> argparse.ArgumentParser:
@@ -964,13 +1021,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     run: _Command = args.run
     try:
-        with DedupClient(args.target, timeout=args.timeout) as client:
+        tls = tls_options_from_args(args)
+        try:
+            client = DedupClient(args.target, timeout=args.timeout, tls=tls, token=args.token)
+        except ValueError as error:
+            raise InputError(str(error)) from error
+        with client:
             if args.wait > 0:
                 client.wait_until_ready(args.wait)
             return run(client, args)
     except InputError as error:
         _err(f"error: {error}")
         return 2
+    except UnauthenticatedError as error:
+        _err(f"error: {error.code.name}: {error.details} (give a token with --token or DEDUP_TOKEN)")
+        return 1
     except ServerUnavailableError as error:
         _err(f"error: {error.code.name}: {error.details} (is a dedup server listening on {args.target}?)")
         return 1

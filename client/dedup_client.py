@@ -1,7 +1,9 @@
 """DedupClient: typed facade over the stub; timeouts; context manager."""
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from types import TracebackType
 from typing import Final, Self, TypeVar
 
@@ -24,6 +26,52 @@ _RequestT = TypeVar("_RequestT")
 _ResponseT = TypeVar("_ResponseT")
 
 
+@dataclass(frozen=True, slots=True)
+class TlsOptions:
+    """How the client checks the server's certificate, and which certificate it shows for mutual TLS.
+
+    Attributes:
+        root_certificates: PEM of the CA that signed the server's certificate; None trusts the system's CAs.
+        certificate_chain: PEM of the client's certificate, for a server that requires one (``--tls-client-ca``).
+        private_key: PEM of the client certificate's private key.
+
+    Raises:
+        ValueError: Only one of `certificate_chain` and `private_key` was given.
+    """
+
+    root_certificates: bytes | None = None
+    certificate_chain: bytes | None = None
+    private_key: bytes | None = None
+
+    def __post_init__(self) -> None:
+        if (self.certificate_chain is None) != (self.private_key is None):
+            raise ValueError("a client certificate needs its private key, and a key its certificate: give both")
+
+    @classmethod
+    def from_files(
+        cls, *, ca_cert: Path | None = None, client_cert: Path | None = None, client_key: Path | None = None
+    ) -> "TlsOptions":
+        """Read the PEM files that are given.
+
+        Raises:
+            OSError: A file cannot be read; the message names it.
+            ValueError: Only one of `client_cert` and `client_key` was given.
+        """
+
+        def read(path: Path | None) -> bytes | None:
+            if path is None:
+                return None
+            try:
+                return path.read_bytes()
+            except OSError as error:
+                raise OSError(f"{path}: {error.strerror or error}") from error
+
+        return cls(read(ca_cert), read(client_cert), read(client_key))
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        return grpc.ssl_channel_credentials(self.root_certificates, self.private_key, self.certificate_chain)
+
+
 class DedupClient:
     """A connection to a dedup server, with one typed method per RPC.
 
@@ -34,6 +82,12 @@ class DedupClient:
         target: The server's ``HOST:PORT``.
         timeout: Seconds each call may take before it fails with `DeadlineExceededError`.
         channel_options: Extra gRPC channel arguments; they override the defaults (64 MiB message limits).
+        tls: Connect with TLS, checking the server's certificate as these options say; None connects in plain text.
+        token: A bearer token sent with every call, for a server started with ``--tokens-file``. Without `tls` it
+            crosses the network in the clear, so use it in plain text only over loopback.
+
+    Raises:
+        ValueError: The token is empty or not printable ASCII without spaces.
 
     Example:
         >>> with DedupClient("127.0.0.1:50051") as client:  # doctest: +SKIP
@@ -43,16 +97,25 @@ class DedupClient:
     """
 
     def __init__(
-        self, target: str, *, timeout: float = 30.0, channel_options: Sequence[tuple[str, int | str]] = ()
+        self,
+        target: str,
+        *,
+        timeout: float = 30.0,
+        channel_options: Sequence[tuple[str, int | str]] = (),
+        tls: TlsOptions | None = None,
+        token: str | None = None,
     ) -> None:
         self.target = target
         self.timeout = timeout
-        self._channel = self._open_channel(dict(_DEFAULT_CHANNEL_OPTIONS) | dict(channel_options))
+        self._metadata = _authorization_metadata(token)
+        self._channel = self._open_channel(dict(_DEFAULT_CHANNEL_OPTIONS) | dict(channel_options), tls)
         self._stub = dedup_service_pb2_grpc.DedupServiceStub(self._channel)
 
-    def _open_channel(self, options: Mapping[str, int | str]) -> grpc.Channel:
-        # The one place that knows the transport: TLS or call credentials go here, as grpc.secure_channel.
-        return grpc.insecure_channel(self.target, options=list(options.items()))
+    def _open_channel(self, options: Mapping[str, int | str], tls: TlsOptions | None) -> grpc.Channel:
+        # The one place that knows the transport.
+        if tls is None:
+            return grpc.insecure_channel(self.target, options=list(options.items()))
+        return grpc.secure_channel(self.target, tls.credentials(), options=list(options.items()))
 
     def __enter__(self) -> Self:
         return self
@@ -149,9 +212,20 @@ class DedupClient:
     # Quoted because grpc's runtime class is not generic; only its typeshed stub is.
     def _call(self, method: "grpc.UnaryUnaryMultiCallable[_RequestT, _ResponseT]", request: _RequestT) -> _ResponseT:
         try:
-            return method(request, timeout=self.timeout)
+            return method(request, timeout=self.timeout, metadata=self._metadata)
         except grpc.RpcError as error:
             raise from_rpc_error(error) from error
+
+
+def _authorization_metadata(token: str | None) -> tuple[tuple[str, str], ...] | None:
+    # Sent as plain call metadata rather than grpc.access_token_call_credentials, which gRPC refuses on a channel
+    # without TLS: a server on loopback may want tokens without certificates.
+    if token is None:
+        return None
+    if not token or not token.isascii() or not token.isprintable() or any(char.isspace() for char in token):
+        # The token itself is not repeated here: error messages end up in logs.
+        raise ValueError("the token must be printable ASCII without spaces, as given in the server's tokens file")
+    return (("authorization", f"Bearer {token}"),)
 
 
 def make_document(

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
+# gRPC keeps message lengths in a signed 32-bit integer.
+GRPC_MAX_MESSAGE_BYTES: Final = 2**31 - 1
+# Room for what surrounds the text, id and metadata in an IngestDocuments message: field tags, lengths,
+# published_at and the request's own framing. Far more than they take, far less than any text limit.
+MESSAGE_FRAMING_BYTES: Final = 64 * 1024
+# The settings that name files; an empty DEDUP_* variable leaves them unset.
+_PATH_SETTINGS: Final = frozenset({"tls_cert", "tls_key", "tls_client_ca", "tokens_file"})
+_TRUE_WORDS: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE_WORDS: Final = frozenset({"0", "false", "no", "off", ""})
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +34,15 @@ class Settings:
     max_text_bytes: int = 4 * 1024 * 1024
     max_batch_documents: int = 512
     max_id_length: int = 256
+    max_metadata_bytes: int = 64 * 1024
     max_message_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 5.0
     log_level: str = "INFO"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None
+    tokens_file: Path | None = None
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         if ":" not in self.listen:
@@ -35,31 +51,97 @@ class Settings:
             raise ValueError(f"max_workers must be at least 1, got {self.max_workers}")
         if not 16 <= self.num_perm <= 1024:
             raise ValueError(f"num_perm must be in [16, 1024], got {self.num_perm}")
-        for name in ("max_text_bytes", "max_batch_documents", "max_id_length", "max_message_bytes"):
+        for name in (
+            "max_text_bytes",
+            "max_batch_documents",
+            "max_id_length",
+            "max_metadata_bytes",
+            "max_message_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.max_text_bytes > self.max_message_bytes:
+        if self.max_message_bytes > GRPC_MAX_MESSAGE_BYTES:
+            raise ValueError(f"max_message_bytes must be at most {GRPC_MAX_MESSAGE_BYTES} (gRPC's own limit)")
+        if self.max_message_bytes < self.largest_document_bytes:
             raise ValueError(
-                f"max_text_bytes ({self.max_text_bytes}) must not exceed max_message_bytes "
-                f"({self.max_message_bytes}): a text at the limit must fit in one gRPC message"
+                f"max_message_bytes ({self.max_message_bytes}) must hold one document at every limit: at least "
+                f"{self.largest_document_bytes} bytes (max_text_bytes + max_metadata_bytes + 4 bytes per id character "
+                f"+ {MESSAGE_FRAMING_BYTES} of framing); raise it, or lower max_text_bytes"
             )
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds}")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together: give the certificate chain and its private key")
+        if self.tls_client_ca is not None and self.tls_cert is None:
+            raise ValueError("tls_client_ca needs TLS: give tls_cert and tls_key as well")
+        if not self.listens_on_loopback and not self.insecure and self.exposure_gaps:
+            raise ValueError(
+                f"listen {self.listen} is reachable from other machines, but the server has "
+                f"{' and '.join(self.exposure_gaps)}: give tls_cert and tls_key, and tokens_file or tls_client_ca "
+                "(--tls-cert, --tls-key, --tokens-file, --tls-client-ca), listen on 127.0.0.1, "
+                "or pass --insecure (DEDUP_INSECURE=1) to serve this way anyway"
+            )
+
+    @property
+    def largest_document_bytes(self) -> int:
+        """The size of an IngestDocuments message holding one document at every limit."""
+        # A UTF-8 character takes at most 4 bytes; the id limit counts characters.
+        return self.max_text_bytes + self.max_metadata_bytes + 4 * self.max_id_length + MESSAGE_FRAMING_BYTES
+
+    @property
+    def listens_on_loopback(self) -> bool:
+        """Whether only this machine can reach the listen address (a loopback address or "localhost").
+
+        >>> Settings(listen="[::1]:50051").listens_on_loopback
+        True
+        >>> Settings(listen="0.0.0.0:50051", insecure=True).listens_on_loopback
+        False
+        """
+        host = self.listen.rsplit(":", 1)[0].strip("[]")
+        if host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            # A host name other than localhost may resolve to any interface.
+            return False
+
+    @property
+    def exposure_gaps(self) -> list[str]:
+        """What keeps the server from being safe to reach over a network: missing TLS, missing client auth."""
+        gaps = []
+        if self.tls_cert is None:
+            gaps.append("no TLS")
+        if self.tokens_file is None and self.tls_client_ca is None:
+            gaps.append("no client authentication")
+        return gaps
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Return the defaults overridden by DEDUP_<SETTING> variables (e.g. DEDUP_DATA_DIR)."""
         environ = os.environ if environ is None else environ
+        defaults = cls()
         values: dict[str, object] = {}
         for field in dataclasses.fields(cls):
-            raw = environ.get(f"DEDUP_{field.name.upper()}")
+            variable = f"DEDUP_{field.name.upper()}"
+            raw = environ.get(variable)
             if raw is None:
                 continue
-            default = getattr(cls(), field.name)
-            try:
-                values[field.name] = type(default)(raw)
-            except ValueError as error:
-                raise ValueError(
-                    f"DEDUP_{field.name.upper()}={raw!r} is not a valid {type(default).__name__}"
-                ) from error
+            values[field.name] = _value_from_env(variable, raw, getattr(defaults, field.name), field.name)
         return cls(**values)  # type: ignore[arg-type]
+
+
+def _value_from_env(variable: str, raw: str, default: object, name: str) -> object:
+    if name in _PATH_SETTINGS:
+        return Path(raw) if raw.strip() else None
+    if isinstance(default, bool):
+        # bool("false") is True, so words are read explicitly.
+        word = raw.strip().lower()
+        if word in _TRUE_WORDS | _FALSE_WORDS:
+            return word in _TRUE_WORDS
+        raise ValueError(f"{variable}={raw!r} is not a yes/no value; use 1 or 0")
+    parse: Callable[[str], object] = type(default)
+    try:
+        return parse(raw)
+    except ValueError as error:
+        raise ValueError(f"{variable}={raw!r} is not a valid {type(default).__name__}") from error

@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from dedup.v1 import dedup_service_pb2
+from server.rpc.interceptors import ROLE_BY_DEDUP_RPC
 from server.rpc.servicer import DedupServicer
+from server.rpc.tokens import Role
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = ROOT / "server" / "domain"
@@ -66,3 +68,11 @@ def test_every_rpc_handler_translates_errors() -> None:
     for method in service.methods:
         handler = getattr(DedupServicer, method.name)
         assert hasattr(handler, "__wrapped__"), f"{method.name} lacks @translate_errors"
+
+
+def test_every_rpc_has_a_role_and_only_the_writing_ones_need_write() -> None:
+    # A new RPC must be placed here on purpose: one that changes the store must not slip in as a read.
+    service = dedup_service_pb2.DESCRIPTOR.services_by_name["DedupService"]
+    assert set(ROLE_BY_DEDUP_RPC) == {method.name for method in service.methods}
+    writers = {rpc for rpc, role in ROLE_BY_DEDUP_RPC.items() if role is Role.WRITE}
+    assert writers == {"IngestDocuments", "DeleteDocument"}

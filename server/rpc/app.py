@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -14,12 +17,18 @@ from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.sqlite_store import SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator, Limits
+from server.rpc.interceptors import BearerTokenInterceptor, RequestDecodingInterceptor
 from server.rpc.servicer import DedupServicer
+from server.rpc.tokens import load_tokens
 from server.settings import Settings
 
 _LOGGER = logging.getLogger(__name__)
 
 SERVICE_NAME = dedup_service_pb2.DESCRIPTOR.services_by_name["DedupService"].full_name
+
+
+# After the grace period, how long cancelled handlers get to notice and return before they are given up on.
+HANDLER_SETTLE_SECONDS: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,12 +39,29 @@ class RunningServer:
     port: int
     health: health.HealthServicer
     store: SqliteProvenanceStore
+    executor: futures.ThreadPoolExecutor
 
-    def stop(self, grace: float | None) -> None:
-        """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, then close the store."""
+    def stop(self, grace: float | None) -> bool:
+        """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, then close the store.
+
+        Returns:
+            Whether every handler has returned. gRPC cancels the calls still running when the grace period ends,
+            but Python cannot stop a thread: a handler deep in a long computation runs on, its answer going
+            nowhere. Then the store is left open under it, and the caller decides whether to wait for it.
+        """
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
+        handlers_done = threading.Event()
+
+        def shut_down_executor() -> None:
+            self.executor.shutdown(wait=True)
+            handlers_done.set()
+
+        threading.Thread(target=shut_down_executor, name="handler-shutdown", daemon=True).start()
+        if not handlers_done.wait(HANDLER_SETTLE_SECONDS):
+            return False
         self.store.close()
+        return True
 
 
 def build_server(settings: Settings) -> tuple[grpc.Server, int]:
@@ -45,6 +71,17 @@ def build_server(settings: Settings) -> tuple[grpc.Server, int]:
 
 
 def build_running_server(settings: Settings) -> RunningServer:
+    # Who may connect is settled first: a bad certificate or tokens file fails in a moment, not after loading
+    # the index.
+    interceptors: list[grpc.ServerInterceptor] = []
+    if settings.tokens_file is not None:
+        tokens = load_tokens(settings.tokens_file)
+        interceptors.append(BearerTokenInterceptor(tokens))
+        _LOGGER.info("bearer tokens required: %d accepted, from %s", len(tokens), settings.tokens_file)
+    # Decoding comes after the token check, so a refused caller's bytes are never parsed.
+    interceptors.append(RequestDecodingInterceptor())
+    credentials = _server_credentials(settings)
+
     store = SqliteProvenanceStore(settings.data_dir)
     index = MinHashLshIndex(num_perm=settings.num_perm, seed=settings.seed)
     stored_parameters = store.load_parameters()
@@ -69,24 +106,66 @@ def build_running_server(settings: Settings) -> RunningServer:
     loaded = deduplicator.load_index()
     _LOGGER.info("loaded %d documents from %s", loaded, store.path)
 
+    executor = futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc")
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.max_workers),
+        executor,
+        interceptors=interceptors,
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
         ],
     )
-    dedup_service_pb2_grpc.add_DedupServiceServicer_to_server(DedupServicer(deduplicator), server)
+    dedup_service_pb2_grpc.add_DedupServiceServicer_to_server(
+        DedupServicer(deduplicator, max_metadata_bytes=settings.max_metadata_bytes), server
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     for service in ("", SERVICE_NAME):
         health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
     reflection.enable_server_reflection((SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
     try:
-        port = server.add_insecure_port(settings.listen)
+        if credentials is None:
+            port = server.add_insecure_port(settings.listen)
+        else:
+            port = server.add_secure_port(settings.listen, credentials)
     except RuntimeError:
         port = 0
     if port == 0:
         store.close()
-        raise OSError(f"cannot listen on {settings.listen}: the address is in use or not valid here")
-    return RunningServer(server, port, health_servicer, store)
+        reason = "the address is in use or not valid here"
+        if credentials is not None:
+            reason += ", or gRPC refused the TLS certificate and key (do they belong together?)"
+        raise OSError(f"cannot listen on {settings.listen}: {reason}")
+    if not settings.listens_on_loopback and settings.exposure_gaps:
+        _LOGGER.warning(
+            "listening on %s with %s (--insecure): anyone who can reach this address can read and change the store",
+            settings.listen,
+            " and ".join(settings.exposure_gaps),
+        )
+    return RunningServer(server, port, health_servicer, store, executor)
+
+
+def _server_credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    """Return TLS credentials when a certificate is set, requiring client certificates when a client CA is."""
+    if settings.tls_cert is None or settings.tls_key is None:
+        return None
+    certificate_chain = _read_pem(settings.tls_cert, "tls_cert", b"CERTIFICATE-----")
+    private_key = _read_pem(settings.tls_key, "tls_key", b"PRIVATE KEY-----")
+    client_ca = None
+    if settings.tls_client_ca is not None:
+        client_ca = _read_pem(settings.tls_client_ca, "tls_client_ca", b"CERTIFICATE-----")
+    _LOGGER.info("TLS on%s", ", client certificates required" if client_ca is not None else "")
+    return grpc.ssl_server_credentials(
+        [(private_key, certificate_chain)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
+
+
+def _read_pem(path: Path, setting: str, marker: bytes) -> bytes:
+    # gRPC reports a file that is not PEM only as "failed to bind", so the content is checked here first.
+    try:
+        content = path.read_bytes()
+    except OSError as error:
+        raise OSError(f"cannot read {setting} {path}: {error.strerror or error}") from error
+    if b"-----BEGIN " not in content or marker not in content:
+        raise ValueError(f"{setting} {path} is not a PEM file with a {marker.decode().strip('-')}")
+    return content

@@ -51,7 +51,23 @@ _MIN_SECONDS: Final = -62135596800
 _MAX_SECONDS: Final = 253402300799
 
 
-def document_from_proto(message: document_pb2.Document, field: str = "document") -> Document:
+def document_from_proto(message: document_pb2.Document, field: str, *, max_metadata_bytes: int) -> Document:
+    """Return the domain document, refusing a published_at out of range and over-large metadata.
+
+    Raises:
+        InvalidDocumentError: The message says which field to fix.
+    """
+    # The text has its own limit in the domain; source, url, title and metadata would otherwise be bounded only
+    # by the message size, and are stored and sent back with every GetDocument.
+    metadata_bytes = sum(
+        len(value.encode("utf-8"))
+        for value in (message.source, message.url, message.title, *message.metadata.keys(), *message.metadata.values())
+    )
+    if metadata_bytes > max_metadata_bytes:
+        raise InvalidDocumentError(
+            f"{field} has {metadata_bytes} bytes of source, url, title and metadata; the limit is "
+            f"{max_metadata_bytes} bytes: shorten them, or keep large data elsewhere"
+        )
     published_at = None
     if message.HasField("published_at"):
         seconds, nanos = message.published_at.seconds, message.published_at.nanos

@@ -12,15 +12,16 @@ from server.rpc.status import translate_errors
 
 
 class DedupServicer(dedup_service_pb2_grpc.DedupServiceServicer):
-    def __init__(self, deduplicator: Deduplicator) -> None:
+    def __init__(self, deduplicator: Deduplicator, *, max_metadata_bytes: int) -> None:
         self._deduplicator = deduplicator
+        self._max_metadata_bytes = max_metadata_bytes
 
     @translate_errors
     def IngestDocuments(
         self, request: dedup_service_pb2.IngestDocumentsRequest, context: grpc.ServicerContext
     ) -> dedup_service_pb2.IngestDocumentsResponse:
         documents = [
-            convert.document_from_proto(document, f"documents[{index}]")
+            convert.document_from_proto(document, f"documents[{index}]", max_metadata_bytes=self._max_metadata_bytes)
             for index, document in enumerate(request.documents)
         ]
         results = self._deduplicator.ingest(documents, replace=request.replace)

@@ -5,6 +5,15 @@ DocumentNotFoundError                          → NOT_FOUND
 DocumentAlreadyExistsError                     → ALREADY_EXISTS
 CapacityExceededError                          → RESOURCE_EXHAUSTED
 any other exception                            → INTERNAL, "internal error" (traceback in the server log)
+
+Before a handler runs, server/rpc/interceptors.py refuses calls through abort_with below:
+
+no bearer token, or an unknown one              → UNAUTHENTICATED
+a read token calling a write RPC                → PERMISSION_DENIED
+request bytes that do not parse as the message  → INVALID_ARGUMENT (gRPC itself would say INTERNAL)
+
+gRPC itself answers RESOURCE_EXHAUSTED for a message over max_message_bytes, DEADLINE_EXCEEDED when the
+caller's deadline passes, and UNAVAILABLE while the server drains.
 """
 
 from __future__ import annotations
