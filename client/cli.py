@@ -34,6 +34,7 @@ from client.evaluation import (
     Span,
     TruthRow,
     prediction_to_json,
+    relations_right,
     score_predictions,
     scores_to_json,
     truth_row_from_json,
@@ -574,6 +575,15 @@ def format_evaluation_run(run: EvaluationRun) -> str:
     return "\n".join(lines)
 
 
+def _relation_lines(accuracy: float, confusion: Mapping[tuple[str | None, str | None], int], judged: str) -> list[str]:
+    lines = [_figure("relation accuracy", accuracy, f"{relations_right(confusion)} of {judged}")]
+    if confusion:
+        ordered = sorted(confusion.items(), key=str)
+        pairs = ", ".join(f"{truth} -> {found} {count}" for (truth, found), count in ordered)
+        lines.append(f"  relations (truth -> found): {pairs}")
+    return lines
+
+
 def format_scores(scores: Scores) -> str:
     """Return the figures as a table: name, value, and what the value is a ratio of."""
     if isinstance(scores, DocumentScores):
@@ -585,14 +595,7 @@ def format_scores(scores: Scores) -> str:
             _figure("f1", scores.f1),
             _figure("false-link rate", scores.false_link_rate, f"{scores.false_links} of {scores.unrelated} unrelated"),
         ]
-        right = sum(count for (truth, found), count in scores.relation_confusion.items() if truth == found)
-        lines.append(_figure("relation accuracy", scores.relation_accuracy, f"{right} of {scores.correct} right"))
-        if scores.relation_confusion:
-            confusion = sorted(scores.relation_confusion.items(), key=str)
-            lines.append(
-                "  relations (truth -> found): "
-                + ", ".join(f"{truth} -> {found} {count}" for (truth, found), count in confusion)
-            )
+        lines += _relation_lines(scores.relation_accuracy, scores.relation_confusion, f"{scores.correct} right")
         return "\n".join(lines)
     linked = scores.true_positives + scores.false_positives
     lines = [
@@ -603,13 +606,7 @@ def format_scores(scores: Scores) -> str:
     ]
     if scores.relation_confusion:
         judged = sum(scores.relation_confusion.values())
-        right = sum(count for (truth, found), count in scores.relation_confusion.items() if truth == found)
-        confusion = sorted(scores.relation_confusion.items(), key=str)
-        lines += [
-            _figure("relation accuracy", scores.relation_accuracy, f"{right} of {judged} linked reuse pairs"),
-            "  relations (truth -> found): "
-            + ", ".join(f"{truth} -> {found} {count}" for (truth, found), count in confusion),
-        ]
+        lines += _relation_lines(scores.relation_accuracy, scores.relation_confusion, f"{judged} linked reuse pairs")
     passages = scores.passages
     if passages is not None:
         lines += [

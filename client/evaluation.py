@@ -168,8 +168,7 @@ class DocumentScores:
 
     @property
     def relation_accuracy(self) -> float:
-        right = sum(count for (truth, predicted), count in self.relation_confusion.items() if truth == predicted)
-        return _ratio(right, self.correct)
+        return _ratio(relations_right(self.relation_confusion), self.correct)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,8 +236,7 @@ class PairScores:
 
     @property
     def relation_accuracy(self) -> float:
-        right = sum(count for (truth, predicted), count in self.relation_confusion.items() if truth == predicted)
-        return _ratio(right, sum(self.relation_confusion.values()))
+        return _ratio(relations_right(self.relation_confusion), sum(self.relation_confusion.values()))
 
     @property
     def positives(self) -> int:
@@ -273,6 +271,11 @@ def coarse_relation(relation: str | None) -> str | None:
         return None
     relation = relation.lower().removeprefix("relation_")
     return COARSE_RELATIONS.get(relation, relation)
+
+
+def relations_right(confusion: Mapping[tuple[str | None, str | None], int]) -> int:
+    """Return how many (truth, predicted) relation pairs of a confusion count agree."""
+    return sum(count for (truth, predicted), count in confusion.items() if truth == predicted)
 
 
 def harmonic_mean(precision: float, recall: float) -> float:

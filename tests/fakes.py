@@ -140,8 +140,9 @@ class MemoryStore:
         with self._lock:
             return self._documents.get(document_id)
 
-    def contains(self, document_id: str) -> bool:
-        return self.get_document(document_id) is not None
+    def sequence_of(self, document_id: str) -> int | None:
+        stored = self.get_document(document_id)
+        return None if stored is None else stored.sequence
 
     def get_signatures(self, document_id: str) -> Signatures | None:
         with self._lock:

@@ -124,9 +124,9 @@ class SqliteProvenanceStore:
         )
         return StoredDocument(document, sequence, datetime.fromisoformat(ingested_at))
 
-    def contains(self, document_id: str) -> bool:
-        row = self._connection().execute("SELECT 1 FROM documents WHERE id = ?", (document_id,)).fetchone()
-        return row is not None
+    def sequence_of(self, document_id: str) -> int | None:
+        row = self._connection().execute("SELECT sequence FROM documents WHERE id = ?", (document_id,)).fetchone()
+        return None if row is None else int(row[0])
 
     def get_signatures(self, document_id: str) -> Signatures | None:
         row = (

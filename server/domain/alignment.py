@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -110,7 +110,7 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) ->
     seeds = _seeds(index_a, index_b, weights)
     if not seeds:
         return EMPTY_ALIGNMENT
-    stems_a, stems_b = list(index_a.stems), list(index_b.stems)
+    stems_a, stems_b = index_a.stems, index_b.stems
     groups = _extend(seeds, stems_a, stems_b, weights, MAX_SEED_GAP)
     fragments = [_fragment(group, index_a.tokens, index_b.tokens, stems_a, stems_b, weights) for group in groups]
     fragments = _drop_overlaps(fragments)
@@ -168,8 +168,8 @@ def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> lis
 
 def _extend(
     seeds: list[tuple[int, int]],
-    stems_a: list[Counter[str]],
-    stems_b: list[Counter[str]],
+    stems_a: Sequence[Counter[str]],
+    stems_b: Sequence[Counter[str]],
     weights: dict[str, float],
     gap: int,
 ) -> list[list[tuple[int, int]]]:
@@ -210,7 +210,10 @@ def _cluster(seeds: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int
 
 
 def _group_cosine(
-    group: list[tuple[int, int]], stems_a: list[Counter[str]], stems_b: list[Counter[str]], weights: dict[str, float]
+    group: list[tuple[int, int]],
+    stems_a: Sequence[Counter[str]],
+    stems_b: Sequence[Counter[str]],
+    weights: dict[str, float],
 ) -> float:
     a_rows = {i for i, _ in group}
     b_rows = {j for _, j in group}
@@ -223,8 +226,8 @@ def _fragment(
     group: list[tuple[int, int]],
     a: TokenizedText,
     b: TokenizedText,
-    stems_a: list[Counter[str]],
-    stems_b: list[Counter[str]],
+    stems_a: Sequence[Counter[str]],
+    stems_b: Sequence[Counter[str]],
     weights: dict[str, float],
 ) -> Fragment:
     first_a, last_a = min(i for i, _ in group), max(i for i, _ in group)

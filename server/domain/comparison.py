@@ -49,19 +49,20 @@ class TextProfile:
     counts as newer than everything stored.
     """
 
-    tokens: TokenizedText
     sentences: SentenceIndex
     shingles: frozenset[str]
     passages: tuple[Passage, ...]
     document: Document | None = None
     sequence: int | None = None
 
+    @property
+    def tokens(self) -> TokenizedText:
+        return self.sentences.tokens
+
 
 def profile_text(text: str, document: Document | None = None, sequence: int | None = None) -> TextProfile:
     tokens = tokenize(text)
-    return TextProfile(
-        tokens, index_sentences(tokens), document_shingles(tokens), cut_passages(tokens), document, sequence
-    )
+    return TextProfile(index_sentences(tokens), document_shingles(tokens), cut_passages(tokens), document, sequence)
 
 
 def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:

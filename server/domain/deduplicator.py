@@ -280,6 +280,10 @@ class Deduplicator:
             raise
         for replaced_id in replaced_ids:
             self._forget_profile(replaced_id)
+        # The batch's profiles were built for verification; keep them, so that later batches do not read
+        # these texts back from the store and analyse them again.
+        for offset, (document_id, profile) in enumerate(batch_profiles.items()):
+            self._remember_profile((document_id, first_sequence + offset), profile)
         for item in accepted:
             links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
             status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
@@ -332,25 +336,33 @@ class Deduplicator:
     def _require(self, document_id: str) -> None:
         # Only existence is checked: provenance and cluster queries need links, not the (possibly MiB-long) text.
         self._validate_id(document_id, "document_id")
-        if not self._store.contains(document_id):
+        if self._store.sequence_of(document_id) is None:
             raise _not_found(document_id)
 
     def _stored_profile(self, document_id: str) -> TextProfile | None:
-        stored = self._store.get_document(document_id)
-        if stored is None:
+        # The sequence number tells a cached profile from one of a replaced text without reading the text.
+        sequence = self._store.sequence_of(document_id)
+        if sequence is None:
             return None
-        key = (document_id, stored.sequence)
+        key = (document_id, sequence)
         with self._profiles_lock:
             cached = self._profiles.get(key)
             if cached is not None:
                 self._profiles.move_to_end(key)
                 return cached
+        stored = self._store.get_document(document_id)
+        if stored is None:
+            return None
         profile = profile_text(stored.document.text, stored.document, stored.sequence)
+        self._remember_profile((document_id, stored.sequence), profile)
+        return profile
+
+    def _remember_profile(self, key: tuple[str, int], profile: TextProfile) -> None:
         with self._profiles_lock:
             self._profiles[key] = profile
+            self._profiles.move_to_end(key)
             while len(self._profiles) > PROFILE_CACHE_SIZE:
                 self._profiles.popitem(last=False)
-        return profile
 
     def _forget_profile(self, document_id: str) -> None:
         with self._profiles_lock:
