@@ -46,6 +46,12 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         type=float,
         help=f"on SIGTERM, how long in-flight calls may take to finish (default {base.grace_seconds:g})",
     )
+    parser.add_argument(
+        "--index-save-windows",
+        type=int,
+        help="passage windows an index segment must hold before it is saved, so a restart need not re-read "
+        f"its documents (default {base.index_save_windows})",
+    )
     parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING or ERROR (default {base.log_level})")
     security = parser.add_argument_group("security", "Without these, listen on a loopback address only.")
     security.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve TLS with this certificate chain")

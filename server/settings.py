@@ -37,6 +37,8 @@ class Settings:
     max_metadata_bytes: int = 64 * 1024
     max_message_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 5.0
+    # Passage windows a segment of the index must hold before it is saved for fast restarts.
+    index_save_windows: int = 16_384
     log_level: str = "INFO"
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -57,6 +59,7 @@ class Settings:
             "max_id_length",
             "max_metadata_bytes",
             "max_message_bytes",
+            "index_save_windows",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")

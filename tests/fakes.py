@@ -45,8 +45,8 @@ class ExactIndex:
     ) -> None:
         self.passage_threshold = passage_threshold
         self.document_threshold = document_threshold
-        self._documents: dict[str, frozenset[str]] = {}
-        self._passages: dict[str, tuple[frozenset[str], ...]] = {}
+        self._documents: dict[int, frozenset[str]] = {}
+        self._passages: dict[int, tuple[frozenset[str], ...]] = {}
         self._lock = threading.Lock()
         self._parameters = IndexParameters(
             num_perm=0,
@@ -74,43 +74,51 @@ class ExactIndex:
             passages=tuple(encode_features(features) for features in passage_features),
         )
 
-    def add(self, document_id: str, signatures: Signatures) -> None:
+    def add(self, sequence: int, signatures: Signatures) -> None:
         document = decode_features(signatures.document)
         passages = tuple(decode_features(passage) for passage in signatures.passages)
         with self._lock:
-            self._documents[document_id] = document
-            self._passages[document_id] = passages
+            self._documents[sequence] = document
+            self._passages[sequence] = passages
 
-    def remove(self, document_id: str) -> None:
+    def remove(self, sequence: int) -> None:
         with self._lock:
-            self._documents.pop(document_id, None)
-            self._passages.pop(document_id, None)
+            self._documents.pop(sequence, None)
+            self._passages.pop(sequence, None)
 
-    def candidates(self, signatures: Signatures) -> dict[str, int]:
+    def checkpoint(self) -> None:
+        pass
+
+    def restore(self, stored_sequences: Iterable[int]) -> set[int]:
+        # Nothing is saved: every stored document is to be added again.
+        with self._lock:
+            return set(stored_sequences) - set(self._documents)
+
+    def candidates(self, signatures: Signatures) -> dict[int, int]:
         document = decode_features(signatures.document)
         queries = [decode_features(passage) for passage in signatures.passages]
         # Strength as the LSH index ranks it: a document hit outranks any passage, then the closest passage pair.
-        strength: Counter[str] = Counter()
+        strength: Counter[int] = Counter()
         with self._lock:
-            for document_id, stored in self._documents.items():
+            for sequence, stored in self._documents.items():
                 if jaccard(document, stored) >= self.document_threshold:
-                    strength[document_id] += 100
-            for document_id, passages in self._passages.items():
+                    strength[sequence] += 100
+            for sequence, passages in self._passages.items():
                 closest = max(
                     (jaccard(query, passage) for query in queries for passage in passages),
                     default=0.0,
                 )
                 if closest >= self.passage_threshold:
-                    strength[document_id] += round(closest * 99)
+                    strength[sequence] += round(closest * 99)
         return dict(strength)
 
-    def passage_pairs(self, signatures: Signatures, threshold: float) -> set[tuple[str, int, int]]:
+    def passage_pairs(self, signatures: Signatures, threshold: float) -> set[tuple[int, int, int]]:
         """Return (stored id, query passage index, stored passage index) of every pair at `threshold` or above."""
         queries = [decode_features(passage) for passage in signatures.passages]
         with self._lock:
             return {
-                (document_id, query_position, stored_position)
-                for document_id, passages in self._passages.items()
+                (sequence, query_position, stored_position)
+                for sequence, passages in self._passages.items()
                 for query_position, query in enumerate(queries)
                 for stored_position, passage in enumerate(passages)
                 if jaccard(query, passage) >= threshold
@@ -148,10 +156,26 @@ class MemoryStore:
         with self._lock:
             return self._signatures.get(document_id)
 
-    def iter_signatures(self) -> Iterator[tuple[str, Signatures]]:
+    def sequences(self) -> list[int]:
+        with self._lock:
+            return [stored.sequence for stored in self._documents.values()]
+
+    def ids_of(self, sequences: Iterable[int]) -> dict[int, str]:
+        wanted = set(sequences)
+        with self._lock:
+            return {
+                stored.sequence: stored.document.id for stored in self._documents.values() if stored.sequence in wanted
+            }
+
+    def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
+        wanted = set(sequences)
         with self._lock:
             ordered = sorted(self._documents.values(), key=lambda stored: stored.sequence)
-            items = [(stored.document.id, self._signatures[stored.document.id]) for stored in ordered]
+            items = [
+                (stored.sequence, self._signatures[stored.document.id])
+                for stored in ordered
+                if stored.sequence in wanted
+            ]
         yield from items
 
     def links_of(self, document_id: str) -> list[Link]:

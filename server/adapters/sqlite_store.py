@@ -6,7 +6,7 @@ import json
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,8 @@ from server.domain.ports import Signatures, StoreChange
 
 DATABASE_NAME: Final = "provenance.sqlite3"
 SCHEMA_VERSION: Final = "1"
+# Sequences per IN (...) query: below SQLite's default limit of bound parameters (32766 since 3.32).
+_SQL_CHUNK: Final = 500
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -139,12 +141,38 @@ class SqliteProvenanceStore:
         )
         return _signatures_from_row(row[0], row[1], row[2]) if row else None
 
-    def iter_signatures(self) -> Iterator[tuple[str, Signatures]]:
+    def sequences(self) -> list[int]:
+        return [int(row[0]) for row in self._connection().execute("SELECT sequence FROM documents")]
+
+    def ids_of(self, sequences: Iterable[int]) -> dict[int, str]:
+        wanted = list(sequences)
+        found: dict[int, str] = {}
+        connection = self._connection()
+        # SQLite caps the number of bound parameters per statement, so ask in chunks.
+        for start in range(0, len(wanted), _SQL_CHUNK):
+            chunk = wanted[start : start + _SQL_CHUNK]
+            placeholders = ", ".join("?" * len(chunk))
+            rows = connection.execute(
+                f"SELECT sequence, id FROM documents WHERE sequence IN ({placeholders})",  # noqa: S608 - only ?s
+                chunk,
+            )
+            found.update((int(sequence), str(document_id)) for sequence, document_id in rows)
+        return found
+
+    def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
+        wanted = set(sequences)
+        if not wanted:
+            return
+        # The documents to load are nearly always the newest ones (ingested after the index was last
+        # saved), so one range scan from the oldest wanted sequence reads little beyond them.
         cursor = self._connection().execute(
-            "SELECT id, document_signature, passage_signatures, passage_count FROM documents ORDER BY sequence"
+            "SELECT sequence, document_signature, passage_signatures, passage_count FROM documents "
+            "WHERE sequence >= ? ORDER BY sequence",
+            (min(wanted),),
         )
-        for document_id, document_signature, passage_signatures, passage_count in cursor:
-            yield document_id, _signatures_from_row(document_signature, passage_signatures, passage_count)
+        for sequence, document_signature, passage_signatures, passage_count in cursor:
+            if sequence in wanted:
+                yield int(sequence), _signatures_from_row(document_signature, passage_signatures, passage_count)
 
     def links_of(self, document_id: str) -> list[Link]:
         rows = (

@@ -37,6 +37,8 @@ DEFAULT_MATCH_LIMIT: Final = 10
 # Analysed texts of stored documents are cached: verifying a candidate needs its tokens, and the
 # same popular sources come up again and again while a news cycle is ingested.
 PROFILE_CACHE_SIZE: Final = 4096
+# While the index is filled at start, it is compacted (and saved) every this many documents.
+LOAD_CHECKPOINT_DOCUMENTS: Final = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,13 +86,17 @@ class Deduplicator:
     def limits(self) -> Limits:
         return self._limits
 
-    def load_index(self) -> int:
-        """Fill the index from the store's signatures; return how many documents were loaded."""
-        loaded = 0
-        for document_id, signatures in self._store.iter_signatures():
-            self._index.add(document_id, signatures)
-            loaded += 1
-        return loaded
+    def load_index(self) -> tuple[int, int]:
+        """Reload the saved index and add the stored documents it lacks; return (indexed, added) counts."""
+        missing = self._index.restore(self._store.sequences())
+        added = 0
+        for sequence, signatures in self._store.iter_signatures(missing):
+            self._index.add(sequence, signatures)
+            added += 1
+            if added % LOAD_CHECKPOINT_DOCUMENTS == 0:
+                self._index.checkpoint()
+        self._index.checkpoint()
+        return len(self._index), added
 
     def ingest(self, documents: Sequence[Document], replace: bool = False) -> list[IngestResult]:
         """Store documents and the links they take part in; one result per document, in order.
@@ -136,7 +142,7 @@ class Deduplicator:
     def delete_document(self, document_id: str) -> list[str]:
         """Remove a document and its links; return the documents whose links were re-decided."""
         with self._write_lock:
-            self._require(document_id)
+            sequence = self._require(document_id)
             neighbours = sorted({link.other(document_id) for link in self._store.links_of(document_id)})
             context = _unique_links(
                 link
@@ -152,7 +158,8 @@ class Deduplicator:
                 if link.suppressed != before.suppressed
             ]
             self._store.apply(StoreChange(removed_ids=[document_id], upserted_links=changed))
-            self._index.remove(document_id)
+            self._index.remove(sequence)
+            self._index.checkpoint()
             self._forget_profile(document_id)
             return neighbours
 
@@ -169,9 +176,10 @@ class Deduplicator:
             )
         if math.isnan(min_score) or not 0.0 <= min_score <= 1.0:
             raise InvalidRequestError(f"min_score is {min_score}; use a value from 0 to 1")
+        query_sequence = None
         if document_id is not None:
-            self._validate_id(document_id, "document_id")
-            query = self._stored_profile(document_id)
+            query_sequence = self._require(document_id)
+            query = self._stored_profile(document_id, query_sequence)
             signatures = self._store.get_signatures(document_id)
             if query is None or signatures is None:
                 raise _not_found(document_id)
@@ -181,7 +189,7 @@ class Deduplicator:
             signatures = self._sign(query)
         matches = [
             Match(candidate_id, comparison)
-            for candidate_id, comparison in self._verified(document_id or "", query, signatures, {})
+            for candidate_id, comparison in self._verified(query_sequence, query, signatures, {}, {})
             if comparison.score >= min_score
         ]
         matches.sort(key=lambda match: (-match.comparison.score, match.document_id))
@@ -243,25 +251,32 @@ class Deduplicator:
 
     def _store_accepted(self, accepted: list[_Accepted], results: list[IngestResult | None]) -> None:
         replaced_ids = [item.document.id for item in accepted if item.replaces]
-        old_signatures = {rid: self._store.get_signatures(rid) for rid in replaced_ids}
-        for replaced_id in replaced_ids:
-            self._index.remove(replaced_id)
-        indexed: list[str] = []
+        old_entries = {
+            sequence: self._store.get_signatures(rid)
+            for rid in replaced_ids
+            if (sequence := self._store.sequence_of(rid)) is not None
+        }
+        for old_sequence in old_entries:
+            self._index.remove(old_sequence)
+        indexed: list[int] = []
         try:
             first_sequence = self._store.last_sequence() + 1
             batch_profiles: dict[str, TextProfile] = {}
+            batch_ids: dict[int, str] = {}
             new_links: list[Link] = []
             for offset, item in enumerate(accepted):
-                profile = replace(item.profile, sequence=first_sequence + offset)
+                sequence = first_sequence + offset
+                profile = replace(item.profile, sequence=sequence)
                 new_links.extend(
                     Link.from_comparison(item.document.id, candidate_id, comparison)
                     for candidate_id, comparison in self._verified(
-                        item.document.id, profile, item.signatures, batch_profiles
+                        sequence, profile, item.signatures, batch_profiles, batch_ids
                     )
                 )
-                self._index.add(item.document.id, item.signatures)
-                indexed.append(item.document.id)
+                self._index.add(sequence, item.signatures)
+                indexed.append(sequence)
                 batch_profiles[item.document.id] = profile
+                batch_ids[sequence] = item.document.id
             upserts = self._decide_links(new_links, set(batch_profiles), set(replaced_ids))
             self._store.apply(
                 StoreChange(
@@ -272,12 +287,13 @@ class Deduplicator:
                 )
             )
         except BaseException:
-            for document_id in indexed:
-                self._index.remove(document_id)
-            for replaced_id, signatures in old_signatures.items():
+            for sequence in indexed:
+                self._index.remove(sequence)
+            for old_sequence, signatures in old_entries.items():
                 if signatures is not None:
-                    self._index.add(replaced_id, signatures)
+                    self._index.add(old_sequence, signatures)
             raise
+        self._index.checkpoint()
         for replaced_id in replaced_ids:
             self._forget_profile(replaced_id)
         # The batch's profiles were built for verification; keep them, so that later batches do not read
@@ -290,15 +306,27 @@ class Deduplicator:
             results[item.index] = IngestResult(item.document.id, status, links)
 
     def _verified(
-        self, query_id: str, profile: TextProfile, signatures: Signatures, batch: dict[str, TextProfile]
+        self,
+        query_sequence: int | None,
+        profile: TextProfile,
+        signatures: Signatures,
+        batch: dict[str, TextProfile],
+        batch_ids: dict[int, str],
     ) -> list[tuple[str, Comparison]]:
         """Compare `profile` with its index candidates (most colliding first), stored or in `batch`."""
         candidates = self._index.candidates(signatures)
-        candidates.pop(query_id, None)
-        ranked = sorted(candidates, key=lambda cid: (-candidates[cid], cid))[: self._limits.max_verified_candidates]
+        if query_sequence is not None:
+            candidates.pop(query_sequence, None)
+        # Ties go to the older document, which is likelier to be the source.
+        ranked = sorted(candidates, key=lambda seq: (-candidates[seq], seq))[: self._limits.max_verified_candidates]
+        ids = {sequence: batch_ids[sequence] for sequence in ranked if sequence in batch_ids}
+        ids.update(self._store.ids_of(sequence for sequence in ranked if sequence not in ids))
         verified = []
-        for candidate_id in ranked:
-            candidate = batch.get(candidate_id) or self._stored_profile(candidate_id)
+        for sequence in ranked:
+            candidate_id = ids.get(sequence)
+            if candidate_id is None:
+                continue
+            candidate = batch.get(candidate_id) or self._stored_profile(candidate_id, sequence)
             if candidate is None:
                 continue
             comparison = compare_profiles(profile, candidate)
@@ -333,17 +361,16 @@ class Deduplicator:
     def _sign(self, profile: TextProfile) -> Signatures:
         return self._index.sign(profile.shingles, [passage.features for passage in profile.passages])
 
-    def _require(self, document_id: str) -> None:
-        # Only existence is checked: provenance and cluster queries need links, not the (possibly MiB-long) text.
+    def _require(self, document_id: str) -> int:
+        """Return the stored document's sequence number; raise NOT_FOUND without reading its text."""
         self._validate_id(document_id, "document_id")
-        if self._store.sequence_of(document_id) is None:
-            raise _not_found(document_id)
-
-    def _stored_profile(self, document_id: str) -> TextProfile | None:
-        # The sequence number tells a cached profile from one of a replaced text without reading the text.
         sequence = self._store.sequence_of(document_id)
         if sequence is None:
-            return None
+            raise _not_found(document_id)
+        return sequence
+
+    def _stored_profile(self, document_id: str, sequence: int) -> TextProfile | None:
+        # The sequence number tells a cached profile from one of a replaced text without reading the text.
         key = (document_id, sequence)
         with self._profiles_lock:
             cached = self._profiles.get(key)

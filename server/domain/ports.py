@@ -28,18 +28,27 @@ class SignatureIndex(Protocol):
 
     def sign(self, document_features: Iterable[str], passage_features: Sequence[Iterable[str]]) -> Signatures: ...
 
-    def add(self, document_id: str, signatures: Signatures) -> None: ...
+    def add(self, sequence: int, signatures: Signatures) -> None:
+        """Index a document under its store sequence number (the index holds no ids: they cost memory)."""
+        ...
 
-    def remove(self, document_id: str) -> None: ...
+    def remove(self, sequence: int) -> None: ...
 
-    def candidates(self, signatures: Signatures) -> dict[str, int]:
-        """Return the stored documents that may share text with the query, each with a match strength.
+    def candidates(self, signatures: Signatures) -> dict[int, int]:
+        """Return the sequences of stored documents that may share text with the query, each with a strength.
 
-        Higher strength means a closer match: a whole-document match outranks any passage match, and
-        among passage matches the closest pair of passages counts, not how many passages collide (a
-        long text on the same subject collides often and weakly; a copied passage collides strongly).
-        Strengths rank candidates within one index and mean nothing across indexes.
+        Higher strength means a closer match: the closest pair of passages counts, not how many passages
+        collide (a long text on the same subject collides often and weakly; a copied passage collides
+        strongly). Strengths rank candidates within one index and mean nothing across indexes.
         """
+        ...
+
+    def checkpoint(self) -> None:
+        """Called after each change the store has committed: a chance to compact and save the index."""
+        ...
+
+    def restore(self, stored_sequences: Iterable[int]) -> set[int]:
+        """Reload a saved index, forget documents the store no longer has; return stored sequences to add."""
         ...
 
     def __len__(self) -> int: ...
@@ -67,8 +76,16 @@ class ProvenanceStore(Protocol):
 
     def get_signatures(self, document_id: str) -> Signatures | None: ...
 
-    def iter_signatures(self) -> Iterator[tuple[str, Signatures]]:
-        """Yield every stored document's signatures, to rebuild an index at start."""
+    def sequences(self) -> list[int]:
+        """Return the sequence numbers of every stored document."""
+        ...
+
+    def ids_of(self, sequences: Iterable[int]) -> dict[int, str]:
+        """Return the ids of the stored documents among `sequences` (absent ones are left out)."""
+        ...
+
+    def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
+        """Yield (sequence, signatures) of the stored documents among `sequences`, to fill an index at start."""
         ...
 
     def links_of(self, document_id: str) -> list[Link]:

@@ -17,6 +17,7 @@ from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.sqlite_store import SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator, Limits
+from server.domain.model import IndexParameters
 from server.rpc.interceptors import BearerTokenInterceptor, RequestDecodingInterceptor
 from server.rpc.servicer import DedupServicer
 from server.rpc.tokens import load_tokens
@@ -29,6 +30,8 @@ SERVICE_NAME = dedup_service_pb2.DESCRIPTOR.services_by_name["DedupService"].ful
 
 # After the grace period, how long cancelled handlers get to notice and return before they are given up on.
 HANDLER_SETTLE_SECONDS: Final = 1.0
+# The saved index, beside the store it is derived from.
+INDEX_DIRECTORY: Final = "index"
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,17 +86,25 @@ def build_running_server(settings: Settings) -> RunningServer:
     credentials = _server_credentials(settings)
 
     store = SqliteProvenanceStore(settings.data_dir)
-    index = MinHashLshIndex(num_perm=settings.num_perm, seed=settings.seed)
+    index = MinHashLshIndex(
+        num_perm=settings.num_perm,
+        seed=settings.seed,
+        directory=settings.data_dir / INDEX_DIRECTORY,
+        save_windows=settings.index_save_windows,
+    )
     stored_parameters = store.load_parameters()
-    if stored_parameters is None:
-        store.save_parameters(index.parameters)
-    elif stored_parameters != index.parameters:
+    if stored_parameters is not None and _signature_parameters(stored_parameters) != _signature_parameters(
+        index.parameters
+    ):
         store.close()
         raise ValueError(
             f"the store in {settings.data_dir} was built with {stored_parameters}; signatures made with other "
             f"parameters ({index.parameters}) cannot be compared with them: start with the store's "
             "num_perm and seed, or use a new --data-dir"
         )
+    if stored_parameters != index.parameters:
+        # Only the banding differs (or the store is new): the index is derived, and is rebuilt from the signatures.
+        store.save_parameters(index.parameters)
     deduplicator = Deduplicator(
         store,
         index,
@@ -103,8 +114,13 @@ def build_running_server(settings: Settings) -> RunningServer:
             max_id_length=settings.max_id_length,
         ),
     )
-    loaded = deduplicator.load_index()
-    _LOGGER.info("loaded %d documents from %s", loaded, store.path)
+    indexed, added = deduplicator.load_index()
+    _LOGGER.info(
+        "indexed %d documents from %s (%d read from the store, the rest from the saved index)",
+        indexed,
+        store.path,
+        added,
+    )
 
     executor = futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc")
     server = grpc.server(
@@ -143,6 +159,19 @@ def build_running_server(settings: Settings) -> RunningServer:
             " and ".join(settings.exposure_gaps),
         )
     return RunningServer(server, port, health_servicer, store, executor)
+
+
+def _signature_parameters(parameters: IndexParameters) -> tuple[object, ...]:
+    """The parameters stored signatures depend on; bands and thresholds only shape the derived index."""
+    return (
+        parameters.num_perm,
+        parameters.hash_scheme,
+        parameters.hash_function,
+        parameters.seed,
+        parameters.shingle_words,
+        parameters.passage_words,
+        parameters.passage_stride,
+    )
 
 
 def _server_credentials(settings: Settings) -> grpc.ServerCredentials | None:

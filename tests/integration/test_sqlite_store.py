@@ -67,7 +67,9 @@ def add(store: SqliteProvenanceStore, *ids: str, links: tuple[Link, ...] = ()) -
 def test_an_empty_store_has_nothing(store: SqliteProvenanceStore) -> None:
     assert store.get_document("a") is None
     assert store.get_signatures("a") is None
-    assert list(store.iter_signatures()) == []
+    assert list(store.iter_signatures([1, 2])) == []
+    assert store.sequences() == []
+    assert store.ids_of([1]) == {}
     assert store.links_of("a") == []
     assert store.last_sequence() == 0
     assert store.counts() == (0, 0, 0)
@@ -116,8 +118,14 @@ def test_signatures_round_trip_in_ingest_order(store: SqliteProvenanceStore) -> 
 
     assert store.get_signatures("a") == signatures(2)
     assert store.get_signatures("c") == Signatures(document=bytes([9]) * WIDTH, passages=())
-    assert [document_id for document_id, _ in store.iter_signatures()] == ["b", "a", "c"]
-    assert dict(store.iter_signatures())["b"] == signatures(1)
+    by_sequence = store.ids_of(store.sequences())
+    everything = list(store.iter_signatures(store.sequences()))
+    assert [by_sequence[sequence] for sequence, _ in everything] == ["b", "a", "c"]
+    assert dict(everything)[store.sequence_of("b") or 0] == signatures(1)
+    # Only the sequences asked for, and only those stored.
+    assert [sequence for sequence, _ in store.iter_signatures([store.sequence_of("c") or 0, 999])] == [
+        store.sequence_of("c")
+    ]
 
 
 def test_opaque_signatures_of_any_width_round_trip(store: SqliteProvenanceStore) -> None:
@@ -225,7 +233,7 @@ def test_removing_a_document_removes_its_signatures_and_links_in_both_directions
     assert store.get_signatures("b") is None
     assert store.links_of("b") == []
     assert store.links_of("a") == [link("a", "c")]
-    assert [document_id for document_id, _ in store.iter_signatures()] == ["a", "c"]
+    assert sorted(store.ids_of(store.sequences()).values()) == ["a", "c"]
 
 
 def test_removing_and_adding_the_same_id_in_one_change_replaces_it(store: SqliteProvenanceStore) -> None:
@@ -320,7 +328,7 @@ def test_the_seed_provenance_survives_a_restart(tmp_path: Path) -> None:
     reopened = SqliteProvenanceStore(tmp_path)
     try:
         restarted = Deduplicator(reopened, MinHashLshIndex())
-        assert restarted.load_index() == len(SEED_IDS)
+        assert restarted.load_index() == (len(SEED_IDS), len(SEED_IDS))
         assert restarted.provenance(REWRITE_ID).origin_id == WIRE_ID
         assert restarted.provenance(EXCERPT_ID).origin_id == WIRE_ID
         assert [match.document_id for match in restarted.find_similar(document_id=WIRE_ID)] == [REWRITE_ID, EXCERPT_ID]

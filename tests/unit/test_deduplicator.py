@@ -554,6 +554,6 @@ def test_a_new_deduplicator_over_the_same_store_loads_the_index(seeded: Deduplic
     fresh_index = ExactIndex()
     restarted = Deduplicator(store, fresh_index)
 
-    assert restarted.load_index() == 5
+    assert restarted.load_index() == (5, 5)
     assert len(fresh_index) == 5
     assert [match.document_id for match in restarted.find_similar(document_id=WIRE_ID)] == [REWRITE_ID, EXCERPT_ID]

@@ -1,0 +1,417 @@
+"""BandIndex: a compact MinHash LSH index of passage signatures, in sorted numpy segments saved to disk."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Final, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+_LOGGER = logging.getLogger(__name__)
+
+UInt32Array = npt.NDArray[np.uint32]
+_Scalar = TypeVar("_Scalar", bound=np.generic)
+
+# A segment is saved to disk once it holds this many windows (about 1,600 news articles): small enough
+# that a restart replays little from the store, large enough that the files stay few.
+SAVE_WINDOWS: Final = 16_384
+# Segments are merged while the newer one is at least this fraction of the older one's size, so that
+# their number stays logarithmic in the index size (a query searches every segment).
+MERGE_RATIO: Final = 0.5
+MANIFEST_NAME: Final = "manifest.json"
+FORMAT_VERSION: Final = 1
+
+_FNV_OFFSET: Final = np.uint64(0xCBF29CE484222325)
+_MIX_MULTIPLIER: Final = np.uint64(0x9E3779B97F4A7C15)
+
+
+def band_keys(signatures: UInt32Array, bands: int, rows: int) -> UInt32Array:
+    """Return the 32-bit key of each band of each signature row, shape (bands, len(signatures)).
+
+    Band j covers hash values [j*rows, (j+1)*rows), as in datasketch's MinHashLSH; the key mixes those
+    values and j. The index keeps one table per band, so 32 bits only need to tell apart the keys
+    within one band: at ten million windows a lookup meets a false match with probability 0.2 %.
+    """
+    values = signatures[:, : bands * rows].astype(np.uint64).reshape(len(signatures), bands, rows)
+    keys = np.full((len(signatures), bands), _FNV_OFFSET, dtype=np.uint64)
+    keys ^= np.arange(bands, dtype=np.uint64)
+    for row in range(rows):
+        keys = (keys ^ values[:, :, row]) * _MIX_MULTIPLIER
+        keys ^= keys >> np.uint64(29)
+    return (keys >> np.uint64(32)).astype(np.uint32).T.copy()
+
+
+@dataclass(frozen=True, slots=True)
+class _Segment:
+    """Sorted band tables for the consecutive windows [first_window, first_window + len(window_sequences)).
+
+    `keys[offsets[j]:offsets[j+1]]` is band j's table, sorted; `windows` holds the window id of each key.
+    """
+
+    first_window: int
+    window_sequences: UInt32Array
+    keys: UInt32Array
+    windows: UInt32Array
+    offsets: npt.NDArray[np.int64]
+    name: str | None = None
+
+    @property
+    def window_count(self) -> int:
+        return len(self.window_sequences)
+
+    def band_arrays(self) -> tuple[UInt32Array, UInt32Array]:
+        """Return the keys and windows as (bands, n) arrays, each band sorted by key."""
+        bands = len(self.offsets) - 1
+        return self.keys.reshape(bands, -1), self.windows.reshape(bands, -1)
+
+    def lookup(self, query_keys: UInt32Array) -> tuple[npt.NDArray[np.intp], UInt32Array]:
+        """Return, for every stored key equal to a query key, (flat query position, stored window)."""
+        bands, width = query_keys.shape
+        hits_query: list[npt.NDArray[np.intp]] = []
+        hits_window: list[UInt32Array] = []
+        for band in range(bands):
+            table = self.keys[self.offsets[band] : self.offsets[band + 1]]
+            if len(table) == 0:
+                continue
+            wanted = query_keys[band]
+            low = np.searchsorted(table, wanted, side="left")
+            high = np.searchsorted(table, wanted, side="right")
+            counts = high - low
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            # Expand each [low, high) range into positions without a Python loop over hits.
+            starts = np.repeat(low - np.cumsum(counts) + counts, counts)
+            positions = starts + np.arange(total)
+            hits_query.append(np.repeat(band * width + np.arange(width), counts))
+            hits_window.append(self.windows[self.offsets[band] + positions])
+        if not hits_query:
+            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.uint32)
+        return np.concatenate(hits_query), np.concatenate(hits_window)
+
+    @staticmethod
+    def merge(older: _Segment, newer: _Segment, dead: npt.NDArray[np.bool_]) -> _Segment:
+        """Merge two consecutive segments into one, leaving out dead windows."""
+        old_keys, old_windows = older.band_arrays()
+        new_keys, new_windows = newer.band_arrays()
+        keys = np.concatenate([old_keys, new_keys], axis=1)
+        windows = np.concatenate([old_windows, new_windows], axis=1)
+        if keys.shape[1]:
+            alive = ~dead[windows[0]]
+            keys, windows = keys[:, alive], windows[:, alive]
+        # Both halves are sorted per band, so a stable sort sees two runs and merges them in linear time.
+        order = np.argsort(keys, axis=1, kind="stable")
+        keys = np.take_along_axis(keys, order, axis=1)
+        windows = np.take_along_axis(windows, order, axis=1)
+        return _Segment(
+            older.first_window,
+            np.concatenate([older.window_sequences, newer.window_sequences]),
+            *_flat(keys, windows),
+        )
+
+
+def _flat(keys: UInt32Array, windows: UInt32Array) -> tuple[UInt32Array, UInt32Array, npt.NDArray[np.int64]]:
+    bands = keys.shape[0]
+    offsets = np.arange(bands + 1, dtype=np.int64) * keys.shape[1]
+    return np.ascontiguousarray(keys).reshape(-1), np.ascontiguousarray(windows).reshape(-1), offsets
+
+
+class BandIndex:
+    """Passage signatures banded into per-band tables of 32-bit keys, found by binary search.
+
+    Memory is what matters at millions of documents: datasketch's dict-backed MinHashLSH keeps a
+    Python tuple key and set per entry (kilobytes per document); here an entry is 8 bytes (a key and
+    a window id), plus 5 bytes per window for its document and deletion flag. New entries gather in a
+    small dict and become a sorted segment at each `checkpoint`; segments merge log-structured, and
+    large ones are written to `directory`, so that a restart reloads them instead of re-reading every
+    signature from the store.
+
+    Documents are known by their store sequence number: the index holds no strings.
+    """
+
+    def __init__(self, bands: int, rows: int, directory: Path | None = None, save_windows: int = SAVE_WINDOWS) -> None:
+        self.bands = bands
+        self.rows = rows
+        self._directory = directory
+        self._save_windows = save_windows
+        self._lock = threading.Lock()
+        self._segments: list[_Segment] = []
+        self._window_sequences = _GrowableArray(np.uint32)
+        self._dead = _GrowableArray(np.bool_)
+        self._live_documents = 0
+        # Entries added since the last checkpoint: band key → window ids, searched by dict lookup.
+        self._recent: list[dict[int, list[int]]] = [{} for _ in range(bands)]
+        self._recent_first_window = 0
+        self._persisted_dead = 0
+
+    def add(self, sequence: int, passage_signatures: UInt32Array) -> None:
+        """Index a document's passages under its sequence number (one window per signature row)."""
+        keys = band_keys(passage_signatures, self.bands, self.rows)
+        with self._lock:
+            first = len(self._window_sequences)
+            count = len(passage_signatures)
+            self._window_sequences.extend(np.full(count, sequence, dtype=np.uint32))
+            self._dead.extend(np.zeros(count, dtype=np.bool_))
+            for band, band_row in enumerate(keys.tolist()):
+                table = self._recent[band]
+                for offset, key in enumerate(band_row):
+                    table.setdefault(key, []).append(first + offset)
+            self._live_documents += 1
+
+    def remove(self, sequence: int) -> None:
+        """Forget a document: its windows are flagged dead now and dropped at the next merge."""
+        with self._lock:
+            windows = np.flatnonzero((self._window_sequences.view() == sequence) & ~self._dead.view())
+            if len(windows):
+                self._dead.view()[windows] = True
+                self._live_documents -= 1
+
+    def candidates(self, passage_signatures: UInt32Array) -> dict[int, int]:
+        """Return sequence → the most bands any one query passage shares with any one of its passages."""
+        keys = band_keys(passage_signatures, self.bands, self.rows)
+        width = keys.shape[1]
+        with self._lock:
+            segments = list(self._segments)
+            recent_query: list[int] = []
+            recent_window: list[int] = []
+            for band, band_row in enumerate(keys.tolist()):
+                table = self._recent[band]
+                for position, key in enumerate(band_row):
+                    for window in table.get(key, ()):
+                        recent_query.append(band * width + position)
+                        recent_window.append(window)
+            window_sequences = self._window_sequences.view()
+            dead = self._dead.view()
+        query_parts = [np.asarray(recent_query, dtype=np.intp)]
+        window_parts = [np.asarray(recent_window, dtype=np.uint32)]
+        for segment in segments:
+            query_positions, windows = segment.lookup(keys)
+            query_parts.append(query_positions)
+            window_parts.append(windows)
+        query_positions = np.concatenate(query_parts)
+        windows = np.concatenate(window_parts).astype(np.int64)
+        alive = ~dead[windows]
+        query_positions, windows = query_positions[alive], windows[alive]
+        if len(windows) == 0:
+            return {}
+        # Count bands per (query passage, stored window) pair, then keep each document's best pair.
+        pairs = (query_positions % width).astype(np.int64) * (len(window_sequences) + 1) + windows
+        unique_pairs, band_counts = np.unique(pairs, return_counts=True)
+        sequences = window_sequences[unique_pairs % (len(window_sequences) + 1)]
+        order = np.lexsort((band_counts, sequences))
+        sequences, band_counts = sequences[order], band_counts[order]
+        last_of_each = np.append(sequences[1:] != sequences[:-1], True)
+        return dict(zip(sequences[last_of_each].tolist(), band_counts[last_of_each].tolist(), strict=True))
+
+    def checkpoint(self) -> None:
+        """Fold recent entries into a sorted segment, merge segments, and save what has grown large."""
+        with self._lock:
+            recent = self._recent
+            first = self._recent_first_window
+            end = len(self._window_sequences)
+            self._recent = [{} for _ in range(self.bands)]
+            self._recent_first_window = end
+            if end > first:
+                self._segments.append(self._segment_from(recent, first, end))
+            segments = list(self._segments)
+            dead = self._dead.view().copy()
+        merged = _merged(segments, dead)
+        with self._lock:
+            # Only this method replaces segments, and the deduplicator calls it from its write lock.
+            self._segments = merged + self._segments[len(segments) :]
+        self._save(dead)
+
+    def restore(self, stored_sequences: Iterable[int]) -> set[int]:
+        """Load the saved segments, drop documents the store no longer has; return stored ones still to add."""
+        stored = set(stored_sequences)
+        segments = self._load_segments()
+        with self._lock:
+            self._segments = segments
+            sequences = np.concatenate([segment.window_sequences for segment in segments]) if segments else None
+            if sequences is not None:
+                self._window_sequences.extend(sequences)
+                self._dead.extend(np.zeros(len(sequences), dtype=np.bool_))
+                dead = self._dead.view()
+                dead_file = self._path("dead.npy")
+                if dead_file is not None and dead_file.exists():
+                    saved_dead = np.load(dead_file)
+                    dead[saved_dead[saved_dead < len(dead)]] = True
+                gone = ~np.isin(sequences, np.fromiter(stored, dtype=np.int64, count=len(stored)))
+                dead |= gone
+            self._recent_first_window = len(self._window_sequences)
+            present = set(np.unique(self._window_sequences.view()[~self._dead.view()]).tolist())
+            self._live_documents = len(present)
+        return stored - present
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._live_documents
+
+    @property
+    def window_count(self) -> int:
+        with self._lock:
+            return int(np.count_nonzero(~self._dead.view()))
+
+    def memory_bytes(self) -> int:
+        """Bytes held in numpy arrays (segments and per-window arrays); the recent dict is not counted."""
+        with self._lock:
+            arrays = sum(s.keys.nbytes + s.windows.nbytes + s.window_sequences.nbytes for s in self._segments)
+            return arrays + self._window_sequences.view().nbytes + self._dead.view().nbytes
+
+    def _segment_from(self, recent: list[dict[int, list[int]]], first: int, end: int) -> _Segment:
+        keys: list[UInt32Array] = []
+        windows: list[UInt32Array] = []
+        for table in recent:
+            band_windows = [window for ids in table.values() for window in ids]
+            band_keys_ = [key for key, ids in table.items() for _ in ids]
+            keys.append(np.asarray(band_keys_, dtype=np.uint32))
+            windows.append(np.asarray(band_windows, dtype=np.uint32))
+        # Every window has one key per band, so each band holds the same number of entries.
+        key_matrix = np.vstack(keys)
+        window_matrix = np.vstack(windows)
+        order = np.argsort(key_matrix, axis=1, kind="stable")
+        return _Segment(
+            first,
+            self._window_sequences.view()[first:end].copy(),
+            *_flat(np.take_along_axis(key_matrix, order, axis=1), np.take_along_axis(window_matrix, order, axis=1)),
+        )
+
+    def _path(self, name: str) -> Path | None:
+        return None if self._directory is None else self._directory / name
+
+    def _save(self, dead: npt.NDArray[np.bool_]) -> None:
+        # Only a leading run of large segments is saved: windows are numbered in ingest order, so a restart
+        # knows exactly which documents the files hold and replays the rest from the store.
+        directory = self._directory
+        if directory is None:
+            return
+        with self._lock:
+            segments = list(self._segments)
+        prefix: list[_Segment] = []
+        for segment in segments:
+            if segment.window_count < self._save_windows:
+                break
+            prefix.append(segment)
+        dead_count = int(np.count_nonzero(dead))
+        if not prefix or (all(segment.name for segment in prefix) and dead_count == self._persisted_dead):
+            return
+        directory.mkdir(parents=True, exist_ok=True)
+        named = []
+        for segment in prefix:
+            if segment.name is None:
+                name = f"segment-{segment.first_window}-{segment.window_count}.npz"
+                _write_atomically(directory / name, functools.partial(_write_segment, segment=segment))
+                segment = _with_name(segment, name)
+            named.append(segment)
+        dead_ids = np.flatnonzero(dead).astype(np.uint32)
+        _write_atomically(directory / "dead.npy", lambda handle: np.save(handle, dead_ids))
+        names = [segment.name for segment in named]
+        manifest = {"format": FORMAT_VERSION, "bands": self.bands, "rows": self.rows, "segments": names}
+        _write_atomically(directory / MANIFEST_NAME, lambda handle: handle.write(json.dumps(manifest).encode()))
+        self._persisted_dead = dead_count
+        with self._lock:
+            renamed = {id(old): new for old, new in zip(prefix, named, strict=True)}
+            self._segments = [renamed.get(id(segment), segment) for segment in self._segments]
+        for stale in directory.glob("segment-*"):
+            if stale.name not in names:
+                stale.unlink(missing_ok=True)
+
+    def _load_segments(self) -> list[_Segment]:
+        manifest_path = self._path(MANIFEST_NAME)
+        if manifest_path is None or not manifest_path.exists():
+            return []
+        manifest = json.loads(manifest_path.read_text())
+        if (manifest.get("format"), manifest.get("bands"), manifest.get("rows")) != (
+            FORMAT_VERSION,
+            self.bands,
+            self.rows,
+        ):
+            _LOGGER.warning("the saved index in %s has other parameters; rebuilding it from the store", manifest_path)
+            return []
+        segments = []
+        expected_first = 0
+        for name in manifest["segments"]:
+            assert self._directory is not None  # noqa: S101 - manifest_path exists, so directory is set
+            with np.load(self._directory / name) as data:
+                segment = _Segment(
+                    int(data["first_window"]),
+                    data["window_sequences"],
+                    data["keys"],
+                    data["windows"],
+                    data["offsets"],
+                    name,
+                )
+            if segment.first_window != expected_first:
+                _LOGGER.warning("the saved index in %s has a gap; rebuilding it from the store", manifest_path)
+                return []
+            expected_first += segment.window_count
+            segments.append(segment)
+        return segments
+
+
+def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_]) -> list[_Segment]:
+    merged: list[_Segment] = []
+    for segment in segments:
+        merged.append(segment)
+        while len(merged) >= 2 and merged[-1].window_count >= MERGE_RATIO * merged[-2].window_count:
+            newer = merged.pop()
+            older = merged.pop()
+            merged.append(_Segment.merge(older, newer, dead))
+    return merged
+
+
+def _with_name(segment: _Segment, name: str) -> _Segment:
+    return dataclasses.replace(segment, name=name)
+
+
+def _write_segment(handle: BinaryIO, segment: _Segment) -> None:
+    np.savez(
+        handle,
+        first_window=np.int64(segment.first_window),
+        window_sequences=segment.window_sequences,
+        keys=segment.keys,
+        windows=segment.windows,
+        offsets=segment.offsets,
+    )
+
+
+def _write_atomically(path: Path, write: Callable[[BinaryIO], object]) -> None:
+    # Written beside, flushed, then renamed: a crash leaves the old file or the new one, never half of one.
+    temporary = path.with_name(path.name + ".tmp")
+    with temporary.open("wb") as handle:
+        write(handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    temporary.replace(path)
+
+
+class _GrowableArray(Generic[_Scalar]):
+    """A numpy array with amortised O(1) append, viewed without copying."""
+
+    def __init__(self, dtype: type[_Scalar]) -> None:
+        self._data: npt.NDArray[_Scalar] = np.empty(1024, dtype=dtype)
+        self._size = 0
+
+    def extend(self, values: npt.NDArray[_Scalar]) -> None:
+        needed = self._size + len(values)
+        if needed > len(self._data):
+            grown = np.empty(max(needed, 2 * len(self._data)), dtype=self._data.dtype)
+            grown[: self._size] = self._data[: self._size]
+            self._data = grown
+        self._data[self._size : needed] = values
+        self._size = needed
+
+    def view(self) -> npt.NDArray[_Scalar]:
+        return self._data[: self._size]
+
+    def __len__(self) -> int:
+        return self._size

@@ -1,0 +1,149 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import pytest
+from datasketch import LeanMinHash, MinHashLSH
+
+from server.adapters.band_index import MANIFEST_NAME, BandIndex, band_keys
+from server.adapters.minhash_signer import HASH_SCHEME, MinHashSigner
+
+BANDS, ROWS = 21, 3
+SIGNER = MinHashSigner()
+
+
+def corpus(documents: int, seed: int = 3) -> dict[int, npt.NDArray[np.uint32]]:
+    """Random passage feature sets, the last fifth near copies (2/3 of each window kept) of the first."""
+    rng = np.random.default_rng(seed)
+    vocabulary = [f"w{number}" for number in range(2000)]
+    windows: dict[int, list[set[str]]] = {}
+    originals = documents * 4 // 5
+    for sequence in range(1, originals + 1):
+        windows[sequence] = [set(rng.choice(vocabulary, 30)) for _ in range(int(rng.integers(1, 6)))]
+    for sequence in range(originals + 1, documents + 1):
+        source = windows[sequence - originals]
+        windows[sequence] = [set(sorted(window)[:20]) | set(rng.choice(vocabulary, 10)) for window in source]
+    return {sequence: SIGNER.hash_values(sets) for sequence, sets in windows.items()}
+
+
+def brute_force_strength(stored: dict[int, npt.NDArray[np.uint32]], query: npt.NDArray[np.uint32]) -> dict[int, int]:
+    """The most bands any query window shares with any stored window, per document, by comparing all pairs."""
+    query_keys = band_keys(query, BANDS, ROWS)
+    strength = {}
+    for sequence, signatures in stored.items():
+        keys = band_keys(signatures, BANDS, ROWS)
+        shared = (query_keys[:, :, None] == keys[:, None, :]).sum(axis=0)
+        if shared.max() > 0:
+            strength[sequence] = int(shared.max())
+    return strength
+
+
+def test_candidates_are_exactly_what_datasketch_minhashlsh_finds_with_the_same_bands() -> None:
+    signatures = corpus(200)
+    index = BandIndex(BANDS, ROWS)
+    reference = MinHashLSH(num_perm=SIGNER.num_perm, params=(BANDS, ROWS))
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+        for position, row in enumerate(rows):
+            reference.insert((sequence, position), LeanMinHash(seed=1, hashvalues=row, scheme=HASH_SCHEME))
+        # Checkpoints now and then: the answer must not depend on what is in segments and what is recent.
+        if sequence % 23 == 0:
+            index.checkpoint()
+
+    for query in signatures.values():
+        expected = {
+            sequence
+            for row in query
+            for sequence, _ in reference.query(LeanMinHash(seed=1, hashvalues=row, scheme=HASH_SCHEME))
+        }
+        assert set(index.candidates(query)) == expected
+
+
+def test_strength_is_the_most_bands_one_pair_of_windows_shares() -> None:
+    signatures = corpus(120)
+    index = BandIndex(BANDS, ROWS)
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+        if sequence % 17 == 0:
+            index.checkpoint()
+
+    for sequence in (1, 50, 97, 100, 120):
+        assert index.candidates(signatures[sequence]) == brute_force_strength(signatures, signatures[sequence])
+
+
+def test_removed_documents_are_gone_before_and_after_their_entries_are_merged_away() -> None:
+    signatures = corpus(100)
+    index = BandIndex(BANDS, ROWS)
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+    index.checkpoint()
+    entries_before = index.memory_bytes()
+
+    for sequence in range(1, 51):
+        index.remove(sequence)
+    assert all(sequence not in index.candidates(signatures[sequence]) for sequence in range(1, 51))
+    assert len(index) == 50
+    # Enough new entries to merge the segment holding the removed ones.
+    for sequence, rows in corpus(100, seed=4).items():
+        index.add(1000 + sequence, rows)
+    index.checkpoint()
+
+    assert all(sequence not in index.candidates(signatures[sequence]) for sequence in range(1, 51))
+    assert 51 in index.candidates(signatures[51])
+    assert index.memory_bytes() < 2 * entries_before
+
+
+def test_a_saved_index_restores_the_same_answers_and_reports_what_it_lacks(tmp_path: Path) -> None:
+    signatures = corpus(150)
+    index = BandIndex(BANDS, ROWS, tmp_path, save_windows=50)
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+        if sequence % 10 == 0:
+            index.checkpoint()
+    index.remove(7)
+    index.checkpoint()
+    manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
+    assert manifest["segments"], "nothing was saved"
+
+    # The store has lost 8 (deleted after the last save) and gained 151 (never indexed).
+    stored = set(signatures) - {7, 8} | {151}
+    restored = BandIndex(BANDS, ROWS, tmp_path, save_windows=50)
+    missing = restored.restore(stored)
+
+    assert 151 in missing
+    assert not missing & {7, 8}
+    for sequence in missing - {151}:
+        restored.add(sequence, signatures[sequence])
+    restored.checkpoint()
+    for rows in signatures.values():
+        expected = {key: value for key, value in index.candidates(rows).items() if key != 8}
+        assert restored.candidates(rows) == expected
+    assert len(restored) == len(stored) - 1
+
+
+def test_a_saved_index_with_other_bands_is_ignored_and_everything_is_reported_missing(tmp_path: Path) -> None:
+    signatures = corpus(60)
+    index = BandIndex(BANDS, ROWS, tmp_path, save_windows=10)
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+    index.checkpoint()
+
+    other = BandIndex(BANDS - 1, ROWS, tmp_path)
+
+    assert other.restore(signatures) == set(signatures)
+    assert len(other) == 0
+
+
+@pytest.mark.parametrize("documents", [0, 1])
+def test_tiny_indexes_answer(documents: int) -> None:
+    signatures = corpus(5)
+    index = BandIndex(BANDS, ROWS)
+    for sequence in list(signatures)[:documents]:
+        index.add(sequence, signatures[sequence])
+    index.checkpoint()
+    index.checkpoint()
+
+    assert set(index.candidates(signatures[1])) == ({1} if documents else set())
