@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Final
 
 from server.domain.model import IndexParameters, Link, StoredDocument
-from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS, SHINGLE_WORDS
+from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS, SHINGLE_WORDS, cut_passages, document_shingles
 from server.domain.ports import Signatures, StoreChange
+from server.domain.tokenization import tokenize
 
 # The same thresholds as server/adapters/minhash_lsh_index.py; repeated rather than imported so that
 # unit tests never import the adapter (and with it datasketch).
@@ -68,10 +69,11 @@ class ExactIndex:
     def parameters(self) -> IndexParameters:
         return self._parameters
 
-    def sign(self, document_features: Iterable[str], passage_features: Sequence[Iterable[str]]) -> Signatures:
+    def sign(self, text: str) -> Signatures:
+        tokens = tokenize(text)
         return Signatures(
-            document=encode_features(document_features),
-            passages=tuple(encode_features(features) for features in passage_features),
+            document=encode_features(document_shingles(tokens)),
+            passages=tuple(encode_features(passage.features) for passage in cut_passages(tokens)),
         )
 
     def add(self, sequence: int, signatures: Signatures) -> None:

@@ -67,8 +67,8 @@ class MinHashLshIndex:
     def parameters(self) -> IndexParameters:
         return self._parameters
 
-    def sign(self, document_features: Iterable[str], passage_features: Sequence[Iterable[str]]) -> Signatures:
-        rows = self._signer.hash_values([document_features, *passage_features])
+    def sign(self, text: str) -> Signatures:
+        rows = self._signer.sign_text(text)
         return Signatures(document=rows[0].tobytes(), passages=tuple(row.tobytes() for row in rows[1:]))
 
     def add(self, sequence: int, signatures: Signatures) -> None:

@@ -1,4 +1,4 @@
-"""MinHashSigner: datasketch-identical MinHash signatures, computed for many feature sets at once."""
+"""MinHashSigner: datasketch-identical MinHash signatures, for many feature sets at once or for a whole text."""
 
 from __future__ import annotations
 
@@ -9,6 +9,10 @@ import numpy as np
 import numpy.typing as npt
 import xxhash
 from datasketch import MinHash
+
+from server.adapters.compiled_signer import IMPLEMENTS_DOMAIN_PATTERNS, StopwordTable, character_tables, sign_utf8
+from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS, SHINGLE_WORDS, cut_passages, document_shingles
+from server.domain.tokenization import MIN_CONTENT_LINE_WORDS, STEM_LENGTH, STOPWORDS, tokenize
 
 HASH_SCHEME: Final = "affine32"
 HASH_FUNCTION: Final = "xxh32"
@@ -27,6 +31,9 @@ class MinHashSigner:
     matrix operation, and each passage's minimum is taken with `np.minimum.reduceat`. The arithmetic
     (MurmurHash3 finalizer, then `a * h + b` wrapping in uint32) is datasketch's own, so the values
     are identical; a test checks that against datasketch itself.
+
+    `sign_text` goes further for the signatures of a text: it tokenises, shingles and signs it in one
+    compiled pass (`compiled_signer`), with exactly the rows the domain's features give `hash_values`.
     """
 
     def __init__(self, num_perm: int = 128, seed: int = 1) -> None:
@@ -37,6 +44,60 @@ class MinHashSigner:
         self._a: npt.NDArray[np.uint32] = np.asarray(a, dtype=np.uint32)
         self._b: npt.NDArray[np.uint32] = np.asarray(b, dtype=np.uint32)
         self._empty: npt.NDArray[np.uint32] = np.asarray(reference.hashvalues, dtype=np.uint32)
+        self._stopwords = StopwordTable(STOPWORDS)
+
+    def sign_text(self, text: str) -> npt.NDArray[np.uint32]:
+        r"""Return the rows of a text: its document shingles' first, then each of its passages'.
+
+        The rows are exactly `hash_values([document_shingles(tokens), *(p.features for p in
+        cut_passages(tokens))])` of `tokens = tokenize(text)`, for every text. They come from compiled
+        code (`sign_text_compiled`) when the text qualifies, and from the domain and `hash_values` when not.
+
+        >>> MinHashSigner().sign_text("Mosul fell.\nThe leader left the city last week, officials said.").shape
+        (2, 128)
+        """
+        rows = self.sign_text_compiled(text)
+        if rows is None:
+            tokens = tokenize(text)
+            rows = self.hash_values(
+                [document_shingles(tokens), *(passage.features for passage in cut_passages(tokens))]
+            )
+        return rows
+
+    def sign_text_compiled(self, text: str) -> npt.NDArray[np.uint32] | None:
+        """Return `sign_text(text)` computed in one compiled pass, or None when the text does not qualify.
+
+        A text qualifies unless a token that `tokenize` keeps (links masked, boilerplate lines dropped) has a
+        character whose normal form the kernel does not table: a half-width katakana letter, a compatibility
+        form (a ligature, a full-width or circled letter, a superscript), a Hangul jamo, a letter beyond the
+        Basic Multilingual Plane, or a letter past U+1100 outside Latin Extended Additional, Greek Extended
+        and the scripts written without spaces. So ASCII words with any punctuation, spaces, symbols or emoji
+        around them (curly quotes, dashes, ellipses) qualify, and so do accented Latin, Greek, Cyrillic, CJK,
+        Hangul syllables and Thai. The compiled code takes no lock and releases the GIL.
+        """
+        if not IMPLEMENTS_DOMAIN_PATTERNS:
+            return None  # the domain tokenises otherwise than the kernel knows how to
+        tables = character_tables()
+        rows, qualified = sign_utf8(
+            np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8),
+            tables.classes,
+            tables.folded_offsets,
+            tables.folded,
+            tables.expansion,
+            self._stopwords.slots,
+            self._stopwords.offsets,
+            self._stopwords.bytes,
+            self._stopwords.max_length,
+            self._a,
+            self._b,
+            self._empty,
+            SHINGLE_WORDS,
+            PASSAGE_WORDS,
+            PASSAGE_STRIDE,
+            STEM_LENGTH,
+            MIN_CONTENT_LINE_WORDS,
+        )
+        return rows if qualified else None
 
     def hash_values(self, feature_sets: Sequence[Iterable[str]]) -> npt.NDArray[np.uint32]:
         """Return one row of `num_perm` MinHash values per feature set (the empty-set value for an empty one)."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import unicodedata
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -57,9 +58,25 @@ class Limits:
 class _Accepted:
     index: int
     document: Document
-    profile: TextProfile
     signatures: Signatures
     replaces: bool
+
+
+class _LazyProfile:
+    """A text's profile, built on first use: most documents have no candidate, and need none.
+
+    Signing reads the text in compiled code; the full analysis (sentences, stems, their index) costs
+    more than signing and only verification needs it.
+    """
+
+    def __init__(self, text: str, document: Document | None = None, sequence: int | None = None) -> None:
+        self._arguments = (text, document, sequence)
+        self.built: TextProfile | None = None
+
+    def __call__(self) -> TextProfile:
+        if self.built is None:
+            self.built = profile_text(*self._arguments)
+        return self.built
 
 
 class Deduplicator:
@@ -177,19 +194,26 @@ class Deduplicator:
         if math.isnan(min_score) or not 0.0 <= min_score <= 1.0:
             raise InvalidRequestError(f"min_score is {min_score}; use a value from 0 to 1")
         query_sequence = None
+        query: Callable[[], TextProfile]
         if document_id is not None:
             query_sequence = self._require(document_id)
-            query = self._stored_profile(document_id, query_sequence)
-            signatures = self._store.get_signatures(document_id)
-            if query is None or signatures is None:
+            stored_signatures = self._store.get_signatures(document_id)
+            if stored_signatures is None:
                 raise _not_found(document_id)
+            signatures = stored_signatures
+            query = functools.partial(self._stored_query_profile, document_id, query_sequence)
         else:
             assert text is not None  # noqa: S101 - guaranteed by the exactly-one check above
-            query = self._profile_query_text(text, "text")
-            signatures = self._sign(query)
+            self._validate_text(text, "text")
+            signatures = self._index.sign(text)
+            if not signatures.passages:
+                raise InvalidRequestError(
+                    "text has no content words to compare (only punctuation, symbols or stop words); send prose"
+                )
+            query = _LazyProfile(text)
         matches = [
             Match(candidate_id, comparison)
-            for candidate_id, comparison in self._verified(query_sequence, query, signatures, {}, {})
+            for candidate_id, comparison in self._verified(query_sequence, query, signatures, {})
             if comparison.score >= min_score
         ]
         matches.sort(key=lambda match: (-match.comparison.score, match.document_id))
@@ -241,13 +265,13 @@ class Deduplicator:
                     f"document {document.id!r} is already stored with another text; "
                     "set replace to overwrite it, or use another id"
                 )
-        profile = profile_text(document.text, document)
-        if not profile.passages:
+        signatures = self._index.sign(document.text)
+        if not signatures.passages:
             raise InvalidDocumentError(
                 f"documents[{index}].text has no content words to compare "
                 "(only punctuation, symbols or stop words); send prose"
             )
-        return _Accepted(index, document, profile, self._sign(profile), replaces=existing is not None)
+        return _Accepted(index, document, signatures, replaces=existing is not None)
 
     def _store_accepted(self, accepted: list[_Accepted], results: list[IngestResult | None]) -> None:
         replaced_ids = [item.document.id for item in accepted if item.replaces]
@@ -261,23 +285,21 @@ class Deduplicator:
         indexed: list[int] = []
         try:
             first_sequence = self._store.last_sequence() + 1
-            batch_profiles: dict[str, TextProfile] = {}
-            batch_ids: dict[int, str] = {}
+            batch: dict[int, tuple[str, _LazyProfile]] = {}
             new_links: list[Link] = []
             for offset, item in enumerate(accepted):
                 sequence = first_sequence + offset
-                profile = replace(item.profile, sequence=sequence)
+                profile = _LazyProfile(item.document.text, item.document, sequence)
                 new_links.extend(
                     Link.from_comparison(item.document.id, candidate_id, comparison)
-                    for candidate_id, comparison in self._verified(
-                        sequence, profile, item.signatures, batch_profiles, batch_ids
-                    )
+                    for candidate_id, comparison in self._verified(sequence, profile, item.signatures, batch)
                 )
                 self._index.add(sequence, item.signatures)
                 indexed.append(sequence)
-                batch_profiles[item.document.id] = profile
-                batch_ids[sequence] = item.document.id
-            upserts = self._decide_links(new_links, set(batch_profiles), set(replaced_ids))
+                batch[sequence] = (item.document.id, profile)
+            upserts = self._decide_links(
+                new_links, {document_id for document_id, _ in batch.values()}, set(replaced_ids)
+            )
             self._store.apply(
                 StoreChange(
                     added=[(item.document, item.signatures) for item in accepted],
@@ -296,10 +318,11 @@ class Deduplicator:
         self._index.checkpoint()
         for replaced_id in replaced_ids:
             self._forget_profile(replaced_id)
-        # The batch's profiles were built for verification; keep them, so that later batches do not read
-        # these texts back from the store and analyse them again.
-        for offset, (document_id, profile) in enumerate(batch_profiles.items()):
-            self._remember_profile((document_id, first_sequence + offset), profile)
+        # The profiles built for verification are kept, so that later batches do not read these texts back
+        # from the store and analyse them again.
+        for sequence, (document_id, profile) in batch.items():
+            if profile.built is not None:
+                self._remember_profile((document_id, sequence), profile.built)
         for item in accepted:
             links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
             status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
@@ -308,10 +331,9 @@ class Deduplicator:
     def _verified(
         self,
         query_sequence: int | None,
-        profile: TextProfile,
+        profile: Callable[[], TextProfile],
         signatures: Signatures,
-        batch: dict[str, TextProfile],
-        batch_ids: dict[int, str],
+        batch: dict[int, tuple[str, _LazyProfile]],
     ) -> list[tuple[str, Comparison]]:
         """Compare `profile` with its index candidates (most colliding first), stored or in `batch`."""
         candidates = self._index.candidates(signatures)
@@ -319,17 +341,17 @@ class Deduplicator:
             candidates.pop(query_sequence, None)
         # Ties go to the older document, which is likelier to be the source.
         ranked = sorted(candidates, key=lambda seq: (-candidates[seq], seq))[: self._limits.max_verified_candidates]
-        ids = {sequence: batch_ids[sequence] for sequence in ranked if sequence in batch_ids}
+        ids = {sequence: batch[sequence][0] for sequence in ranked if sequence in batch}
         ids.update(self._store.ids_of(sequence for sequence in ranked if sequence not in ids))
         verified = []
         for sequence in ranked:
             candidate_id = ids.get(sequence)
             if candidate_id is None:
                 continue
-            candidate = batch.get(candidate_id) or self._stored_profile(candidate_id, sequence)
+            candidate = batch[sequence][1]() if sequence in batch else self._stored_profile(candidate_id, sequence)
             if candidate is None:
                 continue
-            comparison = compare_profiles(profile, candidate)
+            comparison = compare_profiles(profile(), candidate)
             if comparison is not None:
                 verified.append((candidate_id, comparison))
         return verified
@@ -358,8 +380,11 @@ class Deduplicator:
             if (link.document_id, link.source_id) in new_pairs or link.suppressed != before.suppressed
         ]
 
-    def _sign(self, profile: TextProfile) -> Signatures:
-        return self._index.sign(profile.shingles, [passage.features for passage in profile.passages])
+    def _stored_query_profile(self, document_id: str, sequence: int) -> TextProfile:
+        profile = self._stored_profile(document_id, sequence)
+        if profile is None:
+            raise _not_found(document_id)
+        return profile
 
     def _require(self, document_id: str) -> int:
         """Return the stored document's sequence number; raise NOT_FOUND without reading its text."""

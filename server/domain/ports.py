@@ -26,7 +26,9 @@ class SignatureIndex(Protocol):
     @property
     def parameters(self) -> IndexParameters: ...
 
-    def sign(self, document_features: Iterable[str], passage_features: Sequence[Iterable[str]]) -> Signatures: ...
+    def sign(self, text: str) -> Signatures:
+        """Return the text's signatures: its word shingles' and each passage's (see server/domain/passages.py)."""
+        ...
 
     def add(self, sequence: int, signatures: Signatures) -> None:
         """Index a document under its store sequence number (the index holds no ids: they cost memory)."""

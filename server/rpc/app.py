@@ -92,6 +92,9 @@ def build_running_server(settings: Settings) -> RunningServer:
         directory=settings.data_dir / INDEX_DIRECTORY,
         save_windows=settings.index_save_windows,
     )
+    # The signing kernels compile (or load from numba's cache) on first use: pay that before serving, so that
+    # the first request does not wait seconds for it.
+    index.sign("Compile the signing kernels before the first request arrives.")
     stored_parameters = store.load_parameters()
     if stored_parameters is not None and _signature_parameters(stored_parameters) != _signature_parameters(
         index.parameters

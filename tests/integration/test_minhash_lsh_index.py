@@ -22,8 +22,7 @@ from tests.stories import (
 
 
 def signed(index: SignatureIndex, text: str) -> Signatures:
-    profile = profile_text(text)
-    return index.sign(profile.shingles, [passage.features for passage in profile.passages])
+    return index.sign(text)
 
 
 @pytest.fixture

@@ -1,11 +1,23 @@
 from __future__ import annotations
 
+import unicodedata
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 import pytest
+import xxhash
 from datasketch import MinHash
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from server.adapters.compiled_signer import IMPLEMENTS_DOMAIN_PATTERNS, RUN, character_tables, xxh32
 from server.adapters.minhash_signer import HASH_SCHEME, MinHashSigner, token_hash
+from server.domain.passages import cut_passages, document_shingles
+from server.domain.tokenization import STOPWORDS, tokenize
+
+CORPUS = sorted((Path(__file__).resolve().parents[2] / "corpus").glob("*.txt"))
 
 # Letters from several scripts, CJK, emoji and combining marks: whatever tokenisation can produce.
 ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789 éøßçЖжπλ東京都市民アイウ한국어ไทย😀🙂\u0301\u200d-'"
@@ -99,3 +111,197 @@ def test_signatures_estimate_jaccard_like_datasketch() -> None:
     estimate = float(np.mean(rows[0] == rows[1]))
 
     assert abs(estimate - 300 / 500) < 0.1
+
+
+# sign_text: the compiled path must give exactly what the domain's features and hash_values give.
+# The first test to sign compiles the kernels (some 8 s of CPU) unless numba's cache in __pycache__ has them.
+
+SIGNER = MinHashSigner()
+
+
+def reference_rows(text: str) -> npt.NDArray[np.uint32]:
+    tokens = tokenize(text)
+    return SIGNER.hash_values([document_shingles(tokens), *(passage.features for passage in cut_passages(tokens))])
+
+
+def assert_signs_like_the_reference(text: str) -> None:
+    rows = SIGNER.sign_text(text)
+    expected = reference_rows(text)
+    assert rows.dtype == np.uint32
+    assert rows.shape == expected.shape
+    np.testing.assert_array_equal(rows, expected)
+
+
+def test_xxh32_equals_xxhash_on_random_bytes_of_every_length_up_to_100() -> None:
+    rng = np.random.default_rng(5)
+    for length in range(101):
+        for offset in (0, 1, 3):
+            data = rng.integers(0, 256, size=offset + length + 2, dtype=np.uint8)
+            expected = xxhash.xxh32_intdigest(data[offset : offset + length].tobytes())
+            assert int(xxh32(data, offset, offset + length)) == expected, (length, offset)
+
+
+def test_the_kernel_implements_the_domains_token_and_link_patterns() -> None:
+    # When this fails, the domain changed how it tokenises: sign_text falls back to the reference path
+    # (still exact, but slow) until compiled_signer learns the new patterns.
+    assert IMPLEMENTS_DOMAIN_PATTERNS
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=lambda path: path.stem)
+def test_seed_articles_sign_like_the_reference_on_the_compiled_path(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+
+    compiled = SIGNER.sign_text_compiled(text)
+
+    assert compiled is not None  # curly quotes, dashes, links and a Cyrillic byline keep it compiled
+    np.testing.assert_array_equal(compiled, reference_rows(text))
+    assert_signs_like_the_reference(text)
+
+
+def test_ascii_news_text_takes_the_compiled_path() -> None:
+    text = "\n".join(
+        [
+            "By Staff Reporter",
+            "The leader of Islamic State left Mosul last week, leaving the fight to local commanders.",
+            "Officials said on Tuesday \u201cthe city is nearly surrounded\u201d \u2014 and aid is on the way\u2026",
+            "Follow @reporter or read https://example.com/story for more.",
+        ]
+    )
+
+    assert SIGNER.sign_text_compiled(text) is not None
+    assert_signs_like_the_reference(text)
+
+
+def test_a_long_unpunctuated_text_signs_like_the_reference() -> None:
+    rng = np.random.default_rng(3)
+    vocabulary = [*sorted(STOPWORDS), *(f"word{index}" for index in range(400))]
+    text = " ".join(rng.choice(vocabulary, size=6000))
+
+    assert SIGNER.sign_text_compiled(text) is not None
+    assert_signs_like_the_reference(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "\n\n",
+        "one",
+        "one two three four",
+        "the of and to a in is it",  # stopwords only: a document row and no passage
+        "Scroll down\nThe Leader LEFT Mosul last week\nok",
+        "café CAFÉ Zürich İstanbul STRASSE straße ΐ Μόσχα Москва Erdoğan",
+        "東京都の市民 한국어 ไทย ・ and more words here",
+        "ｶﾞｷﾞ ｱ ﾞ one two three four",  # half-width kana: the reference path
+        "ﬁne Ⅻ ² ٣ e\u0301 \u1100\u1161\u11a8 one two three",  # their normal forms need the reference path
+        "httpſ://x.com one two three four",  # re.IGNORECASE lets the long s match "s"
+        "pıc.twitter.com/abc one two three four\nand more words on a line",
+        "PİC.TWITTER.COM/x one two\nthree four five six",
+        "WwW.Example.com/x HTTP://a.b/c @Handle_1 @Józef a@b foohttp://x @ @@x one two",
+        "\u2028".join(["a b c d e"] * 30) + "\x85x y\r\nz\x0cw\x1cv\x1dq\x1er\x1fs\x0bt",
+        "lone \ud800 surrogate and other words",
+        "𝐀𝐁 \U00020000 😀 emoji and astral words",
+    ],
+)
+def test_tricky_texts_sign_like_the_reference(text: str) -> None:
+    assert_signs_like_the_reference(text)
+
+
+def test_texts_the_kernel_turns_down_still_sign_like_the_reference() -> None:
+    text = "The \ufb01rst line has a ligature in it\nand the second line is plain"
+
+    assert SIGNER.sign_text_compiled(text) is None
+    assert_signs_like_the_reference(text)
+
+
+def test_signatures_of_text_equal_datasketch_fed_the_same_features() -> None:
+    text = CORPUS[0].read_text(encoding="utf-8")
+    tokens = tokenize(text)
+    feature_sets = [document_shingles(tokens), *(passage.features for passage in cut_passages(tokens))]
+    signer = MinHashSigner(num_perm=64, seed=42)
+
+    rows = signer.sign_text(text)
+
+    assert rows.shape == (len(feature_sets), 64)
+    for row, features in zip(rows, feature_sets, strict=True):
+        np.testing.assert_array_equal(row, datasketch_values(sorted(features), 64, 42))
+
+
+def test_signing_from_threads_gives_the_same_rows() -> None:
+    texts = [path.read_text(encoding="utf-8") for path in CORPUS] * 4
+    expected = [SIGNER.sign_text(text) for text in texts]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(SIGNER.sign_text, texts))
+
+    for rows, wanted in zip(results, expected, strict=True):
+        np.testing.assert_array_equal(rows, wanted)
+
+
+def test_no_character_with_a_per_character_normal_form_composes_with_the_one_before_it() -> None:
+    # The kernel normalises a run of word characters one character at a time. That is NFKC only when no
+    # character of the run composes with the one before it: the second of a canonical pair, or a Hangul
+    # vowel or trailing consonant. Such characters must have no tabled normal form (they leave the compiled path).
+    tables = character_tables()
+    tabled = np.flatnonzero(np.diff(tables.folded_offsets) > 0)
+    runs = {int(code_point) for code_point in tabled if tables.classes[code_point] & RUN}
+    seconds = set(range(0x1161, 0x1176)) | set(range(0x11A8, 0x11C3))
+    for code_point in range(0x110000):
+        decomposition = unicodedata.decomposition(chr(code_point)).split()
+        if len(decomposition) == 2 and not decomposition[0].startswith("<"):
+            seconds.add(int(decomposition[1], 16))
+    assert not runs & seconds
+
+
+ASCII_WORDS = st.one_of(
+    st.sampled_from(sorted(STOPWORDS)),
+    st.from_regex(r"[A-Za-z0-9_]{1,12}", fullmatch=True),
+    st.sampled_from(["Mosul", "ISIS", "THE", "Said", "2017", "a_b", "_", "x"]),
+)
+# Letters whose normal form is the compiled path's own, characters that are tokens on their own, and characters
+# whose normal form takes the reference path (kana with sound marks, compatibility forms, astral letters).
+FOLDED_WORDS = ["café", "CAFÉ", "Zürich", "İstanbul", "ı", "ß", "ΐ", "Σίσυφος", "Москва", "٣", "e\u0301"]
+SINGLE_CHARACTER_WORDS = ["東京都", "・", "한국어", "ไทย"]
+REFERENCE_WORDS = ["ｶﾞ", "ｱ", "ﾞ", "ﬁne", "Ⅻ", "²", "𝐀", "😀", "\u1100\u1161\u11a8"]
+OTHER_WORDS = st.sampled_from([*FOLDED_WORDS, *SINGLE_CHARACTER_WORDS, *REFERENCE_WORDS])
+ASCII_LINKS = st.one_of(
+    st.sampled_from(["http://x.com/a", "HTTPS://y.org/b?c=d", "www.ex.com", "WwW.x", "pic.twitter.com/abc"]),
+    st.sampled_from(["PIC.TWITTER.COM/x", "http:/", "https:", "www", "@", "a@b", "x@y.z"]),
+    st.from_regex(r"@[A-Za-z0-9_]{1,8}", fullmatch=True),
+)
+OTHER_LINKS = st.sampled_from(["httpſ://z", "pıc.twitter.com/q", "@Józef", "https://ex.com/ünï", "@東京"])
+# Every line break str.splitlines knows, spaces, and the punctuation of English news (a combining accent too).
+LINE_BREAKS = ["\n", "\n\n", "\r\n", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+SPACES = [" ", " ", " ", " ", "  ", "\t", "\x1f", "\u00a0", "\u3000"]
+PUNCTUATION = [", ", ". ", "-", "'", "/", ":", " — ", "“", "”", "’", "…", "«", "»", "€", "\u0301"]
+SEPARATORS = st.sampled_from([*LINE_BREAKS, *SPACES, *SPACES, *PUNCTUATION])
+
+
+@st.composite
+def texts(draw: st.DrawFn, words: st.SearchStrategy[str], links: st.SearchStrategy[str]) -> str:
+    kind = draw(st.sampled_from(["prose", "lines", "stopwords"]))
+    if kind == "stopwords":  # long runs of stopwords, so that whole windows have no content word
+        stopwords = draw(st.lists(st.sampled_from(sorted(STOPWORDS)), min_size=40, max_size=160))
+        for _ in range(draw(st.integers(0, 3))):
+            stopwords.insert(draw(st.integers(0, len(stopwords))), draw(words))
+        return " ".join(stopwords)
+    if kind == "lines":  # short boilerplate lines between content lines
+        lines = draw(st.lists(st.lists(st.one_of(words, links), max_size=12).map(" ".join), max_size=25))
+        return draw(st.sampled_from(["\n", "\r\n", "\u2028"])).join(lines)
+    pieces = draw(st.lists(st.tuples(st.one_of(words, words, words, links), SEPARATORS), max_size=150))
+    return "".join(piece + separator for piece, separator in pieces)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.one_of(texts(st.one_of(ASCII_WORDS, OTHER_WORDS), st.one_of(ASCII_LINKS, OTHER_LINKS)), st.text()))
+def test_sign_text_equals_the_reference_for_any_text(text: str) -> None:
+    assert_signs_like_the_reference(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=texts(ASCII_WORDS, ASCII_LINKS))
+def test_ascii_words_with_any_punctuation_and_links_take_the_compiled_path(text: str) -> None:
+    compiled = SIGNER.sign_text_compiled(text)
+
+    assert compiled is not None
+    np.testing.assert_array_equal(compiled, reference_rows(text))
