@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Final
 
@@ -39,10 +40,14 @@ from client.evaluation import (
     scores_to_json,
     truth_row_from_json,
 )
+from client.load import DEFAULT_MIX, LoadConfig, format_report, parse_mix, report_to_json, run_load
 from dedup.v1 import dedup_service_pb2, document_pb2
 
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
 DEFAULT_BATCH_SIZE: Final = 64
+# `dedup load`: a minute unless told otherwise, and batches the size a live feed sends rather than a bulk load.
+DEFAULT_LOAD_SECONDS: Final = 60.0
+DEFAULT_LOAD_BATCH_SIZE: Final = 16
 # Long enough to recognise a passage, short enough to keep one span per line.
 EXCERPT_CHARS: Final = 60
 DOCUMENT_PREVIEW_LINES: Final = 10
@@ -825,6 +830,100 @@ def _run_get(client: DedupClient, args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_load(client: DedupClient, args: argparse.Namespace) -> int:
+    query_ids = read_ids(args.ids_from) if args.ids_from is not None else []
+    report_file: str | None = None if args.json_report in (None, "-") else args.json_report
+    # Said now rather than after a run that may take minutes.
+    if report_file is not None and not Path(report_file).parent.is_dir():
+        raise InputError(f"{report_file}: no such directory to write the report in")
+    _check_batch_size(client, args.batch_size)
+    try:
+        config = LoadConfig(
+            mix=args.mix,
+            concurrency=args.concurrency,
+            # Bounded either way: by default a minute.
+            duration=args.duration if args.duration is not None or args.requests is not None else DEFAULT_LOAD_SECONDS,
+            requests=args.requests,
+            batch_size=args.batch_size,
+            rate=args.rate,
+            warmup=args.warmup,
+            seed=args.seed,
+            id_prefix=args.id_prefix if args.id_prefix is not None else _default_id_prefix(),
+            query_ids=query_ids,
+        )
+    except ValueError as error:
+        raise InputError(str(error)) from error
+    tls = tls_options_from_args(args)
+
+    def connect() -> DedupClient:
+        return DedupClient(args.target, timeout=args.timeout, tls=tls, token=args.token)
+
+    report = run_load(config, connect, target=args.target, progress=sys.stderr)
+    report_json = json.dumps(report_to_json(report), indent=2)
+    if report_file is not None:
+        try:
+            Path(report_file).write_text(report_json + "\n", encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"{report_file}: {error.strerror or error}") from error
+    _out(report_json if args.json or args.json_report == "-" else format_report(report))
+    if not report.all_ok:
+        return 1
+    # A run cut short is not the run that was asked for: say so to scripts, as shells do for Ctrl-C.
+    return 130 if report.interrupted else 0
+
+
+def _default_id_prefix() -> str:
+    # New for every run, to the millisecond, so that two runs never collide on ids by accident.
+    now = datetime.now(UTC)
+    return f"load-{now:%Y%m%dT%H%M%S}.{now.microsecond // 1000:03d}Z-"
+
+
+def read_ids(path: Path) -> list[str]:
+    """Return the document ids in a file, one per line, exactly as written; blank lines are skipped.
+
+    Raises:
+        InputError: The file cannot be read, or holds no ids.
+    """
+    ids = [line.removesuffix("\r") for line in read_text_file(path).split("\n")]
+    ids = [document_id for document_id in ids if document_id]
+    if not ids:
+        raise InputError(f"{path}: no ids to query (expected one document id per line)")
+    return ids
+
+
+def _check_batch_size(client: DedupClient, batch_size: int) -> None:
+    """Refuse a --batch-size over the server's limit, which would fail every ingest call.
+
+    A server that does not answer ends the command here; one that refuses this call (no token, say) refuses the
+    load's calls too, and the report shows it.
+    """
+    try:
+        limit = client.stats().max_batch_documents
+    except (ServerUnavailableError, DeadlineExceededError):
+        raise
+    except DedupClientError:
+        return
+    if 0 < limit < batch_size:
+        raise InputError(f"--batch-size {batch_size} is over the server's limit of {limit} documents per call")
+
+
+def _load_mix(value: str) -> dict[str, float]:
+    try:
+        return parse_mix(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _non_negative_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not 0 <= number < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number at least 0, got {value}")
+    return number
+
+
 def _positive_int(value: str) -> int:
     try:
         number = int(value)
@@ -846,8 +945,9 @@ def _positive_float(value: str) -> float:
 
 
 def _add_global_options(
-    parser: argparse.ArgumentParser, *, target: str, timeout: float | str, json: bool | str, wait: float | str
+    parser: argparse.ArgumentParser, *, target: str, timeout: float | str, json: bool | str | None, wait: float | str
 ) -> None:
+    """Add --target, --timeout, --json and --wait; with `json` None, leave --json out (for `load --json FILE`)."""
     parser.add_argument(
         "--target",
         default=target,
@@ -861,9 +961,10 @@ def _add_global_options(
         metavar="SECONDS",
         help="how long each call may take (default: 30)",
     )
-    parser.add_argument(
-        "--json", default=json, action="store_true", help="print the response as JSON with proto field names"
-    )
+    if json is not None:
+        parser.add_argument(
+            "--json", default=json, action="store_true", help="print the response as JSON with proto field names"
+        )
     parser.add_argument(
         "--wait",
         default=wait,
@@ -942,12 +1043,20 @@ def build_parser() -> argparse.ArgumentParser:
     _add_global_options(
         common, target=argparse.SUPPRESS, timeout=argparse.SUPPRESS, json=argparse.SUPPRESS, wait=argparse.SUPPRESS
     )
+    # `load` writes its report to a file with --json FILE, so its copy of the global options leaves --json out.
+    common_without_json = argparse.ArgumentParser(add_help=False)
+    _add_global_options(
+        common_without_json, target=argparse.SUPPRESS, timeout=argparse.SUPPRESS, json=None, wait=argparse.SUPPRESS
+    )
     _add_security_options(parser, suppress=False)
     _add_security_options(common, suppress=True)
+    _add_security_options(common_without_json, suppress=True)
     commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
 
-    def add_command(name: str, run: _Command, help_text: str) -> argparse.ArgumentParser:
-        command = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+    def add_command(
+        name: str, run: _Command, help_text: str, parent: argparse.ArgumentParser = common
+    ) -> argparse.ArgumentParser:
+        command = commands.add_parser(name, parents=[parent], help=help_text, description=help_text)
         command.set_defaults(run=run)
         return command
 
@@ -1010,7 +1119,80 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--text-b", metavar="TEXT", help="the second text, instead of FILE_B")
 
     add_command("stats", _run_stats, "show the server's counts, index parameters and limits")
+    _add_load_command(
+        add_command(
+            "load",
+            _run_load,
+            "send generated documents and queries at a steady load, and report throughput and latency",
+            common_without_json,
+        )
+    )
     return parser
+
+
+def _add_load_command(load: argparse.ArgumentParser) -> None:
+    load.epilog = (
+        "Runs for 60 s unless --duration or --requests says otherwise (with both, it stops at whichever comes "
+        "first), then prints a report: calls, req/s, docs/s and latency percentiles (nearest-rank, of the calls "
+        "answered OK) per operation, and every non-OK status. Ctrl-C stops early and still reports. Exit code: 0 "
+        "when every call was OK, 1 when any was not, 2 for usage errors, 130 when interrupted."
+    )
+    load.add_argument(
+        "--concurrency", type=_positive_int, default=4, metavar="N", help="worker threads, one call each (default: 4)"
+    )
+    load.add_argument("--duration", type=_positive_float, metavar="SECONDS", help="how long to measure (default: 60 s)")
+    load.add_argument("--requests", type=_positive_int, metavar="N", help="how many calls to measure")
+    load.add_argument(
+        "--mix",
+        type=_load_mix,
+        default=DEFAULT_MIX,
+        metavar="OP=W,...",
+        help=f"relative weights of the operations ingest, find (FindSimilar by id), find-text (by text), "
+        f"provenance, cluster, compare, stats; unnamed ones get 0 (default: {DEFAULT_MIX})",
+    )
+    load.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=DEFAULT_LOAD_BATCH_SIZE,
+        metavar="N",
+        help=f"documents per IngestDocuments call (default: {DEFAULT_LOAD_BATCH_SIZE})",
+    )
+    load.add_argument(
+        "--rate",
+        type=_positive_float,
+        metavar="R",
+        help="start R calls per second in all, on a fixed schedule (open loop); latency then counts from each "
+        "call's scheduled start (default: closed loop, each worker's next call as soon as its last is answered)",
+    )
+    load.add_argument(
+        "--seed", type=int, default=1, metavar="N", help="seed of the generated documents and choices (default: 1)"
+    )
+    load.add_argument(
+        "--warmup",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="send load this long first, and leave it out of the figures (default: 0)",
+    )
+    load.add_argument(
+        "--json",
+        dest="json_report",
+        nargs="?",
+        const="-",
+        metavar="FILE",
+        help="also write the report as JSON to FILE; without FILE, print JSON instead of the table",
+    )
+    load.add_argument(
+        "--id-prefix",
+        metavar="PREFIX",
+        help="prefix of the generated documents' ids (default: load-<UTC date and time>-, new for every run)",
+    )
+    load.add_argument(
+        "--ids-from",
+        type=Path,
+        metavar="FILE",
+        help="query these stored ids (one per line) instead of the documents the run ingests",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
