@@ -2,10 +2,10 @@
 
 * **gRPC**: a real ``dedup-server`` child process on a free loopback port with a fresh ``--data-dir`` in a
   temporary directory; ``--streams`` clients (default 2), each on its own channel, send the documents in
-  batches of ``--batch-size`` (default 64, as ``dedup ingest`` does). The rate is documents per second from
-  the first send to the last ack: normalising, signing, LSH look-ups, verifying candidates on the texts,
-  deciding links and committing every batch to SQLite (``synchronous=FULL``) all happen inside it. The
-  client threads run on the same 2 cores as the server.
+  batches of ``--batch-size`` (default 64, as ``dedup ingest`` does), after one FindSimilar by text has warmed
+  the server. The rate is documents per second from the first send to the last ack: normalising, signing,
+  LSH look-ups, verifying candidates on the texts, deciding links and committing every batch to SQLite
+  (``synchronous=FULL``) all happen inside it. The client threads run on the same 2 cores as the server.
 * **datasketch**: in this process, for each document ``text.lower().split()``, its word 5-gram shingles,
   ``MinHash(num_perm=128, seed=1).update_batch`` and ``MinHashLSH(threshold=0.5, num_perm=128).insert``; no
   store, no passages, no verification.
