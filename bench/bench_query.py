@@ -36,9 +36,10 @@ from typing import Final
 
 from bench.corpus import CORPUS_VERSION, DEFAULT_ID_PREFIX, GeneratedDocument, generate
 from bench.ingestion import DEFAULT_BATCH_SIZE, DEFAULT_STREAMS, batches_of, ingest
-from bench.report import Report, Target, percentile
+from bench.report import Report, Target
 from bench.server_process import Memory, ServerProcess
 from client import DedupClient, DedupClientError
+from client.load import percentile
 
 FIND_SIMILAR_TARGET: Final = Target(20, at_least=False)  # p99, ms, at 1M documents with 4 clients
 PROVENANCE_TARGET: Final = Target(5, at_least=False)  # p99, ms, at 1M documents
@@ -109,7 +110,8 @@ def measure(address: str, clients: int, queries: int, max_seconds: float, call: 
 
 
 def report_latencies(report: Report, name: str, latencies: Latencies, target: Target) -> None:
-    values = latencies.milliseconds
+    # The same nearest-rank percentiles as `dedup load` reports: a p99 is a latency some call really had.
+    values = sorted(latencies.milliseconds)
     if not values:
         report.line(f"  {name}: no call succeeded ({len(latencies.errors)} errors: {latencies.errors[:1]})")
         return

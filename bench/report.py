@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import platform
 import sys
@@ -36,27 +35,6 @@ class Target:
         if self.aim is not None:
             text += f" (aim {self.aim:g}{gap}{unit})"
         return text
-
-
-def percentile(values: Sequence[float], percent: float) -> float:
-    """Return the `percent` percentile of `values`, interpolating between the closest ranks (numpy's default).
-
-    >>> percentile([4.0, 1.0, 3.0, 2.0], 50)
-    2.5
-    >>> percentile([1.0, 2.0, 3.0], 100)
-    3.0
-
-    Raises:
-        ValueError: `values` is empty or `percent` is outside [0, 100].
-    """
-    if not values:
-        raise ValueError("percentile of no values: measure at least one")
-    if not 0 <= percent <= 100:
-        raise ValueError(f"percent must be in [0, 100], got {percent}")
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * percent / 100
-    low, high = math.floor(position), math.ceil(position)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
 def machine_description() -> str:

@@ -52,21 +52,28 @@ def band_keys(signatures: UInt32Array, bands: int, rows: int) -> UInt32Array:
 
 @dataclass(frozen=True, slots=True)
 class _Segment:
-    """Sorted band tables for the consecutive windows [first_window, first_window + len(window_sequences)).
+    """Sorted band tables for the consecutive windows [first_window, first_window + window_count).
 
     `keys[offsets[j]:offsets[j+1]]` is band j's table, sorted; `windows` holds the window id of each key.
+    Which document a window belongs to is kept once, in the index's per-window array.
     """
 
     first_window: int
-    window_sequences: UInt32Array
+    window_count: int
     keys: UInt32Array
     windows: UInt32Array
     offsets: npt.NDArray[np.int64]
     name: str | None = None
 
-    @property
-    def window_count(self) -> int:
-        return len(self.window_sequences)
+    @classmethod
+    def sorted_from(cls, first_window: int, window_count: int, keys: UInt32Array, windows: UInt32Array) -> _Segment:
+        """Build a segment from (bands, n) keys and their windows, sorting each band by key."""
+        order = np.argsort(keys, axis=1, kind="stable")
+        return cls(
+            first_window,
+            window_count,
+            *_flat(np.take_along_axis(keys, order, axis=1), np.take_along_axis(windows, order, axis=1)),
+        )
 
     def band_arrays(self) -> tuple[UInt32Array, UInt32Array]:
         """Return the keys and windows as (bands, n) arrays, each band sorted by key."""
@@ -109,14 +116,7 @@ class _Segment:
             alive = ~dead[windows[0]]
             keys, windows = keys[:, alive], windows[:, alive]
         # Both halves are sorted per band, so a stable sort sees two runs and merges them in linear time.
-        order = np.argsort(keys, axis=1, kind="stable")
-        keys = np.take_along_axis(keys, order, axis=1)
-        windows = np.take_along_axis(windows, order, axis=1)
-        return _Segment(
-            older.first_window,
-            np.concatenate([older.window_sequences, newer.window_sequences]),
-            *_flat(keys, windows),
-        )
+        return _Segment.sorted_from(older.first_window, older.window_count + newer.window_count, keys, windows)
 
 
 def _flat(keys: UInt32Array, windows: UInt32Array) -> tuple[UInt32Array, UInt32Array, npt.NDArray[np.int64]]:
@@ -148,6 +148,7 @@ class BandIndex:
         self._window_sequences = _GrowableArray(np.uint32)
         self._dead = _GrowableArray(np.bool_)
         self._live_documents = 0
+        self._dead_windows = 0
         # Entries added since the last checkpoint: band key → window ids, searched by dict lookup.
         self._recent: list[dict[int, list[int]]] = [{} for _ in range(bands)]
         self._recent_first_window = 0
@@ -173,6 +174,7 @@ class BandIndex:
             windows = np.flatnonzero((self._window_sequences.view() == sequence) & ~self._dead.view())
             if len(windows):
                 self._dead.view()[windows] = True
+                self._dead_windows += len(windows)
                 self._live_documents -= 1
 
     def candidates(self, passage_signatures: UInt32Array) -> dict[int, int]:
@@ -223,20 +225,21 @@ class BandIndex:
             if end > first:
                 self._segments.append(self._segment_from(recent, first, end))
             segments = list(self._segments)
-            dead = self._dead.view().copy()
+            # No copy: flags only ever turn on, so a window removed during the merge is merely kept in it,
+            # and still filtered out at query time.
+            dead = self._dead.view()
         merged = _merged(segments, dead)
         with self._lock:
             # Only this method replaces segments, and the deduplicator calls it from its write lock.
             self._segments = merged + self._segments[len(segments) :]
-        self._save(dead)
+        self._save()
 
     def restore(self, stored_sequences: Iterable[int]) -> set[int]:
         """Load the saved segments, drop documents the store no longer has; return stored ones still to add."""
         stored = set(stored_sequences)
-        segments = self._load_segments()
+        segments, sequences = self._load_segments()
         with self._lock:
             self._segments = segments
-            sequences = np.concatenate([segment.window_sequences for segment in segments]) if segments else None
             if sequences is not None:
                 self._window_sequences.extend(sequences)
                 self._dead.extend(np.zeros(len(sequences), dtype=np.bool_))
@@ -247,6 +250,7 @@ class BandIndex:
                     dead[saved_dead[saved_dead < len(dead)]] = True
                 gone = ~np.isin(sequences, np.fromiter(stored, dtype=np.int64, count=len(stored)))
                 dead |= gone
+                self._dead_windows = int(np.count_nonzero(dead))
             self._recent_first_window = len(self._window_sequences)
             present = set(np.unique(self._window_sequences.view()[~self._dead.view()]).tolist())
             self._live_documents = len(present)
@@ -256,15 +260,10 @@ class BandIndex:
         with self._lock:
             return self._live_documents
 
-    @property
-    def window_count(self) -> int:
-        with self._lock:
-            return int(np.count_nonzero(~self._dead.view()))
-
     def memory_bytes(self) -> int:
         """Bytes held in numpy arrays (segments and per-window arrays); the recent dict is not counted."""
         with self._lock:
-            arrays = sum(s.keys.nbytes + s.windows.nbytes + s.window_sequences.nbytes for s in self._segments)
+            arrays = sum(segment.keys.nbytes + segment.windows.nbytes for segment in self._segments)
             return arrays + self._window_sequences.view().nbytes + self._dead.view().nbytes
 
     def _segment_from(self, recent: list[dict[int, list[int]]], first: int, end: int) -> _Segment:
@@ -276,19 +275,12 @@ class BandIndex:
             keys.append(np.asarray(band_keys_, dtype=np.uint32))
             windows.append(np.asarray(band_windows, dtype=np.uint32))
         # Every window has one key per band, so each band holds the same number of entries.
-        key_matrix = np.vstack(keys)
-        window_matrix = np.vstack(windows)
-        order = np.argsort(key_matrix, axis=1, kind="stable")
-        return _Segment(
-            first,
-            self._window_sequences.view()[first:end].copy(),
-            *_flat(np.take_along_axis(key_matrix, order, axis=1), np.take_along_axis(window_matrix, order, axis=1)),
-        )
+        return _Segment.sorted_from(first, end - first, np.vstack(keys), np.vstack(windows))
 
     def _path(self, name: str) -> Path | None:
         return None if self._directory is None else self._directory / name
 
-    def _save(self, dead: npt.NDArray[np.bool_]) -> None:
+    def _save(self) -> None:
         # Only a leading run of large segments is saved: windows are numbered in ingest order, so a restart
         # knows exactly which documents the files hold and replays the rest from the store.
         directory = self._directory
@@ -301,7 +293,10 @@ class BandIndex:
             if segment.window_count < self._save_windows:
                 break
             prefix.append(segment)
-        dead_count = int(np.count_nonzero(dead))
+        with self._lock:
+            dead_count = self._dead_windows
+            window_sequences = self._window_sequences.view()
+            dead = self._dead.view()
         if not prefix or (all(segment.name for segment in prefix) and dead_count == self._persisted_dead):
             return
         directory.mkdir(parents=True, exist_ok=True)
@@ -309,7 +304,9 @@ class BandIndex:
         for segment in prefix:
             if segment.name is None:
                 name = f"segment-{segment.first_window}-{segment.window_count}.npz"
-                _write_atomically(directory / name, functools.partial(_write_segment, segment=segment))
+                first, end = segment.first_window, segment.first_window + segment.window_count
+                write = functools.partial(_write_segment, segment=segment, window_sequences=window_sequences[first:end])
+                _write_atomically(directory / name, write)
                 segment = _with_name(segment, name)
             named.append(segment)
         dead_ids = np.flatnonzero(dead).astype(np.uint32)
@@ -325,10 +322,11 @@ class BandIndex:
             if stale.name not in names:
                 stale.unlink(missing_ok=True)
 
-    def _load_segments(self) -> list[_Segment]:
+    def _load_segments(self) -> tuple[list[_Segment], UInt32Array | None]:
+        """Return the saved segments and the sequence of each window they cover (None when nothing is saved)."""
         manifest_path = self._path(MANIFEST_NAME)
         if manifest_path is None or not manifest_path.exists():
-            return []
+            return [], None
         manifest = json.loads(manifest_path.read_text())
         if (manifest.get("format"), manifest.get("bands"), manifest.get("rows")) != (
             FORMAT_VERSION,
@@ -336,15 +334,17 @@ class BandIndex:
             self.rows,
         ):
             _LOGGER.warning("the saved index in %s has other parameters; rebuilding it from the store", manifest_path)
-            return []
+            return [], None
         segments = []
+        sequences = []
         expected_first = 0
         for name in manifest["segments"]:
             assert self._directory is not None  # noqa: S101 - manifest_path exists, so directory is set
             with np.load(self._directory / name) as data:
+                sequences.append(data["window_sequences"])
                 segment = _Segment(
                     int(data["first_window"]),
-                    data["window_sequences"],
+                    len(sequences[-1]),
                     data["keys"],
                     data["windows"],
                     data["offsets"],
@@ -352,10 +352,10 @@ class BandIndex:
                 )
             if segment.first_window != expected_first:
                 _LOGGER.warning("the saved index in %s has a gap; rebuilding it from the store", manifest_path)
-                return []
+                return [], None
             expected_first += segment.window_count
             segments.append(segment)
-        return segments
+        return segments, (np.concatenate(sequences) if sequences else None)
 
 
 def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_]) -> list[_Segment]:
@@ -373,11 +373,11 @@ def _with_name(segment: _Segment, name: str) -> _Segment:
     return dataclasses.replace(segment, name=name)
 
 
-def _write_segment(handle: BinaryIO, segment: _Segment) -> None:
+def _write_segment(handle: BinaryIO, segment: _Segment, window_sequences: UInt32Array) -> None:
     np.savez(
         handle,
         first_window=np.int64(segment.first_window),
-        window_sequences=segment.window_sequences,
+        window_sequences=window_sequences,
         keys=segment.keys,
         windows=segment.windows,
         offsets=segment.offsets,
