@@ -1,8 +1,8 @@
 """Query latency, memory per document and start-to-serving time of a dedup-server holding N generated documents.
 
-1. **Empty server**: ``dedup-server`` on a new empty store; its VmRSS after two warm-up calls (GetStats, and
-   FindSimilar by a text of words the corpus cannot contain, which loads the signing code and finds nothing) is
-   the baseline. The loaded server gets the same two calls before its memory is read.
+1. **Empty server**: ``dedup-server`` on a new empty store; its VmRSS, with its verification workers', after
+   two warm-up calls (GetStats, and FindSimilar by a text of words the corpus cannot contain, which loads the
+   signing code and finds nothing) is the baseline. The loaded server gets the same two calls before its memory is read.
 2. **Store**: N generated documents ingested over gRPC (``--streams`` clients, batches of ``--batch-size``),
    with progress. ``--store DIR`` keeps the store, and a later run with the same ``--store`` and ``--seed``
    reuses it, completing it first if an earlier build was interrupted (ingest is idempotent).

@@ -32,6 +32,21 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text(encoding="utf-8")
+        except OSError:
+            continue
+        # The command name may hold spaces and parentheses; the fields after its closing parenthesis do not.
+        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
+            children.append(int(entry.name))
+    return children
+
+
 @dataclass(frozen=True, slots=True)
 class Memory:
     """A process's resident memory now (VmRSS) and at its peak so far (VmHWM), in bytes."""
@@ -115,14 +130,26 @@ class ServerProcess:
         raise RuntimeError(f"the server did not serve within {timeout:g} s:\n{self._log_since(offset)}")
 
     def memory(self) -> Memory:
-        """Read the server's VmRSS and VmHWM from /proc (Linux only)."""
-        values: dict[str, int] = {}
-        for line in Path(f"/proc/{self.pid}/status").read_text(encoding="utf-8").splitlines():
-            name, _, rest = line.partition(":")
-            if name in {"VmRSS", "VmHWM"}:
-                number, unit = rest.split()
-                values[name] = int(number) * (1024 if unit == "kB" else 1)
-        return Memory(resident=values["VmRSS"], peak=values["VmHWM"])
+        """Read VmRSS and VmHWM from /proc (Linux only), summed over the server and its worker processes.
+
+        The verification workers hold caches of analysed texts, so they count. The summed peak is an upper
+        bound: the processes need not have peaked at the same moment.
+        """
+        resident = peak = 0
+        for pid in [self.pid, *_children_of(self.pid)]:
+            values: dict[str, int] = {}
+            try:
+                status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
+            except OSError:
+                continue  # a worker that has just exited
+            for line in status.splitlines():
+                name, _, rest = line.partition(":")
+                if name in {"VmRSS", "VmHWM"}:
+                    number, unit = rest.split()
+                    values[name] = int(number) * (1024 if unit == "kB" else 1)
+            resident += values.get("VmRSS", 0)
+            peak += values.get("VmHWM", 0)
+        return Memory(resident=resident, peak=peak)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the server with SIGTERM, as an orchestrator would, and wait for it; SIGKILL it if it hangs."""

@@ -52,6 +52,12 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         help="passage windows an index segment must hold before it is saved, so a restart need not re-read "
         f"its documents (default {base.index_save_windows})",
     )
+    parser.add_argument(
+        "--verify-workers",
+        type=int,
+        help="processes that verify candidates on the real texts; 0 verifies in the server process "
+        f"(default {base.verify_workers}, one per core)",
+    )
     parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING or ERROR (default {base.log_level})")
     security = parser.add_argument_group("security", "Without these, listen on a loopback address only.")
     security.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve TLS with this certificate chain")

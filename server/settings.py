@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Final
 
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
+# Verification (tokenising and aligning real texts) holds the GIL, so it runs in worker processes,
+# one per core: the server process itself mostly waits on them, on SQLite and on the network.
+DEFAULT_VERIFY_WORKERS: Final = os.cpu_count() or 1
 # gRPC keeps message lengths in a signed 32-bit integer.
 GRPC_MAX_MESSAGE_BYTES: Final = 2**31 - 1
 # Room for what surrounds the text, id and metadata in an IngestDocuments message: field tags, lengths,
@@ -39,6 +42,8 @@ class Settings:
     grace_seconds: float = 5.0
     # Passage windows a segment of the index must hold before it is saved for fast restarts.
     index_save_windows: int = 16_384
+    # Processes that verify candidates on the real texts; 0 verifies in the server process itself.
+    verify_workers: int = DEFAULT_VERIFY_WORKERS
     log_level: str = "INFO"
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -70,6 +75,10 @@ class Settings:
                 f"max_message_bytes ({self.max_message_bytes}) must hold one document at every limit: at least "
                 f"{self.largest_document_bytes} bytes (max_text_bytes + max_metadata_bytes + 4 bytes per id character "
                 f"+ {MESSAGE_FRAMING_BYTES} of framing); raise it, or lower max_text_bytes"
+            )
+        if self.verify_workers < 0:
+            raise ValueError(
+                f"verify_workers must be 0 (verify in the server process) or more, got {self.verify_workers}"
             )
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds}")

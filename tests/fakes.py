@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -114,6 +114,15 @@ class ExactIndex:
                     strength[sequence] += round(closest * 99)
         return dict(strength)
 
+    def closeness(self, query: Signatures, stored: Sequence[Signatures]) -> list[float]:
+        queries = [decode_features(passage) for passage in query.passages]
+        estimates = []
+        for signatures in stored:
+            passages = [decode_features(passage) for passage in signatures.passages]
+            closest = max((jaccard(a, b) for a in queries for b in passages), default=0.0)
+            estimates.append(closest if closest >= self.passage_threshold else 0.0)
+        return estimates
+
     def passage_pairs(self, signatures: Signatures, threshold: float) -> set[tuple[int, int, int]]:
         """Return (stored id, query passage index, stored passage index) of every pair at `threshold` or above."""
         queries = [decode_features(passage) for passage in signatures.passages]
@@ -167,6 +176,15 @@ class MemoryStore:
         with self._lock:
             return {
                 stored.sequence: stored.document.id for stored in self._documents.values() if stored.sequence in wanted
+            }
+
+    def signatures_of(self, sequences: Iterable[int]) -> dict[int, Signatures]:
+        wanted = set(sequences)
+        with self._lock:
+            return {
+                stored.sequence: self._signatures[stored.document.id]
+                for stored in self._documents.values()
+                if stored.sequence in wanted
             }
 
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:

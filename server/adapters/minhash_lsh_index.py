@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
@@ -19,6 +20,12 @@ from server.domain.ports import Signatures
 # Passages of a rewrite keep about a third or more of their content stems (measured on the seed
 # rewrite: best windows 0.7, unrelated reports on the same event at most 0.2).
 PASSAGE_THRESHOLD: Final = 0.3
+# Candidates whose closest passage pair is estimated below the threshold by more than three standard
+# errors of a MinHash estimate (sqrt(J(1-J)/num_perm), 0.04 at 128 values) are chance band collisions:
+# two texts on one subject sharing a few names. Their texts are not read or aligned.
+CLOSENESS_STANDARD_ERRORS: Final = 3.0
+# Passage pairs compared at once when estimating closeness, to bound the temporary (pairs x num_perm) array.
+_CLOSENESS_CHUNK: Final = 4096
 # Banding uses the first 64 of the signature's values: datasketch's optimum for 0.3 over 64 values is
 # 21 bands of 3, an 8-byte entry each, so a stored passage costs 168 bytes. All 128 values (37 bands)
 # would cost 296 bytes for a recall gain only on passages already near the threshold.
@@ -47,6 +54,8 @@ class MinHashLshIndex:
         # datasketch chooses the bands and rows; BandIndex lays out band j over the same values as it does.
         optimum = MinHashLSH(threshold=passage_threshold, num_perm=banded)
         self._bands = BandIndex(optimum.b, optimum.r, directory, save_windows)
+        standard_error = math.sqrt(passage_threshold * (1.0 - passage_threshold) / num_perm)
+        self._closeness_floor = passage_threshold - CLOSENESS_STANDARD_ERRORS * standard_error
         self._parameters = IndexParameters(
             num_perm=num_perm,
             hash_scheme=HASH_SCHEME,
@@ -92,6 +101,18 @@ class MinHashLshIndex:
         """
         return self._bands.candidates(_rows(signatures.passages))
 
+    def closeness(self, query: Signatures, stored: Sequence[Signatures]) -> list[float]:
+        """Return the share of equal MinHash values in each stored document's closest passage pair with the query.
+
+        Every passage of both sides counts here, the stored passages the bands skip included.
+        """
+        query_rows = _rows(query.passages)
+        estimates = []
+        for signatures in stored:
+            share = _closest_pair_share(query_rows, _rows(signatures.passages))
+            estimates.append(share if share >= self._closeness_floor else 0.0)
+        return estimates
+
     def checkpoint(self) -> None:
         self._bands.checkpoint()
 
@@ -102,5 +123,19 @@ class MinHashLshIndex:
         return len(self._bands)
 
 
+def _closest_pair_share(query: npt.NDArray[np.uint32], stored: npt.NDArray[np.uint32]) -> float:
+    """Return the highest share of equal values between a row of `query` and a row of `stored`."""
+    if len(query) == 0 or len(stored) == 0 or query.shape[1] != stored.shape[1]:
+        return 0.0
+    step = max(1, _CLOSENESS_CHUNK // len(stored))
+    best = 0
+    for start in range(0, len(query), step):
+        equal = query[start : start + step, np.newaxis, :] == stored[np.newaxis, :, :]
+        best = max(best, int(np.count_nonzero(equal, axis=2).max()))
+    return best / int(query.shape[1])
+
+
 def _rows(passages: Sequence[bytes]) -> npt.NDArray[np.uint32]:
+    if not passages:
+        return np.zeros((0, 0), dtype=np.uint32)
     return np.frombuffer(b"".join(passages), dtype=np.uint32).reshape(len(passages), -1)

@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS links (
 CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
 """
 
+_SIGNATURE_COLUMNS: Final = "sequence, document_signature, passage_signatures, passage_count"
 _LINK_COLUMNS: Final = (
     "document_id, source_id, relation, score, jaccard, containment, source_containment, "
     "confidence, basis, evidence, suppressed"
@@ -157,6 +158,20 @@ class SqliteProvenanceStore:
                 chunk,
             )
             found.update((int(sequence), str(document_id)) for sequence, document_id in rows)
+        return found
+
+    def signatures_of(self, sequences: Iterable[int]) -> dict[int, Signatures]:
+        wanted = list(sequences)
+        found: dict[int, Signatures] = {}
+        connection = self._connection()
+        for start in range(0, len(wanted), _SQL_CHUNK):
+            chunk = wanted[start : start + _SQL_CHUNK]
+            placeholders = ", ".join("?" * len(chunk))
+            rows = connection.execute(
+                f"SELECT {_SIGNATURE_COLUMNS} FROM documents WHERE sequence IN ({placeholders})",  # noqa: S608 - only ?s
+                chunk,
+            )
+            found.update((int(row[0]), _signatures_from_row(row[1], row[2], row[3])) for row in rows)
         return found
 
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:

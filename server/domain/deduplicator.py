@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import threading
 import unicodedata
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
 
@@ -31,13 +29,11 @@ from server.domain.model import (
     Stats,
     StoredDocument,
 )
-from server.domain.ports import ProvenanceStore, SignatureIndex, Signatures, StoreChange
+from server.domain.ports import ProvenanceStore, SignatureIndex, Signatures, StoreChange, Verifier
 from server.domain.provenance import cluster_of, decide_suppression, provenance_of
+from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
 
 DEFAULT_MATCH_LIMIT: Final = 10
-# Analysed texts of stored documents are cached: verifying a candidate needs its tokens, and the
-# same popular sources come up again and again while a news cycle is ingested.
-PROFILE_CACHE_SIZE: Final = 4096
 # While the index is filled at start, it is compacted (and saved) every this many documents.
 LOAD_CHECKPOINT_DOCUMENTS: Final = 2000
 
@@ -50,8 +46,19 @@ class Limits:
     max_batch_documents: int = 512
     max_id_length: int = 256
     max_match_limit: int = 1000
-    # Candidates verified on the real text per query, most passage collisions first.
-    max_verified_candidates: int = 200
+    # Candidates screened by their signatures per query, most band collisions first, and of those, the
+    # candidates verified on the real text, closest passages first.
+    max_screened_candidates: int = 200
+    max_verified_candidates: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """A document that passed the checks that need no store, with its signatures."""
+
+    index: int
+    document: Document
+    signatures: Signatures
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,28 +69,12 @@ class _Accepted:
     replaces: bool
 
 
-class _LazyProfile:
-    """A text's profile, built on first use: most documents have no candidate, and need none.
-
-    Signing reads the text in compiled code; the full analysis (sentences, stems, their index) costs
-    more than signing and only verification needs it.
-    """
-
-    def __init__(self, text: str, document: Document | None = None, sequence: int | None = None) -> None:
-        self._arguments = (text, document, sequence)
-        self.built: TextProfile | None = None
-
-    def __call__(self) -> TextProfile:
-        if self.built is None:
-            self.built = profile_text(*self._arguments)
-        return self.built
-
-
 class Deduplicator:
     """The provenance use cases, over a store (the source of truth) and a signature index derived from it.
 
     Writes are serialised by one lock, so that a batch's links are decided against a stable store;
-    reads run concurrently.
+    reads run concurrently, and so does signing, before the lock. Verification on the real texts goes
+    to the verifier, which may run it in other processes.
 
     >>> from tests.fakes import ExactIndex, MemoryStore  # doctest: +SKIP
     >>> deduplicator = Deduplicator(MemoryStore(), ExactIndex())  # doctest: +SKIP
@@ -91,13 +82,18 @@ class Deduplicator:
     <IngestStatus.CREATED: 'created'>
     """
 
-    def __init__(self, store: ProvenanceStore, index: SignatureIndex, limits: Limits | None = None) -> None:
+    def __init__(
+        self,
+        store: ProvenanceStore,
+        index: SignatureIndex,
+        limits: Limits | None = None,
+        verifier: Verifier | None = None,
+    ) -> None:
         self._store = store
         self._index = index
         self._limits = limits or Limits()
+        self._verifier: Verifier = verifier or LocalVerifier()
         self._write_lock = threading.RLock()
-        self._profiles: OrderedDict[tuple[str, int], TextProfile] = OrderedDict()
-        self._profiles_lock = threading.Lock()
 
     @property
     def limits(self) -> Limits:
@@ -127,18 +123,25 @@ class Deduplicator:
             raise InvalidRequestError(
                 f"the batch has {len(documents)} documents; send at most {self._limits.max_batch_documents} per request"
             )
+        results: list[IngestResult | None] = [None] * len(documents)
+        signed: list[_Signed] = []
+        seen_ids: set[str] = set()
+        # Signing needs no store, and runs outside the lock: concurrent batches sign in parallel.
+        for index, document in enumerate(documents):
+            try:
+                signed.append(self._sign(index, document, seen_ids))
+            except DedupError as error:
+                results[index] = IngestResult(document.id, IngestStatus.REJECTED, error=error)
         with self._write_lock:
-            results: list[IngestResult | None] = [None] * len(documents)
             accepted: list[_Accepted] = []
-            seen_ids: set[str] = set()
-            for index, document in enumerate(documents):
+            for item in signed:
                 try:
-                    outcome = self._prepare(index, document, replace, seen_ids)
+                    outcome = self._accept(item, replace)
                 except DedupError as error:
-                    results[index] = IngestResult(document.id, IngestStatus.REJECTED, error=error)
+                    results[item.index] = IngestResult(item.document.id, IngestStatus.REJECTED, error=error)
                     continue
                 if isinstance(outcome, IngestResult):
-                    results[index] = outcome
+                    results[item.index] = outcome
                 else:
                     accepted.append(outcome)
             if accepted:
@@ -177,7 +180,7 @@ class Deduplicator:
             self._store.apply(StoreChange(removed_ids=[document_id], upserted_links=changed))
             self._index.remove(sequence)
             self._index.checkpoint()
-            self._forget_profile(document_id)
+            self._verifier.forget(document_id)
             return neighbours
 
     def find_similar(
@@ -194,14 +197,15 @@ class Deduplicator:
         if math.isnan(min_score) or not 0.0 <= min_score <= 1.0:
             raise InvalidRequestError(f"min_score is {min_score}; use a value from 0 to 1")
         query_sequence = None
-        query: Callable[[], TextProfile]
         if document_id is not None:
-            query_sequence = self._require(document_id)
+            self._validate_id(document_id, "document_id")
+            stored = self._store.get_document(document_id)
             stored_signatures = self._store.get_signatures(document_id)
-            if stored_signatures is None:
+            if stored is None or stored_signatures is None:
                 raise _not_found(document_id)
+            query_sequence = stored.sequence
             signatures = stored_signatures
-            query = functools.partial(self._stored_query_profile, document_id, query_sequence)
+            query = TextToCompare(stored.document.text, stored.document, stored.sequence)
         else:
             assert text is not None  # noqa: S101 - guaranteed by the exactly-one check above
             self._validate_text(text, "text")
@@ -210,11 +214,13 @@ class Deduplicator:
                 raise InvalidRequestError(
                     "text has no content words to compare (only punctuation, symbols or stop words); send prose"
                 )
-            query = _LazyProfile(text)
+            query = TextToCompare(text)
+        job, candidate_ids = self._job(query, self._screened(query_sequence, signatures, {}), {})
+        (comparisons,) = self._verifier.verify([job])
         matches = [
             Match(candidate_id, comparison)
-            for candidate_id, comparison in self._verified(query_sequence, query, signatures, {})
-            if comparison.score >= min_score
+            for candidate_id, comparison in zip(candidate_ids, comparisons, strict=True)
+            if comparison is not None and comparison.score >= min_score
         ]
         matches.sort(key=lambda match: (-match.comparison.score, match.document_id))
         return matches[: limit or DEFAULT_MATCH_LIMIT]
@@ -247,7 +253,7 @@ class Deduplicator:
             max_batch_documents=self._limits.max_batch_documents,
         )
 
-    def _prepare(self, index: int, document: Document, replace: bool, seen_ids: set[str]) -> IngestResult | _Accepted:
+    def _sign(self, index: int, document: Document, seen_ids: set[str]) -> _Signed:
         self._validate_id(document.id, f"documents[{index}].id")
         if document.id in seen_ids:
             raise InvalidDocumentError(
@@ -255,6 +261,16 @@ class Deduplicator:
             )
         seen_ids.add(document.id)
         self._validate_text(document.text, f"documents[{index}].text")
+        signatures = self._index.sign(document.text)
+        if not signatures.passages:
+            raise InvalidDocumentError(
+                f"documents[{index}].text has no content words to compare "
+                "(only punctuation, symbols or stop words); send prose"
+            )
+        return _Signed(index, document, signatures)
+
+    def _accept(self, item: _Signed, replace: bool) -> IngestResult | _Accepted:
+        document = item.document
         existing = self._store.get_document(document.id)
         if existing is not None:
             if existing.document.text == document.text:
@@ -265,13 +281,7 @@ class Deduplicator:
                     f"document {document.id!r} is already stored with another text; "
                     "set replace to overwrite it, or use another id"
                 )
-        signatures = self._index.sign(document.text)
-        if not signatures.passages:
-            raise InvalidDocumentError(
-                f"documents[{index}].text has no content words to compare "
-                "(only punctuation, symbols or stop words); send prose"
-            )
-        return _Accepted(index, document, signatures, replaces=existing is not None)
+        return _Accepted(item.index, document, item.signatures, replaces=existing is not None)
 
     def _store_accepted(self, accepted: list[_Accepted], results: list[IngestResult | None]) -> None:
         replaced_ids = [item.document.id for item in accepted if item.replaces]
@@ -285,21 +295,29 @@ class Deduplicator:
         indexed: list[int] = []
         try:
             first_sequence = self._store.last_sequence() + 1
-            batch: dict[int, tuple[str, _LazyProfile]] = {}
-            new_links: list[Link] = []
+            # Candidates are found one document after another, each seeing the batch's earlier documents;
+            # then all of the batch's verification runs at once, in parallel where the verifier can.
+            batch: dict[int, _Accepted] = {}
+            jobs: list[VerificationJob] = []
+            owners: list[tuple[str, list[str]]] = []
             for offset, item in enumerate(accepted):
                 sequence = first_sequence + offset
-                profile = _LazyProfile(item.document.text, item.document, sequence)
-                new_links.extend(
-                    Link.from_comparison(item.document.id, candidate_id, comparison)
-                    for candidate_id, comparison in self._verified(sequence, profile, item.signatures, batch)
-                )
+                screened = self._screened(sequence, item.signatures, batch)
+                if screened:
+                    query = TextToCompare(item.document.text, item.document, sequence)
+                    job, candidate_ids = self._job(query, screened, batch)
+                    jobs.append(job)
+                    owners.append((item.document.id, candidate_ids))
                 self._index.add(sequence, item.signatures)
                 indexed.append(sequence)
-                batch[sequence] = (item.document.id, profile)
-            upserts = self._decide_links(
-                new_links, {document_id for document_id, _ in batch.values()}, set(replaced_ids)
-            )
+                batch[sequence] = item
+            new_links = [
+                Link.from_comparison(document_id, candidate_id, comparison)
+                for (document_id, candidate_ids), comparisons in zip(owners, self._verifier.verify(jobs), strict=True)
+                for candidate_id, comparison in zip(candidate_ids, comparisons, strict=True)
+                if comparison is not None
+            ]
+            upserts = self._decide_links(new_links, {item.document.id for item in batch.values()}, set(replaced_ids))
             self._store.apply(
                 StoreChange(
                     added=[(item.document, item.signatures) for item in accepted],
@@ -317,44 +335,56 @@ class Deduplicator:
             raise
         self._index.checkpoint()
         for replaced_id in replaced_ids:
-            self._forget_profile(replaced_id)
-        # The profiles built for verification are kept, so that later batches do not read these texts back
-        # from the store and analyse them again.
-        for sequence, (document_id, profile) in batch.items():
-            if profile.built is not None:
-                self._remember_profile((document_id, sequence), profile.built)
+            self._verifier.forget(replaced_id)
         for item in accepted:
             links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
             status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
             results[item.index] = IngestResult(item.document.id, status, links)
 
-    def _verified(
-        self,
-        query_sequence: int | None,
-        profile: Callable[[], TextProfile],
-        signatures: Signatures,
-        batch: dict[int, tuple[str, _LazyProfile]],
-    ) -> list[tuple[str, Comparison]]:
-        """Compare `profile` with its index candidates (most colliding first), stored or in `batch`."""
+    def _screened(self, query_sequence: int | None, signatures: Signatures, batch: dict[int, _Accepted]) -> list[int]:
+        """Return the sequences worth verifying against the query's text, the closest first."""
         candidates = self._index.candidates(signatures)
         if query_sequence is not None:
             candidates.pop(query_sequence, None)
         # Ties go to the older document, which is likelier to be the source.
-        ranked = sorted(candidates, key=lambda seq: (-candidates[seq], seq))[: self._limits.max_verified_candidates]
-        ids = {sequence: batch[sequence][0] for sequence in ranked if sequence in batch}
-        ids.update(self._store.ids_of(sequence for sequence in ranked if sequence not in ids))
-        verified = []
-        for sequence in ranked:
-            candidate_id = ids.get(sequence)
-            if candidate_id is None:
-                continue
-            candidate = batch[sequence][1]() if sequence in batch else self._stored_profile(candidate_id, sequence)
-            if candidate is None:
-                continue
-            comparison = compare_profiles(profile(), candidate)
-            if comparison is not None:
-                verified.append((candidate_id, comparison))
-        return verified
+        screened = sorted(candidates, key=lambda seq: (-candidates[seq], seq))[: self._limits.max_screened_candidates]
+        stored_signatures = {sequence: batch[sequence].signatures for sequence in screened if sequence in batch}
+        stored_signatures.update(
+            self._store.signatures_of(sequence for sequence in screened if sequence not in stored_signatures)
+        )
+        present = [sequence for sequence in screened if sequence in stored_signatures]
+        closeness = dict(
+            zip(
+                present,
+                self._index.closeness(signatures, [stored_signatures[sequence] for sequence in present]),
+                strict=True,
+            )
+        )
+        return sorted(
+            (sequence for sequence in present if closeness[sequence] > 0.0),
+            key=lambda seq: (-closeness[seq], seq),
+        )[: self._limits.max_verified_candidates]
+
+    def _job(
+        self, query: TextToCompare, screened: list[int], batch: dict[int, _Accepted]
+    ) -> tuple[VerificationJob, list[str]]:
+        """Return the job comparing `query` with the screened candidates' texts, and those candidates' ids."""
+        ids = {sequence: batch[sequence].document.id for sequence in screened if sequence in batch}
+        ids.update(self._store.ids_of(sequence for sequence in screened if sequence not in ids))
+        candidates: list[TextToCompare] = []
+        candidate_ids: list[str] = []
+        for sequence in screened:
+            if sequence in batch:
+                document = batch[sequence].document
+            else:
+                # A candidate deleted since the index was read is simply not compared.
+                stored = self._store.get_document(ids[sequence]) if sequence in ids else None
+                if stored is None or stored.sequence != sequence:
+                    continue
+                document = stored.document
+            candidates.append(TextToCompare(document.text, document, sequence))
+            candidate_ids.append(document.id)
+        return VerificationJob(query, tuple(candidates)), candidate_ids
 
     def _decide_links(self, new_links: list[Link], new_ids: set[str], replaced_ids: set[str]) -> list[Link]:
         """Return the links to write: the new ones, and stored ones whose sibling status changes."""
@@ -380,12 +410,6 @@ class Deduplicator:
             if (link.document_id, link.source_id) in new_pairs or link.suppressed != before.suppressed
         ]
 
-    def _stored_query_profile(self, document_id: str, sequence: int) -> TextProfile:
-        profile = self._stored_profile(document_id, sequence)
-        if profile is None:
-            raise _not_found(document_id)
-        return profile
-
     def _require(self, document_id: str) -> int:
         """Return the stored document's sequence number; raise NOT_FOUND without reading its text."""
         self._validate_id(document_id, "document_id")
@@ -393,33 +417,6 @@ class Deduplicator:
         if sequence is None:
             raise _not_found(document_id)
         return sequence
-
-    def _stored_profile(self, document_id: str, sequence: int) -> TextProfile | None:
-        # The sequence number tells a cached profile from one of a replaced text without reading the text.
-        key = (document_id, sequence)
-        with self._profiles_lock:
-            cached = self._profiles.get(key)
-            if cached is not None:
-                self._profiles.move_to_end(key)
-                return cached
-        stored = self._store.get_document(document_id)
-        if stored is None:
-            return None
-        profile = profile_text(stored.document.text, stored.document, stored.sequence)
-        self._remember_profile((document_id, stored.sequence), profile)
-        return profile
-
-    def _remember_profile(self, key: tuple[str, int], profile: TextProfile) -> None:
-        with self._profiles_lock:
-            self._profiles[key] = profile
-            self._profiles.move_to_end(key)
-            while len(self._profiles) > PROFILE_CACHE_SIZE:
-                self._profiles.popitem(last=False)
-
-    def _forget_profile(self, document_id: str) -> None:
-        with self._profiles_lock:
-            for key in [key for key in self._profiles if key[0] == document_id]:
-                del self._profiles[key]
 
     def _profile_query_text(self, text: str, field: str) -> TextProfile:
         self._validate_text(text, field)

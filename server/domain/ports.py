@@ -6,7 +6,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from server.domain.model import Document, IndexParameters, Link, StoredDocument
+from server.domain.model import Comparison, Document, IndexParameters, Link, StoredDocument
+from server.domain.verification import VerificationJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,16 @@ class SignatureIndex(Protocol):
         Higher strength means a closer match: the closest pair of passages counts, not how many passages
         collide (a long text on the same subject collides often and weakly; a copied passage collides
         strongly). Strengths rank candidates within one index and mean nothing across indexes.
+        """
+        ...
+
+    def closeness(self, query: Signatures, stored: Sequence[Signatures]) -> list[float]:
+        """Estimate, for each stored document, how alike its closest pair of passages and the query's are.
+
+        The estimate is the Jaccard similarity of the two passages' features (0 to 1), read from the full
+        signatures; pairs too far apart to be what the index looks for count as 0.0. Band collisions
+        alone cannot tell a copied passage from a chance collision of two texts on one subject; this can,
+        before any text is read.
         """
         ...
 
@@ -86,6 +97,10 @@ class ProvenanceStore(Protocol):
         """Return the ids of the stored documents among `sequences` (absent ones are left out)."""
         ...
 
+    def signatures_of(self, sequences: Iterable[int]) -> dict[int, Signatures]:
+        """Return the signatures of the stored documents among `sequences` (absent ones are left out)."""
+        ...
+
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
         """Yield (sequence, signatures) of the stored documents among `sequences`, to fill an index at start."""
         ...
@@ -114,3 +129,21 @@ class ProvenanceStore(Protocol):
         ...
 
     def size_bytes(self) -> int: ...
+
+
+class Verifier(Protocol):
+    """Compares texts with their candidates on the real text (see server/domain/verification.py).
+
+    The work is pure computation on the texts it is given; an implementation may spread the jobs over
+    processes. Thread-safe.
+    """
+
+    def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+        """Return, per job, how its query relates to each of its candidates (None where it does not)."""
+        ...
+
+    def forget(self, document_id: str) -> None:
+        """The document was deleted or replaced: whatever is kept about it may go."""
+        ...
+
+    def close(self) -> None: ...

@@ -15,9 +15,12 @@ from grpc_reflection.v1alpha import reflection
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
 from server.adapters.minhash_lsh_index import MinHashLshIndex
+from server.adapters.process_verifier import ProcessVerifier
 from server.adapters.sqlite_store import SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator, Limits
 from server.domain.model import IndexParameters
+from server.domain.ports import Verifier
+from server.domain.verification import LocalVerifier
 from server.rpc.interceptors import BearerTokenInterceptor, RequestDecodingInterceptor
 from server.rpc.servicer import DedupServicer
 from server.rpc.tokens import load_tokens
@@ -43,6 +46,7 @@ class RunningServer:
     health: health.HealthServicer
     store: SqliteProvenanceStore
     executor: futures.ThreadPoolExecutor
+    verifier: Verifier
 
     def stop(self, grace: float | None) -> bool:
         """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, then close the store.
@@ -63,6 +67,7 @@ class RunningServer:
         threading.Thread(target=shut_down_executor, name="handler-shutdown", daemon=True).start()
         if not handlers_done.wait(HANDLER_SETTLE_SECONDS):
             return False
+        self.verifier.close()
         self.store.close()
         return True
 
@@ -108,6 +113,7 @@ def build_running_server(settings: Settings) -> RunningServer:
     if stored_parameters != index.parameters:
         # Only the banding differs (or the store is new): the index is derived, and is rebuilt from the signatures.
         store.save_parameters(index.parameters)
+    verifier: Verifier = ProcessVerifier(settings.verify_workers) if settings.verify_workers else LocalVerifier()
     deduplicator = Deduplicator(
         store,
         index,
@@ -116,6 +122,7 @@ def build_running_server(settings: Settings) -> RunningServer:
             max_batch_documents=settings.max_batch_documents,
             max_id_length=settings.max_id_length,
         ),
+        verifier,
     )
     indexed, added = deduplicator.load_index()
     _LOGGER.info(
@@ -124,6 +131,9 @@ def build_running_server(settings: Settings) -> RunningServer:
         store.path,
         added,
     )
+    if isinstance(verifier, ProcessVerifier):
+        verifier.start()
+        _LOGGER.info("verifying candidates in %d worker processes", verifier.workers)
 
     executor = futures.ThreadPoolExecutor(max_workers=settings.max_workers, thread_name_prefix="rpc")
     server = grpc.server(
@@ -150,6 +160,7 @@ def build_running_server(settings: Settings) -> RunningServer:
     except RuntimeError:
         port = 0
     if port == 0:
+        verifier.close()
         store.close()
         reason = "the address is in use or not valid here"
         if credentials is not None:
@@ -161,7 +172,7 @@ def build_running_server(settings: Settings) -> RunningServer:
             settings.listen,
             " and ".join(settings.exposure_gaps),
         )
-    return RunningServer(server, port, health_servicer, store, executor)
+    return RunningServer(server, port, health_servicer, store, executor, verifier)
 
 
 def _signature_parameters(parameters: IndexParameters) -> tuple[object, ...]:

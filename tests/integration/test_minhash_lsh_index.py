@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from server.adapters.minhash_lsh_index import PASSAGE_THRESHOLD, MinHashLshIndex
@@ -134,6 +136,33 @@ def test_every_document_with_a_half_similar_indexed_passage_is_a_candidate(lsh: 
         checked += len(related - {sequence})
     # The pairs that matter: 000 and 002 each with 001 (both ways), and 000 with 002.
     assert checked >= 6
+
+
+def test_closeness_estimates_the_closest_passage_pair_within_three_standard_errors(lsh: MinHashLshIndex) -> None:
+    exact = ExactIndex(passage_threshold=0.0)
+    texts = [*seed_texts().values(), BRIDGE_STORY, BRIDGE_COPY, BRIDGE_EXCERPT, BRIDGE_REWRITE, FOOTBALL_STORY]
+    error = 3 * math.sqrt(0.25 / lsh.parameters.num_perm)
+    for query in texts:
+        estimates = lsh.closeness(signed(lsh, query), [signed(lsh, text) for text in texts])
+        truths = exact.closeness(signed(exact, query), [signed(exact, text) for text in texts])
+        for estimate, truth in zip(estimates, truths, strict=True):
+            # Below the floor the index reports 0.0: those pairs must be truly far from the threshold.
+            if estimate == 0.0:
+                assert truth < PASSAGE_THRESHOLD
+            else:
+                assert abs(estimate - truth) <= error
+
+
+def test_closeness_is_one_for_a_copy_and_zero_for_another_subject(lsh: MinHashLshIndex) -> None:
+    story = signed(lsh, BRIDGE_STORY)
+
+    assert lsh.closeness(story, [signed(lsh, BRIDGE_COPY), signed(lsh, FOOTBALL_STORY), story]) == [
+        pytest.approx(1.0, abs=0.1),
+        0.0,
+        1.0,
+    ]
+    assert lsh.closeness(story, []) == []
+    assert lsh.closeness(story, [Signatures(document=story.document, passages=())]) == [0.0]
 
 
 def test_the_seeds_trace_to_the_wire_copy_with_the_real_index_too(lsh: MinHashLshIndex) -> None:

@@ -14,8 +14,8 @@ from server.domain.errors import (
     InvalidDocumentError,
     InvalidRequestError,
 )
-from server.domain.model import DirectionBasis, Document, IngestStatus, Link, Relation
-from server.domain.ports import StoreChange
+from server.domain.model import DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
+from server.domain.ports import Signatures, StoreChange
 from tests.fakes import ExactIndex, MemoryStore
 from tests.stories import (
     AP_ID,
@@ -557,3 +557,49 @@ def test_a_new_deduplicator_over_the_same_store_loads_the_index(seeded: Deduplic
     assert restarted.load_index() == (5, 5)
     assert len(fresh_index) == 5
     assert [match.document_id for match in restarted.find_similar(document_id=WIRE_ID)] == [REWRITE_ID, EXCERPT_ID]
+
+
+class CollidingIndex(ExactIndex):
+    """An index whose bands collide for every stored document, as texts on one busy subject do."""
+
+    def candidates(self, signatures: Signatures) -> dict[int, int]:
+        return dict.fromkeys(self._passages, 1)
+
+
+class ReadCountingStore(MemoryStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts_read: list[str] = []
+
+    def get_document(self, document_id: str) -> StoredDocument | None:
+        self.texts_read.append(document_id)
+        return super().get_document(document_id)
+
+
+def test_candidates_whose_passages_are_not_close_are_never_read_or_aligned() -> None:
+    store = ReadCountingStore()
+    deduplicator = Deduplicator(store, CollidingIndex())
+    deduplicator.ingest([Document("football", FOOTBALL_STORY), Document("bridge", BRIDGE_STORY)])
+    store.texts_read.clear()
+
+    (result,) = deduplicator.ingest([Document("copy", BRIDGE_COPY)])
+
+    assert pairs(result.links) == {("copy", "bridge", Relation.DUPLICATE)}
+    # Ingest looks up its own id; of the two candidates, only the close one's text is read.
+    assert sorted(store.texts_read) == ["bridge", "copy"]
+    store.texts_read.clear()
+
+    matches = deduplicator.find_similar(text=FOOTBALL_STORY)
+
+    assert [match.document_id for match in matches] == ["football"]
+    assert store.texts_read == ["football"]
+
+
+def test_at_most_the_verification_budget_of_candidates_is_aligned_closest_first(store: MemoryStore) -> None:
+    deduplicator = Deduplicator(store, CollidingIndex(), Limits(max_verified_candidates=1))
+    deduplicator.ingest([Document("excerpt", BRIDGE_EXCERPT), Document("bridge", BRIDGE_STORY)])
+
+    matches = deduplicator.find_similar(text=BRIDGE_COPY)
+
+    # The copy is closest to the whole story; the excerpt, older and also related, is over the budget.
+    assert [match.document_id for match in matches] == ["bridge"]

@@ -1,0 +1,135 @@
+"""ProcessVerifier: the Verifier spread over worker processes, so that verification uses every core."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Final
+
+from server.domain.model import Comparison
+from server.domain.verification import LocalVerifier, VerificationJob
+
+_LOGGER = logging.getLogger(__name__)
+
+# How often a worker checks that the server that started it is still alive.
+_WATCH_SECONDS: Final = 1.0
+# Jobs sent to a worker in one message: a batch of short jobs costs one round trip per chunk, not per job,
+# while a few chunks per worker still share out long and short jobs evenly.
+_JOBS_PER_TASK: Final = 8
+
+# Each worker process's own verifier, with its own cache of analysed texts.
+_worker_verifier: LocalVerifier | None = None
+
+
+def _start_worker(server_pid: int) -> None:
+    global _worker_verifier
+    # Ctrl-C reaches the whole process group; the server shuts the pool down itself, after in-flight calls.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_verifier = LocalVerifier()
+    threading.Thread(target=_exit_with_server, args=(server_pid,), name="server-watch", daemon=True).start()
+
+
+def _exit_with_server(server_pid: int) -> None:
+    # A server killed with SIGKILL cannot stop its workers, and they would wait for work forever: each holds
+    # the pool's queues open itself, so no end-of-file tells them. An orphan is handed to another parent.
+    while os.getppid() == server_pid:
+        time.sleep(_WATCH_SECONDS)
+    os._exit(0)
+
+
+def _verify_in_worker(jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+    assert _worker_verifier is not None  # noqa: S101 - set by the pool's initializer
+    return _worker_verifier.verify(jobs)
+
+
+def _ready() -> int:
+    return os.getpid()
+
+
+class ProcessVerifier:
+    """Runs verification jobs in `workers` processes, each keeping its own cache of analysed texts.
+
+    Verification is pure-Python work on the texts (tokenising, sentence alignment) that holds the GIL;
+    in the server process it would use one core however many requests wait. The workers are spawned, not
+    forked: a fork would copy the gRPC server's threads and locks mid-flight.
+
+    A worker that dies (killed, out of memory) breaks the pool; the jobs in flight are run again once in a
+    fresh pool, and only a second failure reaches the caller.
+    """
+
+    def __init__(self, workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self._workers = workers
+        self._lock = threading.Lock()
+        self._pool = self._new_pool()
+        self._closed = False
+
+    @property
+    def workers(self) -> int:
+        return self._workers
+
+    def start(self) -> None:
+        """Start the workers now rather than on the first request, and wait until they answer."""
+        pool = self._current_pool()
+        # Tasks submitted before any worker is idle each start a worker, up to the pool's size.
+        for task in [pool.submit(_ready) for _ in range(self._workers)]:
+            task.result()
+
+    def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+        if not jobs:
+            return []
+        try:
+            return self._verify_in(self._current_pool(), jobs)
+        except BrokenProcessPool:
+            _LOGGER.warning("a verification worker died; starting new workers and verifying again")
+            return self._verify_in(self._replace_broken_pool(), jobs)
+
+    def forget(self, document_id: str) -> None:
+        # Workers cache analyses under (id, sequence), and a sequence is never given twice: what they keep
+        # of a deleted text is never used again, and leaves their caches as newer texts come in.
+        pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _verify_in(self, pool: ProcessPoolExecutor, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+        chunk = max(1, min(_JOBS_PER_TASK, -(-len(jobs) // (2 * self._workers))))
+        tasks: list[Future[list[list[Comparison | None]]]] = [
+            pool.submit(_verify_in_worker, jobs[start : start + chunk]) for start in range(0, len(jobs), chunk)
+        ]
+        results: list[list[Comparison | None]] = []
+        for task in tasks:
+            results.extend(task.result())
+        return results
+
+    def _current_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the verifier is closed")
+            return self._pool
+
+    def _replace_broken_pool(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the verifier is closed")
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker,
+            initargs=(os.getpid(),),
+        )

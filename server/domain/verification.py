@@ -1,0 +1,98 @@
+"""VerificationJob and LocalVerifier: compare a text with its candidates on the real texts, caching analyses."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from server.domain.comparison import TextProfile, compare_profiles, profile_text
+from server.domain.model import Comparison, Document
+
+# Analysed texts of stored documents are cached: verifying a candidate needs its tokens, and the
+# same popular sources come up again and again while a news cycle is ingested.
+PROFILE_CACHE_SIZE: Final = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class TextToCompare:
+    """A text and what is known about it: a stored (or being stored) document, or a query that is neither.
+
+    `sequence` is the document's ingest position (None for a query). A stored document's analysis is
+    cached under (id, sequence): sequence numbers are never reused, so a replaced text never meets the
+    analysis of the text it replaced.
+    """
+
+    text: str
+    document: Document | None = None
+    sequence: int | None = None
+
+    @property
+    def cache_key(self) -> tuple[str, int] | None:
+        if self.document is None or self.sequence is None:
+            return None
+        return (self.document.id, self.sequence)
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationJob:
+    """One text to compare with each of its candidates (the closest first)."""
+
+    query: TextToCompare
+    candidates: tuple[TextToCompare, ...]
+
+
+class LocalVerifier:
+    """Runs verification jobs one after another in this process, keeping recent analyses.
+
+    Thread-safe: concurrent jobs may analyse the same text twice, but never corrupt the cache.
+
+    >>> verifier = LocalVerifier()
+    >>> source = TextToCompare("The mayor opened the new bridge over the river. Crowds cheered the opening.")
+    >>> (comparisons,) = verifier.verify([VerificationJob(source, (source,))])
+    >>> comparisons[0].relation.name
+    'DUPLICATE'
+    """
+
+    def __init__(self, cache_size: int = PROFILE_CACHE_SIZE) -> None:
+        self._cache_size = cache_size
+        self._profiles: OrderedDict[tuple[str, int], TextProfile] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+        """Return, per job, how its query relates to each candidate (None where it does not)."""
+        return [self.verify_one(job) for job in jobs]
+
+    def verify_one(self, job: VerificationJob) -> list[Comparison | None]:
+        if not job.candidates:
+            return []
+        query = self.profile(job.query)
+        return [compare_profiles(query, self.profile(candidate)) for candidate in job.candidates]
+
+    def profile(self, item: TextToCompare) -> TextProfile:
+        key = item.cache_key
+        if key is not None:
+            with self._lock:
+                cached = self._profiles.get(key)
+                if cached is not None:
+                    self._profiles.move_to_end(key)
+                    return cached
+        profile = profile_text(item.text, item.document, item.sequence)
+        if key is not None:
+            with self._lock:
+                self._profiles[key] = profile
+                while len(self._profiles) > self._cache_size:
+                    self._profiles.popitem(last=False)
+        return profile
+
+    def forget(self, document_id: str) -> None:
+        """Drop the cached analyses of a deleted or replaced document (they would only take room)."""
+        with self._lock:
+            for key in [key for key in self._profiles if key[0] == document_id]:
+                del self._profiles[key]
+
+    def close(self) -> None:
+        with self._lock:
+            self._profiles.clear()

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from collections.abc import Iterator
+
+import pytest
+
+from server.adapters.process_verifier import ProcessVerifier
+from server.domain.model import Document
+from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
+from tests.stories import BRIDGE_COPY, BRIDGE_EXCERPT, BRIDGE_REWRITE, BRIDGE_STORY, FOOTBALL_STORY, seed_texts
+
+
+@pytest.fixture
+def verifier() -> Iterator[ProcessVerifier]:
+    verifier = ProcessVerifier(workers=2)
+    verifier.start()
+    yield verifier
+    verifier.close()
+
+
+def stored(document_id: str, text: str, sequence: int) -> TextToCompare:
+    return TextToCompare(text, Document(document_id, text), sequence)
+
+
+def jobs() -> list[VerificationJob]:
+    texts = {
+        **seed_texts(),
+        "story": BRIDGE_STORY,
+        "copy": BRIDGE_COPY,
+        "excerpt": BRIDGE_EXCERPT,
+        "rewrite": BRIDGE_REWRITE,
+        "football": FOOTBALL_STORY,
+    }
+    items = [stored(document_id, text, sequence) for sequence, (document_id, text) in enumerate(texts.items(), 1)]
+    every = [VerificationJob(item, tuple(other for other in items if other is not item)) for item in items]
+    # A query that is not stored, a job with no candidates, and the same job twice.
+    return [*every, VerificationJob(TextToCompare(BRIDGE_COPY), tuple(items)), VerificationJob(items[0], ()), every[0]]
+
+
+def worker_pids() -> list[int]:
+    return [child.pid for child in multiprocessing.active_children() if child.pid is not None]
+
+
+def test_workers_find_exactly_what_verifying_in_process_finds(verifier: ProcessVerifier) -> None:
+    expected = LocalVerifier().verify(jobs())
+
+    found = verifier.verify(jobs())
+
+    assert found == expected
+    # The jobs hold real reuse, so the comparison is not vacuous.
+    assert sum(comparison is not None for comparisons in found for comparison in comparisons) >= 10
+
+
+def test_no_jobs_is_no_work(verifier: ProcessVerifier) -> None:
+    assert verifier.verify([]) == []
+
+
+def test_a_killed_worker_is_replaced_and_the_jobs_still_answered(verifier: ProcessVerifier) -> None:
+    expected = LocalVerifier().verify(jobs())
+    before = worker_pids()
+    assert len(before) >= 2
+
+    os.kill(before[0], signal.SIGKILL)
+    found = verifier.verify(jobs())
+
+    assert found == expected
+    assert before[0] not in worker_pids()
+
+
+def test_a_closed_verifier_refuses_work_and_stops_its_workers() -> None:
+    verifier = ProcessVerifier(workers=1)
+    verifier.start()
+    started = worker_pids()
+
+    verifier.close()
+
+    assert not set(started) & set(worker_pids())
+    with pytest.raises(RuntimeError, match="closed"):
+        verifier.verify(jobs())
+    verifier.close()
+
+
+def test_at_least_one_worker_is_required() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        ProcessVerifier(workers=0)
