@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
+import numba
 import numpy as np
 import numpy.typing as npt
 from datasketch import MinHashLSH
@@ -24,8 +25,6 @@ PASSAGE_THRESHOLD: Final = 0.3
 # errors of a MinHash estimate (sqrt(J(1-J)/num_perm), 0.04 at 128 values) are chance band collisions:
 # two texts on one subject sharing a few names. Their texts are not read or aligned.
 CLOSENESS_STANDARD_ERRORS: Final = 3.0
-# Passage pairs compared at once when estimating closeness, to bound the temporary (pairs x num_perm) array.
-_CLOSENESS_CHUNK: Final = 4096
 # Banding uses the first 64 of the signature's values: datasketch's optimum for 0.3 over 64 values is
 # 21 bands of 3, an 8-byte entry each, so a stored passage costs 168 bytes. All 128 values (37 bands)
 # would cost 296 bytes for a recall gain only on passages already near the threshold.
@@ -107,11 +106,16 @@ class MinHashLshIndex:
         Every passage of both sides counts here, the stored passages the bands skip included.
         """
         query_rows = _rows(query.passages)
-        estimates = []
-        for signatures in stored:
-            share = _closest_pair_share(query_rows, _rows(signatures.passages))
-            estimates.append(share if share >= self._closeness_floor else 0.0)
-        return estimates
+        rows = [_rows(signatures.passages) for signatures in stored]
+        # A document with no passages, or signed with another width, shares nothing with the query.
+        rows = [row if row.shape[1:] == query_rows.shape[1:] else query_rows[:0] for row in rows]
+        if not rows or len(query_rows) == 0:
+            return [0.0] * len(stored)
+        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum([len(row) for row in rows], out=offsets[1:])
+        counts = _closest_pair_counts(query_rows, np.concatenate(rows), offsets)
+        width = query_rows.shape[1]
+        return [share if (share := int(count) / width) >= self._closeness_floor else 0.0 for count in counts]
 
     def checkpoint(self) -> None:
         self._bands.checkpoint()
@@ -123,16 +127,28 @@ class MinHashLshIndex:
         return len(self._bands)
 
 
-def _closest_pair_share(query: npt.NDArray[np.uint32], stored: npt.NDArray[np.uint32]) -> float:
-    """Return the highest share of equal values between a row of `query` and a row of `stored`."""
-    if len(query) == 0 or len(stored) == 0 or query.shape[1] != stored.shape[1]:
-        return 0.0
-    step = max(1, _CLOSENESS_CHUNK // len(stored))
-    best = 0
-    for start in range(0, len(query), step):
-        equal = query[start : start + step, np.newaxis, :] == stored[np.newaxis, :, :]
-        best = max(best, int(np.count_nonzero(equal, axis=2).max()))
-    return best / int(query.shape[1])
+@numba.njit(cache=True, nogil=True)
+def _closest_pair_counts(
+    query: npt.NDArray[np.uint32], stored: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Return, per stored document, the most values one query row shares with one of the document's rows.
+
+    Document i's rows are stored[offsets[i]:offsets[i + 1]].
+    """
+    counts = np.zeros(len(offsets) - 1, dtype=np.int64)
+    width = query.shape[1]
+    for document in range(len(offsets) - 1):
+        best = 0
+        for row in range(offsets[document], offsets[document + 1]):
+            for query_row in range(query.shape[0]):
+                equal = 0
+                for value in range(width):
+                    equal += query[query_row, value] == stored[row, value]
+                best = max(best, equal)
+            if best == width:
+                break
+        counts[document] = best
+    return counts
 
 
 def _rows(passages: Sequence[bytes]) -> npt.NDArray[np.uint32]:
