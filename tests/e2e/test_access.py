@@ -303,7 +303,7 @@ def test_dedup_command_takes_the_ca_and_the_token_from_flags_or_the_environment(
     assert "UNAUTHENTICATED" in err
     assert "--token or DEDUP_TOKEN" in err
 
-    assert dedup_main([*target, "--token", credentials.write_token, "ingest", str(document)]) == 0
+    assert dedup_main([*target, f"--token={credentials.write_token}", "ingest", str(document)]) == 0
     monkeypatch.setenv("DEDUP_TOKEN", credentials.read_token)
     assert dedup_main([*target, "--json", "stats"]) == 0
     assert '"document_count": "1"' in capsys.readouterr().out

@@ -209,8 +209,8 @@ def test_a_read_token_is_refused_ingest_and_allowed_queries(
 ) -> None:
     exit_code = run_load(
         guarded_server.address,
-        "--token",
-        guarded_server.read_token,
+        # One argument: a random token may begin with "-", which argparse would take for an option.
+        f"--token={guarded_server.read_token}",
         "--requests",
         "20",
         "--mix",

@@ -54,7 +54,7 @@ def test_the_command_reads_ca_and_client_certificate_from_flags_or_the_environme
     args = _args("--client-cert", str(tmp_path / "client.pem"), "--client-key", str(tmp_path / "client.key"))
     assert tls_options_from_args(args) == TlsOptions(b"ca.pem", b"client.pem", b"client.key")
     assert args.token == from_environment
-    assert build_parser().parse_args(["stats", "--token", after_the_command]).token == after_the_command
+    assert build_parser().parse_args(["stats", f"--token={after_the_command}"]).token == after_the_command
 
 
 def test_a_client_certificate_without_its_key_is_an_input_error(tmp_path: Path) -> None:
