@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 from server.domain.model import (
     DirectionBasis,
@@ -146,33 +146,13 @@ class SqliteProvenanceStore:
         return [int(row[0]) for row in self._connection().execute("SELECT sequence FROM documents")]
 
     def ids_of(self, sequences: Iterable[int]) -> dict[int, str]:
-        wanted = list(sequences)
-        found: dict[int, str] = {}
-        connection = self._connection()
-        # SQLite caps the number of bound parameters per statement, so ask in chunks.
-        for start in range(0, len(wanted), _SQL_CHUNK):
-            chunk = wanted[start : start + _SQL_CHUNK]
-            placeholders = ", ".join("?" * len(chunk))
-            rows = connection.execute(
-                f"SELECT sequence, id FROM documents WHERE sequence IN ({placeholders})",  # noqa: S608 - only ?s
-                chunk,
-            )
-            found.update((int(sequence), str(document_id)) for sequence, document_id in rows)
-        return found
+        return {int(sequence): str(document_id) for sequence, document_id in self._rows_of("sequence, id", sequences)}
 
     def signatures_of(self, sequences: Iterable[int]) -> dict[int, Signatures]:
-        wanted = list(sequences)
-        found: dict[int, Signatures] = {}
-        connection = self._connection()
-        for start in range(0, len(wanted), _SQL_CHUNK):
-            chunk = wanted[start : start + _SQL_CHUNK]
-            placeholders = ", ".join("?" * len(chunk))
-            rows = connection.execute(
-                f"SELECT {_SIGNATURE_COLUMNS} FROM documents WHERE sequence IN ({placeholders})",  # noqa: S608 - only ?s
-                chunk,
-            )
-            found.update((int(row[0]), _signatures_from_row(row[1], row[2], row[3])) for row in rows)
-        return found
+        return {
+            int(row[0]): _signatures_from_row(row[1], row[2], row[3])
+            for row in self._rows_of(_SIGNATURE_COLUMNS, sequences)
+        }
 
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
         wanted = set(sequences)
@@ -181,8 +161,7 @@ class SqliteProvenanceStore:
         # The documents to load are nearly always the newest ones (ingested after the index was last
         # saved), so one range scan from the oldest wanted sequence reads little beyond them.
         cursor = self._connection().execute(
-            "SELECT sequence, document_signature, passage_signatures, passage_count FROM documents "
-            "WHERE sequence >= ? ORDER BY sequence",
+            f"SELECT {_SIGNATURE_COLUMNS} FROM documents WHERE sequence >= ? ORDER BY sequence",  # noqa: S608 - constant
             (min(wanted),),
         )
         for sequence, document_signature, passage_signatures, passage_count in cursor:
@@ -276,6 +255,19 @@ class SqliteProvenanceStore:
     def _meta(self, key: str) -> str | None:
         row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return str(row[0]) if row else None
+
+    def _rows_of(self, columns: str, sequences: Iterable[int]) -> Iterator[tuple[Any, ...]]:
+        """Yield `columns` of the stored documents among `sequences` (absent ones are left out)."""
+        wanted = list(sequences)
+        connection = self._connection()
+        # SQLite caps the number of bound parameters per statement, so ask in chunks.
+        for start in range(0, len(wanted), _SQL_CHUNK):
+            chunk = wanted[start : start + _SQL_CHUNK]
+            placeholders = ", ".join("?" * len(chunk))
+            yield from connection.execute(
+                f"SELECT {columns} FROM documents WHERE sequence IN ({placeholders})",  # noqa: S608 - only ?s
+                chunk,
+            )
 
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
