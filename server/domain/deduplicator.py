@@ -196,34 +196,38 @@ class Deduplicator:
             )
         if math.isnan(min_score) or not 0.0 <= min_score <= 1.0:
             raise InvalidRequestError(f"min_score is {min_score}; use a value from 0 to 1")
-        query_sequence = None
         if document_id is not None:
-            self._validate_id(document_id, "document_id")
-            stored = self._store.get_document(document_id)
-            stored_signatures = self._store.get_signatures(document_id)
-            if stored is None or stored_signatures is None:
-                raise _not_found(document_id)
-            query_sequence = stored.sequence
-            signatures = stored_signatures
-            query = TextToCompare(stored.document.text, stored.document, stored.sequence)
+            self._require(document_id)
+            # A document was verified, when it was ingested, against the stored documents it shares passages
+            # with, and each related one became a link (siblings' too). So a stored document's matches are its
+            # links, read rather than recomputed: a query by id costs what GetProvenance costs.
+            matches = [
+                Match(link.other(document_id), link.seen_from(document_id))
+                for link in self._store.links_of(document_id)
+            ]
         else:
             assert text is not None  # noqa: S101 - guaranteed by the exactly-one check above
-            self._validate_text(text, "text")
-            signatures = self._index.sign(text)
-            if not signatures.passages:
-                raise InvalidRequestError(
-                    "text has no content words to compare (only punctuation, symbols or stop words); send prose"
-                )
-            query = TextToCompare(text)
-        job, candidate_ids = self._job(query, self._screened(query_sequence, signatures, {}), {})
-        (comparisons,) = self._verifier.verify([job])
-        matches = [
-            Match(candidate_id, comparison)
-            for candidate_id, comparison in zip(candidate_ids, comparisons, strict=True)
-            if comparison is not None and comparison.score >= min_score
-        ]
+            matches = self._verified_matches(text)
+        matches = [match for match in matches if match.comparison.score >= min_score]
         matches.sort(key=lambda match: (-match.comparison.score, match.document_id))
         return matches[: limit or DEFAULT_MATCH_LIMIT]
+
+    def _verified_matches(self, text: str) -> list[Match]:
+        """Return the stored documents that share passages with an unstored text, verified on the real texts."""
+        self._validate_text(text, "text")
+        signatures = self._index.sign(text)
+        if not signatures.passages:
+            raise InvalidRequestError(
+                "text has no content words to compare (only punctuation, symbols or stop words); send prose"
+            )
+        query = TextToCompare(text)
+        job, candidate_ids = self._job(query, self._screened(None, signatures, {}), {})
+        (comparisons,) = self._verifier.verify([job])
+        return [
+            Match(candidate_id, comparison)
+            for candidate_id, comparison in zip(candidate_ids, comparisons, strict=True)
+            if comparison is not None
+        ]
 
     def provenance(self, document_id: str) -> Provenance:
         self._require(document_id)

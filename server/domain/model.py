@@ -142,6 +142,21 @@ class Link:
         """Return the end of the link that is not `document_id`."""
         return self.source_id if document_id == self.document_id else self.document_id
 
+    def seen_from(self, document_id: str) -> Comparison:
+        """Return the comparison this link was made from, seen from its end `document_id`."""
+        from_derived = Comparison(
+            relation=self.relation,
+            a_is_derived=True,
+            score=self.score,
+            jaccard=self.jaccard,
+            containment_a=self.containment,
+            containment_b=self.source_containment,
+            confidence=self.confidence,
+            basis=self.basis,
+            spans=self.evidence,
+        )
+        return from_derived if document_id == self.document_id else from_derived.reversed()
+
 
 @dataclass(frozen=True, slots=True)
 class Match:

@@ -3,10 +3,12 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
+from server.domain.comparison import compare_profiles, profile_text
 from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, Deduplicator, Limits
 from server.domain.errors import (
     DocumentAlreadyExistsError,
@@ -14,8 +16,9 @@ from server.domain.errors import (
     InvalidDocumentError,
     InvalidRequestError,
 )
-from server.domain.model import DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
+from server.domain.model import Comparison, DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
 from server.domain.ports import Signatures, StoreChange
+from server.domain.verification import LocalVerifier, VerificationJob
 from tests.fakes import ExactIndex, MemoryStore
 from tests.stories import (
     AP_ID,
@@ -395,6 +398,68 @@ def test_similar_documents_of_the_wire_copy_are_its_copies_best_first(seeded: De
 
 def test_a_document_is_not_similar_to_itself(seeded: Deduplicator) -> None:
     assert VOA_ID not in {match.document_id for match in seeded.find_similar(document_id=VOA_ID)}
+
+
+def seen_alike(comparison: Comparison) -> Comparison:
+    # Seen from the other end, a comparison's spans come back sorted; their order carries nothing.
+    return replace(comparison, spans=tuple(sorted(comparison.spans)))
+
+
+def test_a_stored_documents_matches_are_what_comparing_it_with_every_other_stored_text_finds(
+    deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    deduplicator.ingest(
+        [*seed_documents(SEED_IDS), Document("bridge", BRIDGE_STORY), Document("copy", BRIDGE_COPY),
+         Document("excerpt", BRIDGE_EXCERPT), Document("football", FOOTBALL_STORY)]
+    )  # fmt: skip
+    stored = [store.get_document(document_id) for document_id in store.ids_of(store.sequences()).values()]
+    profiles = {
+        item.document.id: profile_text(item.document.text, item.document, item.sequence)
+        for item in stored
+        if item is not None
+    }
+
+    for query_id, query in profiles.items():
+        expected = {
+            other_id: seen_alike(comparison)
+            for other_id, other in profiles.items()
+            if other_id != query_id and (comparison := compare_profiles(query, other)) is not None
+        }
+        matches = deduplicator.find_similar(document_id=query_id, limit=100)
+        assert {match.document_id: seen_alike(match.comparison) for match in matches} == expected, query_id
+    # The oracle is not empty: the wire copy, the bridge story and their copies all have matches.
+    assert all(deduplicator.find_similar(document_id=query_id) for query_id in (WIRE_ID, "bridge", "copy"))
+
+
+class FailingVerifier(LocalVerifier):
+    def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+        raise AssertionError("a query by id must not verify anything")
+
+
+def test_a_query_by_id_reads_no_text_and_verifies_nothing() -> None:
+    store = ReadCountingStore()
+    Deduplicator(store, ExactIndex()).ingest(seed_documents(SEED_IDS))
+    store.texts_read.clear()
+
+    matches = Deduplicator(store, ExactIndex(), verifier=FailingVerifier()).find_similar(document_id=WIRE_ID)
+
+    assert [match.document_id for match in matches] == [REWRITE_ID, EXCERPT_ID]
+    assert store.texts_read == []
+
+
+def test_siblings_are_similar_to_each_other_though_neither_is_the_others_source(
+    seeded: Deduplicator, store: MemoryStore
+) -> None:
+    # The rewrite and the excerpt share text only because both took it from the wire copy.
+    assert {(link.document_id, link.source_id) for link in store.all_links() if link.suppressed} == {
+        (EXCERPT_ID, REWRITE_ID)
+    }
+
+    matches = {match.document_id: match.comparison for match in seeded.find_similar(document_id=REWRITE_ID)}
+
+    assert set(matches) == {WIRE_ID, EXCERPT_ID}
+    assert matches[WIRE_ID].a_is_derived
+    assert not matches[EXCERPT_ID].a_is_derived
 
 
 def test_similar_documents_of_a_text_are_found_and_nothing_is_stored(seeded: Deduplicator, store: MemoryStore) -> None:
