@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
+from server.adapters.heap import release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_verifier import ProcessVerifier
 from server.adapters.sqlite_store import SqliteProvenanceStore
@@ -126,6 +127,7 @@ def build_running_server(settings: Settings) -> RunningServer:
         verifier,
     )
     indexed, added = deduplicator.load_index()
+    release_free_heap()
     _LOGGER.info(
         "indexed %d documents from %s (%d read from the store, the rest from the saved index)",
         indexed,
