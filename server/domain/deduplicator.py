@@ -217,9 +217,7 @@ class Deduplicator:
         self._validate_text(text, "text")
         signatures = self._index.sign(text)
         if not signatures.passages:
-            raise InvalidRequestError(
-                "text has no content words to compare (only punctuation, symbols or stop words); send prose"
-            )
+            raise InvalidRequestError(_no_content_words("text"))
         query = TextToCompare(text)
         job, candidate_ids = self._job(query, self._screened(None, signatures, {}), {})
         (comparisons,) = self._verifier.verify([job])
@@ -267,10 +265,7 @@ class Deduplicator:
         self._validate_text(document.text, f"documents[{index}].text")
         signatures = self._index.sign(document.text)
         if not signatures.passages:
-            raise InvalidDocumentError(
-                f"documents[{index}].text has no content words to compare "
-                "(only punctuation, symbols or stop words); send prose"
-            )
+            raise InvalidDocumentError(_no_content_words(f"documents[{index}].text"))
         return _Signed(index, document, signatures)
 
     def _accept(self, item: _Signed, replace: bool) -> IngestResult | _Accepted:
@@ -426,9 +421,7 @@ class Deduplicator:
         self._validate_text(text, field)
         profile = profile_text(text)
         if not profile.passages:
-            raise InvalidRequestError(
-                f"{field} has no content words to compare (only punctuation, symbols or stop words); send prose"
-            )
+            raise InvalidRequestError(_no_content_words(field))
         return profile
 
     def _validate_id(self, document_id: str, field: str) -> None:
@@ -454,6 +447,10 @@ class Deduplicator:
             raise InvalidDocumentError(
                 f"{field} is {size} bytes of UTF-8; the limit is {self._limits.max_text_bytes} bytes: split the text"
             )
+
+
+def _no_content_words(field: str) -> str:
+    return f"{field} has no content words to compare (only punctuation, symbols or stop words); send prose"
 
 
 def _not_found(document_id: str) -> DocumentNotFoundError:
