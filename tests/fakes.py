@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Final
@@ -96,25 +95,19 @@ class ExactIndex:
         with self._lock:
             return set(stored_sequences) - set(self._documents)
 
-    def candidates(self, signatures: Signatures) -> dict[int, int]:
-        document = decode_features(signatures.document)
+    def screen(self, signatures: Signatures, max_pairs: int) -> dict[int, float]:
+        # The exact closest passage pair of every stored document, where the LSH index estimates it.
         queries = [decode_features(passage) for passage in signatures.passages]
-        # Strength as the LSH index ranks it: a document hit outranks any passage, then the closest passage pair.
-        strength: Counter[int] = Counter()
+        closeness = {}
         with self._lock:
-            for sequence, stored in self._documents.items():
-                if jaccard(document, stored) >= self.document_threshold:
-                    strength[sequence] += 100
             for sequence, passages in self._passages.items():
-                closest = max(
-                    (jaccard(query, passage) for query in queries for passage in passages),
-                    default=0.0,
-                )
+                closest = max((jaccard(query, passage) for query in queries for passage in passages), default=0.0)
                 if closest >= self.passage_threshold:
-                    strength[sequence] += round(closest * 99)
-        return dict(strength)
+                    closeness[sequence] = closest
+        return closeness
 
     def closeness(self, query: Signatures, stored: Sequence[Signatures]) -> list[float]:
+        """The oracle for the LSH index's estimates: the exact closest passage pair of each stored document."""
         queries = [decode_features(passage) for passage in query.passages]
         estimates = []
         for signatures in stored:
@@ -178,15 +171,6 @@ class MemoryStore:
         with self._lock:
             return {
                 stored.sequence: stored.document.id for stored in self._documents.values() if stored.sequence in wanted
-            }
-
-    def signatures_of(self, sequences: Iterable[int]) -> dict[int, Signatures]:
-        wanted = set(sequences)
-        with self._lock:
-            return {
-                stored.sequence: self._signatures[stored.document.id]
-                for stored in self._documents.values()
-                if stored.sequence in wanted
             }
 
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:

@@ -28,7 +28,14 @@ SAVE_WINDOWS: Final = 16_384
 # their number stays logarithmic in the index size (a query searches every segment).
 MERGE_RATIO: Final = 0.5
 MANIFEST_NAME: Final = "manifest.json"
-FORMAT_VERSION: Final = 1
+SKETCHES_NAME: Final = "sketches.bin"
+FORMAT_VERSION: Final = 2
+# A window's sketch keeps the low byte of each of its signature values. Where two windows' MinHash values are
+# equal their bytes are too, and elsewhere bytes agree by chance once in 256, so the share of equal bytes
+# still estimates the windows' Jaccard similarity, from a quarter of the bytes.
+_CHANCE_BYTE_AGREEMENT: Final = 1.0 / 256.0
+# Windows whose ids differ by at most this many are read from a sketch file in one call.
+_READ_GAP: Final = 8
 
 _FNV_OFFSET: Final = np.uint64(0xCBF29CE484222325)
 _MIX_MULTIPLIER: Final = np.uint64(0x9E3779B97F4A7C15)
@@ -135,14 +142,24 @@ class BandIndex:
     large ones are written to `directory`, so that a restart reloads them instead of re-reading every
     signature from the store.
 
-    Documents are known by their store sequence number: the index holds no strings.
+    Documents are known by their store sequence number: the index holds no strings. Each window also has a
+    sketch (the low byte of all its values), kept in a file beside the segments, with which `screen` tells
+    windows that are alike from windows that met in one band by chance.
     """
 
-    def __init__(self, bands: int, rows: int, directory: Path | None = None, save_windows: int = SAVE_WINDOWS) -> None:
+    def __init__(
+        self,
+        bands: int,
+        rows: int,
+        directory: Path | None = None,
+        save_windows: int = SAVE_WINDOWS,
+        sketch_width: int = 128,
+    ) -> None:
         self.bands = bands
         self.rows = rows
         self._directory = directory
         self._save_windows = save_windows
+        self._sketches = _WindowSketches(sketch_width, None if directory is None else directory / SKETCHES_NAME)
         self._lock = threading.Lock()
         self._segments: list[_Segment] = []
         self._window_sequences = _GrowableArray(np.uint32)
@@ -160,6 +177,7 @@ class BandIndex:
         with self._lock:
             first = len(self._window_sequences)
             count = len(passage_signatures)
+            self._sketches.write(first, _sketch(passage_signatures))
             self._window_sequences.extend(np.full(count, sequence, dtype=np.uint32))
             self._dead.extend(np.zeros(count, dtype=np.bool_))
             for band, band_row in enumerate(keys.tolist()):
@@ -179,6 +197,39 @@ class BandIndex:
 
     def candidates(self, passage_signatures: UInt32Array) -> dict[int, int]:
         """Return sequence → the most bands any one query passage shares with any one of its passages."""
+        _, windows, band_counts = self._colliding_pairs(passage_signatures)
+        if len(windows) == 0:
+            return {}
+        best = _best_per_sequence(self._window_sequences.view()[windows], band_counts)
+        return {sequence: int(count) for sequence, count in best.items()}
+
+    def screen(self, passage_signatures: UInt32Array, floor: float, max_pairs: int) -> dict[int, float]:
+        """Return sequence → the estimated Jaccard similarity of its closest colliding pair of windows, if >= floor.
+
+        A band collision says that three values of two windows agree; the other values of the same two windows,
+        read from their sketches, say whether the windows are alike or met by chance (two texts on one subject
+        sharing a few names). Only colliding pairs are checked, so the cost follows the collisions, not the
+        store. When more than `max_pairs` pairs collide, those sharing the most bands are checked.
+        """
+        query_windows, windows, band_counts = self._colliding_pairs(passage_signatures)
+        if len(windows) > max_pairs:
+            strongest = np.argpartition(-band_counts, max_pairs - 1)[:max_pairs]
+            query_windows, windows = query_windows[strongest], windows[strongest]
+        if len(windows) == 0:
+            return {}
+        query_sketches = _sketch(passage_signatures)
+        stored_sketches = self._sketches.read(windows)
+        agreement = np.count_nonzero(query_sketches[query_windows] == stored_sketches, axis=1) / self._sketches.width
+        estimates = (agreement - _CHANCE_BYTE_AGREEMENT) / (1.0 - _CHANCE_BYTE_AGREEMENT)
+        close = estimates >= floor
+        if not close.any():
+            return {}
+        return _best_per_sequence(self._window_sequences.view()[windows[close]], estimates[close])
+
+    def _colliding_pairs(
+        self, passage_signatures: UInt32Array
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Return each live (query window, stored window) pair sharing a band key, and how many bands it shares."""
         keys = band_keys(passage_signatures, self.bands, self.rows)
         width = keys.shape[1]
         with self._lock:
@@ -191,7 +242,7 @@ class BandIndex:
                     for window in table.get(key, ()):
                         recent_query.append(band * width + position)
                         recent_window.append(window)
-            window_sequences = self._window_sequences.view()
+            window_count = len(self._window_sequences)
             dead = self._dead.view()
         query_parts = [np.asarray(recent_query, dtype=np.intp)]
         window_parts = [np.asarray(recent_window, dtype=np.uint32)]
@@ -203,16 +254,10 @@ class BandIndex:
         windows = np.concatenate(window_parts).astype(np.int64)
         alive = ~dead[windows]
         query_positions, windows = query_positions[alive], windows[alive]
-        if len(windows) == 0:
-            return {}
-        # Count bands per (query passage, stored window) pair, then keep each document's best pair.
-        pairs = (query_positions % width).astype(np.int64) * (len(window_sequences) + 1) + windows
+        # A pair appears once per band it collides in: count them.
+        pairs = (query_positions % width).astype(np.int64) * (window_count + 1) + windows
         unique_pairs, band_counts = np.unique(pairs, return_counts=True)
-        sequences = window_sequences[unique_pairs % (len(window_sequences) + 1)]
-        order = np.lexsort((band_counts, sequences))
-        sequences, band_counts = sequences[order], band_counts[order]
-        last_of_each = np.append(sequences[1:] != sequences[:-1], True)
-        return dict(zip(sequences[last_of_each].tolist(), band_counts[last_of_each].tolist(), strict=True))
+        return unique_pairs // (window_count + 1), unique_pairs % (window_count + 1), band_counts.astype(np.int64)
 
     def checkpoint(self) -> None:
         """Fold recent entries into a sorted segment, merge segments, and save what has grown large."""
@@ -238,6 +283,11 @@ class BandIndex:
         """Load the saved segments, drop documents the store no longer has; return stored ones still to add."""
         stored = set(stored_sequences)
         segments, sequences = self._load_segments()
+        saved_windows = 0 if sequences is None else len(sequences)
+        if not self._sketches.keep(saved_windows):
+            _LOGGER.warning("the window sketches in %s are incomplete; rebuilding the index", self._directory)
+            segments, sequences = [], None
+            self._sketches.keep(0)
         with self._lock:
             self._segments = segments
             if sequences is not None:
@@ -309,10 +359,18 @@ class BandIndex:
                 _write_atomically(directory / name, write)
                 segment = _with_name(segment, name)
             named.append(segment)
+        # The manifest must never name windows whose sketches could still be lost in a crash.
+        self._sketches.sync()
         dead_ids = np.flatnonzero(dead).astype(np.uint32)
         _write_atomically(directory / "dead.npy", lambda handle: np.save(handle, dead_ids))
         names = [segment.name for segment in named]
-        manifest = {"format": FORMAT_VERSION, "bands": self.bands, "rows": self.rows, "segments": names}
+        manifest = {
+            "format": FORMAT_VERSION,
+            "bands": self.bands,
+            "rows": self.rows,
+            "sketch_width": self._sketches.width,
+            "segments": names,
+        }
         _write_atomically(directory / MANIFEST_NAME, lambda handle: handle.write(json.dumps(manifest).encode()))
         self._persisted_dead = dead_count
         with self._lock:
@@ -328,10 +386,11 @@ class BandIndex:
         if manifest_path is None or not manifest_path.exists():
             return [], None
         manifest = json.loads(manifest_path.read_text())
-        if (manifest.get("format"), manifest.get("bands"), manifest.get("rows")) != (
+        if (manifest.get("format"), manifest.get("bands"), manifest.get("rows"), manifest.get("sketch_width")) != (
             FORMAT_VERSION,
             self.bands,
             self.rows,
+            self._sketches.width,
         ):
             _LOGGER.warning("the saved index in %s has other parameters; rebuilding it from the store", manifest_path)
             return [], None
@@ -356,6 +415,80 @@ class BandIndex:
             expected_first += segment.window_count
             segments.append(segment)
         return segments, (np.concatenate(sequences) if sequences else None)
+
+
+def _sketch(passage_signatures: UInt32Array) -> npt.NDArray[np.uint8]:
+    return (passage_signatures & 0xFF).astype(np.uint8)
+
+
+def _best_per_sequence(sequences: UInt32Array, values: npt.NDArray[_Scalar]) -> dict[int, float]:
+    """Return each sequence's largest value."""
+    order = np.lexsort((values, sequences))
+    sequences, values = sequences[order], values[order]
+    last_of_each = np.append(sequences[1:] != sequences[:-1], True)
+    return dict(zip(sequences[last_of_each].tolist(), values[last_of_each].tolist(), strict=True))
+
+
+class _WindowSketches:
+    """One fixed-width sketch per window id, in memory or in a file.
+
+    The file is read through the operating system's page cache, like the store, so that the sketches
+    (128 bytes a window, about 1.3 KB a news article) do not count against the process's memory; reading
+    the few windows a query collides with costs a system call each, not a SQL query. The file is opened
+    for each use, so an index needs no closing.
+    """
+
+    def __init__(self, width: int, path: Path | None) -> None:
+        self.width = width
+        self._path = path
+        self._memory = _GrowableArray(np.uint8)
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch()
+
+    def write(self, first_window: int, sketches: npt.NDArray[np.uint8]) -> None:
+        if sketches.shape[1] != self.width:
+            raise ValueError(f"a sketch of {sketches.shape[1]} values, the index keeps {self.width}")
+        if self._path is None:
+            self._memory.truncate(first_window * self.width)
+            self._memory.extend(sketches.reshape(-1))
+            return
+        with self._path.open("r+b", buffering=0) as handle:
+            os.pwrite(handle.fileno(), sketches.tobytes(), first_window * self.width)
+
+    def read(self, windows: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        """Return the sketches of `windows`, shape (len(windows), width), in that order."""
+        if self._path is None:
+            return self._memory.view().reshape(-1, self.width)[windows]
+        order = np.argsort(windows, kind="stable")
+        wanted = windows[order]
+        result = np.empty((len(windows), self.width), dtype=np.uint8)
+        # Runs of nearby windows (one document's, or neighbours') are read in one call.
+        breaks = np.flatnonzero(np.diff(wanted) > _READ_GAP) + 1
+        with self._path.open("rb", buffering=0) as handle:
+            descriptor = handle.fileno()
+            for run in np.split(np.arange(len(wanted)), breaks):
+                first, last = int(wanted[run[0]]), int(wanted[run[-1]])
+                data = os.pread(descriptor, (last - first + 1) * self.width, first * self.width)
+                block = np.frombuffer(data, dtype=np.uint8).reshape(-1, self.width)
+                result[order[run]] = block[wanted[run] - first]
+        return result
+
+    def keep(self, windows: int) -> bool:
+        """Keep the first `windows` sketches and drop the rest; False when fewer than that are there."""
+        if self._path is None:
+            present = len(self._memory) // self.width
+            self._memory.truncate(min(windows, present) * self.width)
+            return present >= windows
+        with self._path.open("r+b", buffering=0) as handle:
+            present = os.fstat(handle.fileno()).st_size // self.width
+            handle.truncate(min(windows, present) * self.width)
+        return present >= windows
+
+    def sync(self) -> None:
+        if self._path is not None:
+            with self._path.open("r+b", buffering=0) as handle:
+                os.fsync(handle.fileno())
 
 
 def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_]) -> list[_Segment]:
@@ -412,6 +545,9 @@ class _GrowableArray(Generic[_Scalar]):
 
     def view(self) -> npt.NDArray[_Scalar]:
         return self._data[: self._size]
+
+    def truncate(self, size: int) -> None:
+        self._size = min(self._size, size)
 
     def __len__(self) -> int:
         return self._size

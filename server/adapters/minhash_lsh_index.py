@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
-import numba
 import numpy as np
 import numpy.typing as npt
 from datasketch import MinHashLSH
@@ -52,7 +51,7 @@ class MinHashLshIndex:
         banded = min(num_perm, BANDED_PERMUTATIONS)
         # datasketch chooses the bands and rows; BandIndex lays out band j over the same values as it does.
         optimum = MinHashLSH(threshold=passage_threshold, num_perm=banded)
-        self._bands = BandIndex(optimum.b, optimum.r, directory, save_windows)
+        self._bands = BandIndex(optimum.b, optimum.r, directory, save_windows, sketch_width=num_perm)
         standard_error = math.sqrt(passage_threshold * (1.0 - passage_threshold) / num_perm)
         self._closeness_floor = passage_threshold - CLOSENESS_STANDARD_ERRORS * standard_error
         self._parameters = IndexParameters(
@@ -91,31 +90,17 @@ class MinHashLshIndex:
     def remove(self, sequence: int) -> None:
         self._bands.remove(sequence)
 
-    def candidates(self, signatures: Signatures) -> dict[int, int]:
-        """Return candidate sequences with their strength: the most bands one pair of passages shares.
+    def screen(self, signatures: Signatures, max_pairs: int) -> dict[int, float]:
+        """Return stored documents with a passage close to one of the query's, each with that closeness.
 
-        The share of colliding bands grows with the passages' Jaccard similarity (J^rows per band), so
-        a copied passage collides in many bands while passages that merely share a subject collide in
-        one or two, however many of them there are.
+        Closeness is the estimated Jaccard similarity of the closest pair of passages that collide in a band,
+        from their sketches (the low byte of all 128 values); documents estimated below the floor are chance
+        collisions and left out.
         """
-        return self._bands.candidates(_rows(signatures.passages))
-
-    def closeness(self, query: Signatures, stored: Sequence[Signatures]) -> list[float]:
-        """Return the share of equal MinHash values in each stored document's closest passage pair with the query.
-
-        Every passage of both sides counts here, the stored passages the bands skip included.
-        """
-        query_rows = _rows(query.passages)
-        rows = [_rows(signatures.passages) for signatures in stored]
-        # A document with no passages, or signed with another width, shares nothing with the query.
-        rows = [row if row.shape[1:] == query_rows.shape[1:] else query_rows[:0] for row in rows]
-        if not rows or len(query_rows) == 0:
-            return [0.0] * len(stored)
-        offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum([len(row) for row in rows], out=offsets[1:])
-        counts = _closest_pair_counts(query_rows, np.concatenate(rows), offsets)
-        width = query_rows.shape[1]
-        return [share if (share := int(count) / width) >= self._closeness_floor else 0.0 for count in counts]
+        rows = _rows(signatures.passages)
+        if len(rows) == 0:
+            return {}
+        return self._bands.screen(rows, self._closeness_floor, max_pairs)
 
     def checkpoint(self) -> None:
         self._bands.checkpoint()
@@ -125,30 +110,6 @@ class MinHashLshIndex:
 
     def __len__(self) -> int:
         return len(self._bands)
-
-
-@numba.njit(cache=True, nogil=True)
-def _closest_pair_counts(
-    query: npt.NDArray[np.uint32], stored: npt.NDArray[np.uint32], offsets: npt.NDArray[np.int64]
-) -> npt.NDArray[np.int64]:
-    """Return, per stored document, the most values one query row shares with one of the document's rows.
-
-    Document i's rows are stored[offsets[i]:offsets[i + 1]].
-    """
-    counts = np.zeros(len(offsets) - 1, dtype=np.int64)
-    width = query.shape[1]
-    for document in range(len(offsets) - 1):
-        best = 0
-        for row in range(offsets[document], offsets[document + 1]):
-            for query_row in range(query.shape[0]):
-                equal = 0
-                for value in range(width):
-                    equal += query[query_row, value] == stored[row, value]
-                best = max(best, equal)
-            if best == width:
-                break
-        counts[document] = best
-    return counts
 
 
 def _rows(passages: Sequence[bytes]) -> npt.NDArray[np.uint32]:

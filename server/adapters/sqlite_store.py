@@ -148,12 +148,6 @@ class SqliteProvenanceStore:
     def ids_of(self, sequences: Iterable[int]) -> dict[int, str]:
         return {int(sequence): str(document_id) for sequence, document_id in self._rows_of("sequence, id", sequences)}
 
-    def signatures_of(self, sequences: Iterable[int]) -> dict[int, Signatures]:
-        return {
-            int(row[0]): _signatures_from_row(row[1], row[2], row[3])
-            for row in self._rows_of(_SIGNATURE_COLUMNS, sequences)
-        }
-
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
         wanted = set(sequences)
         if not wanted:

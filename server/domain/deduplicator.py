@@ -46,9 +46,10 @@ class Limits:
     max_batch_documents: int = 512
     max_id_length: int = 256
     max_match_limit: int = 1000
-    # Candidates screened by their signatures per query, most band collisions first, and of those, the
-    # candidates verified on the real text, closest passages first.
-    max_screened_candidates: int = 200
+    # Colliding passage pairs the index checks per query, the most band collisions first: a text that collides
+    # with a large part of the store (boilerplate, a list of names) costs no more than this. Of the candidates
+    # that pass, at most max_verified_candidates are verified on the real text, closest passages first.
+    max_screened_pairs: int = 20_000
     max_verified_candidates: int = 50
 
 
@@ -219,7 +220,7 @@ class Deduplicator:
         if not signatures.passages:
             raise InvalidRequestError(_no_content_words("text"))
         query = TextToCompare(text)
-        job, candidate_ids = self._job(query, self._screened(None, signatures, {}), {})
+        job, candidate_ids = self._job(query, self._screened(None, signatures), {})
         (comparisons,) = self._verifier.verify([job])
         return [
             Match(candidate_id, comparison)
@@ -301,7 +302,7 @@ class Deduplicator:
             owners: list[tuple[str, list[str]]] = []
             for offset, item in enumerate(accepted):
                 sequence = first_sequence + offset
-                screened = self._screened(sequence, item.signatures, batch)
+                screened = self._screened(sequence, item.signatures)
                 if screened:
                     query = TextToCompare(item.document.text, item.document, sequence)
                     job, candidate_ids = self._job(query, screened, batch)
@@ -340,29 +341,13 @@ class Deduplicator:
             status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
             results[item.index] = IngestResult(item.document.id, status, links)
 
-    def _screened(self, query_sequence: int | None, signatures: Signatures, batch: dict[int, _Accepted]) -> list[int]:
+    def _screened(self, query_sequence: int | None, signatures: Signatures) -> list[int]:
         """Return the sequences worth verifying against the query's text, the closest first."""
-        candidates = self._index.candidates(signatures)
+        closeness = self._index.screen(signatures, self._limits.max_screened_pairs)
         if query_sequence is not None:
-            candidates.pop(query_sequence, None)
+            closeness.pop(query_sequence, None)
         # Ties go to the older document, which is likelier to be the source.
-        screened = sorted(candidates, key=lambda seq: (-candidates[seq], seq))[: self._limits.max_screened_candidates]
-        stored_signatures = {sequence: batch[sequence].signatures for sequence in screened if sequence in batch}
-        stored_signatures.update(
-            self._store.signatures_of(sequence for sequence in screened if sequence not in stored_signatures)
-        )
-        present = [sequence for sequence in screened if sequence in stored_signatures]
-        closeness = dict(
-            zip(
-                present,
-                self._index.closeness(signatures, [stored_signatures[sequence] for sequence in present]),
-                strict=True,
-            )
-        )
-        return sorted(
-            (sequence for sequence in present if closeness[sequence] > 0.0),
-            key=lambda seq: (-closeness[seq], seq),
-        )[: self._limits.max_verified_candidates]
+        return sorted(closeness, key=lambda seq: (-closeness[seq], seq))[: self._limits.max_verified_candidates]
 
     def _job(
         self, query: TextToCompare, screened: list[int], batch: dict[int, _Accepted]

@@ -37,22 +37,13 @@ class SignatureIndex(Protocol):
 
     def remove(self, sequence: int) -> None: ...
 
-    def candidates(self, signatures: Signatures) -> dict[int, int]:
-        """Return the sequences of stored documents that may share text with the query, each with a strength.
+    def screen(self, signatures: Signatures, max_pairs: int) -> dict[int, float]:
+        """Return the sequences of stored documents that likely share text with the query, each with a closeness.
 
-        Higher strength means a closer match: the closest pair of passages counts, not how many passages
-        collide (a long text on the same subject collides often and weakly; a copied passage collides
-        strongly). Strengths rank candidates within one index and mean nothing across indexes.
-        """
-        ...
-
-    def closeness(self, query: Signatures, stored: Sequence[Signatures]) -> list[float]:
-        """Estimate, for each stored document, how alike its closest pair of passages and the query's are.
-
-        The estimate is the Jaccard similarity of the two passages' features (0 to 1), read from the full
-        signatures; pairs too far apart to be what the index looks for count as 0.0. Band collisions
-        alone cannot tell a copied passage from a chance collision of two texts on one subject; this can,
-        before any text is read.
+        Closeness estimates the Jaccard similarity of the closest pair of passages (0 to 1), which ranks the
+        candidates worth verifying. Band collisions alone cannot tell a copied passage from a chance collision
+        of two texts on one subject; the index checks each colliding pair on more of its values and leaves out
+        pairs too far apart to be what it looks for. At most `max_pairs` colliding pairs are checked per query.
         """
         ...
 
@@ -95,10 +86,6 @@ class ProvenanceStore(Protocol):
 
     def ids_of(self, sequences: Iterable[int]) -> dict[int, str]:
         """Return the ids of the stored documents among `sequences` (absent ones are left out)."""
-        ...
-
-    def signatures_of(self, sequences: Iterable[int]) -> dict[int, Signatures]:
-        """Return the signatures of the stored documents among `sequences` (absent ones are left out)."""
         ...
 
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:

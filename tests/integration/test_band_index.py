@@ -8,7 +8,7 @@ import numpy.typing as npt
 import pytest
 from datasketch import LeanMinHash, MinHashLSH
 
-from server.adapters.band_index import MANIFEST_NAME, BandIndex, band_keys
+from server.adapters.band_index import MANIFEST_NAME, SKETCHES_NAME, BandIndex, band_keys
 from server.adapters.minhash_signer import HASH_SCHEME, MinHashSigner
 
 BANDS, ROWS = 21, 3
@@ -121,6 +121,8 @@ def test_a_saved_index_restores_the_same_answers_and_reports_what_it_lacks(tmp_p
     for rows in signatures.values():
         expected = {key: value for key, value in index.candidates(rows).items() if key != 8}
         assert restored.candidates(rows) == expected
+        close = {key: value for key, value in index.screen(rows, 0.3, 10_000).items() if key != 8}
+        assert restored.screen(rows, 0.3, 10_000) == close
     assert len(restored) == len(stored) - 1
 
 
@@ -147,3 +149,70 @@ def test_tiny_indexes_answer(documents: int) -> None:
     index.checkpoint()
 
     assert set(index.candidates(signatures[1])) == ({1} if documents else set())
+
+
+def brute_force_screen(
+    stored: dict[int, npt.NDArray[np.uint32]], query: npt.NDArray[np.uint32], floor: float
+) -> dict[int, float]:
+    """The closest colliding window pair per document, from the low bytes of all its values, over all pairs."""
+    query_keys = band_keys(query, BANDS, ROWS)
+    closeness = {}
+    for sequence, signatures in stored.items():
+        keys = band_keys(signatures, BANDS, ROWS)
+        collide = (query_keys[:, :, None] == keys[:, None, :]).any(axis=0)
+        agree = ((query[:, None, :] & 0xFF) == (signatures[None, :, :] & 0xFF)).mean(axis=2)
+        estimates = (agree[collide] - 1 / 256) / (1 - 1 / 256)
+        if len(estimates) and estimates.max() >= floor:
+            closeness[sequence] = float(estimates.max())
+    return closeness
+
+
+def test_screening_keeps_documents_whose_colliding_windows_are_close_on_all_their_values(tmp_path: Path) -> None:
+    signatures = corpus(120)
+    in_memory = BandIndex(BANDS, ROWS)
+    on_disk = BandIndex(BANDS, ROWS, tmp_path, save_windows=20)
+    for sequence, rows in signatures.items():
+        in_memory.add(sequence, rows)
+        on_disk.add(sequence, rows)
+        if sequence % 17 == 0:
+            in_memory.checkpoint()
+            on_disk.checkpoint()
+
+    kept = 0
+    for sequence in (1, 30, 97, 100, 120):
+        expected = brute_force_screen(signatures, signatures[sequence], floor=0.3)
+        assert in_memory.screen(signatures[sequence], floor=0.3, max_pairs=10_000) == pytest.approx(expected)
+        assert on_disk.screen(signatures[sequence], floor=0.3, max_pairs=10_000) == pytest.approx(expected)
+        assert set(in_memory.candidates(signatures[sequence])) >= set(expected)
+        kept += len(expected)
+    assert kept >= 5 + 2
+
+
+def test_screening_checks_the_pairs_sharing_the_most_bands_when_too_many_collide() -> None:
+    signatures = corpus(100)
+    index = BandIndex(BANDS, ROWS)
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+    query = signatures[90]  # a near copy of document 10
+
+    assert set(index.screen(query, floor=0.0, max_pairs=1)) == {90}
+    assert set(index.screen(query, floor=0.0, max_pairs=10_000)) == set(index.candidates(query))
+
+
+def test_a_saved_index_whose_sketches_are_lost_is_rebuilt_from_the_store(tmp_path: Path) -> None:
+    signatures = corpus(60)
+    index = BandIndex(BANDS, ROWS, tmp_path, save_windows=10)
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+    index.checkpoint()
+    sketches = tmp_path / SKETCHES_NAME
+    sketches.write_bytes(sketches.read_bytes()[:-1])
+
+    restored = BandIndex(BANDS, ROWS, tmp_path, save_windows=10)
+
+    assert restored.restore(signatures) == set(signatures)
+    for sequence, rows in signatures.items():
+        restored.add(sequence, rows)
+    assert restored.screen(signatures[7], floor=0.3, max_pairs=100) == pytest.approx(
+        brute_force_screen(signatures, signatures[7], floor=0.3)
+    )

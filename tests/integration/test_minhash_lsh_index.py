@@ -6,7 +6,7 @@ import pytest
 
 from server.adapters.minhash_lsh_index import PASSAGE_THRESHOLD, MinHashLshIndex
 from server.domain.comparison import profile_text
-from server.domain.deduplicator import Deduplicator
+from server.domain.deduplicator import Deduplicator, Limits
 from server.domain.model import Document, Relation
 from server.domain.ports import SignatureIndex, Signatures
 from tests.fakes import ExactIndex, MemoryStore
@@ -21,6 +21,8 @@ from tests.stories import (
     WIRE_ID,
     seed_texts,
 )
+
+DEDUP_LIMITS = Limits()
 
 
 def signed(index: SignatureIndex, text: str) -> Signatures:
@@ -44,30 +46,33 @@ def test_a_signature_has_one_uint32_per_permutation_for_the_document_and_each_pa
     assert {len(passage) for passage in signatures.passages} == {4 * lsh.parameters.num_perm}
 
 
+def screened(lsh: MinHashLshIndex, text: str) -> dict[int, float]:
+    return lsh.screen(signed(lsh, text), max_pairs=DEDUP_LIMITS.max_screened_pairs)
+
+
 def test_an_added_document_is_a_candidate_for_its_copies(lsh: MinHashLshIndex) -> None:
     lsh.add(7, signed(lsh, BRIDGE_STORY))
 
-    assert 7 in lsh.candidates(signed(lsh, BRIDGE_COPY))
-    assert 7 in lsh.candidates(signed(lsh, BRIDGE_EXCERPT))
-    assert 7 in lsh.candidates(signed(lsh, BRIDGE_REWRITE))
-    assert 7 not in lsh.candidates(signed(lsh, FOOTBALL_STORY))
+    assert 7 in screened(lsh, BRIDGE_COPY)
+    assert 7 in screened(lsh, BRIDGE_EXCERPT)
+    assert 7 in screened(lsh, BRIDGE_REWRITE)
+    assert 7 not in screened(lsh, FOOTBALL_STORY)
     assert len(lsh) == 1
 
 
-def test_a_document_matching_itself_collides_in_every_band(lsh: MinHashLshIndex) -> None:
-    signatures = signed(lsh, seed_texts()[WIRE_ID])
-    lsh.add(1, signatures)
+def test_a_document_matching_itself_is_fully_close(lsh: MinHashLshIndex) -> None:
+    lsh.add(1, signed(lsh, seed_texts()[WIRE_ID]))
 
-    assert lsh.candidates(signatures) == {1: lsh.parameters.passage_bands}
+    assert screened(lsh, seed_texts()[WIRE_ID]) == {1: 1.0}
 
 
-def test_a_closer_match_is_a_stronger_candidate(lsh: MinHashLshIndex) -> None:
+def test_a_closer_match_is_a_closer_candidate(lsh: MinHashLshIndex) -> None:
     lsh.add(1, signed(lsh, BRIDGE_STORY))
 
-    copy = lsh.candidates(signed(lsh, BRIDGE_COPY))[1]
-    rewrite = lsh.candidates(signed(lsh, BRIDGE_REWRITE))[1]
+    copy = screened(lsh, BRIDGE_COPY)[1]
+    rewrite = screened(lsh, BRIDGE_REWRITE)[1]
 
-    assert copy > rewrite > 0
+    assert copy > rewrite > PASSAGE_THRESHOLD
 
 
 def test_a_removed_document_is_no_longer_a_candidate(lsh: MinHashLshIndex) -> None:
@@ -77,8 +82,8 @@ def test_a_removed_document_is_no_longer_a_candidate(lsh: MinHashLshIndex) -> No
 
     lsh.remove(1)
 
-    assert 1 not in lsh.candidates(signed(lsh, BRIDGE_STORY))
-    assert 2 in lsh.candidates(signed(lsh, FOOTBALL_STORY))
+    assert 1 not in screened(lsh, BRIDGE_STORY)
+    assert 2 in screened(lsh, FOOTBALL_STORY)
     assert len(lsh) == 1
 
 
@@ -100,8 +105,8 @@ def test_a_replaced_text_leaves_none_of_its_passages_behind(lsh: MinHashLshIndex
     lsh.add(2, signed(lsh, FOOTBALL_STORY))
 
     assert len(lsh) == 1
-    assert set(lsh.candidates(signed(lsh, FOOTBALL_STORY))) == {2}
-    assert lsh.candidates(signed(lsh, long_text)) == {}
+    assert set(screened(lsh, FOOTBALL_STORY)) == {2}
+    assert screened(lsh, long_text) == {}
 
 
 def test_parameters_record_the_hash_and_the_bands(lsh: MinHashLshIndex) -> None:
@@ -131,38 +136,49 @@ def test_every_document_with_a_half_similar_indexed_passage_is_a_candidate(lsh: 
             for stored, _, position in pairs
             if position % 2 == 0 or position == len(oracle_signatures[stored].passages) - 1
         }
-        hits = lsh.candidates(lsh_signatures[sequence])
+        hits = lsh.screen(lsh_signatures[sequence], DEDUP_LIMITS.max_screened_pairs)
         assert related <= set(hits), sequence
         checked += len(related - {sequence})
     # The pairs that matter: 000 and 002 each with 001 (both ways), and 000 with 002.
     assert checked >= 6
 
 
-def test_closeness_estimates_the_closest_passage_pair_within_three_standard_errors(lsh: MinHashLshIndex) -> None:
-    exact = ExactIndex(passage_threshold=0.0)
+def test_screening_estimates_the_closest_passage_pair_within_three_standard_errors() -> None:
     texts = [*seed_texts().values(), BRIDGE_STORY, BRIDGE_COPY, BRIDGE_EXCERPT, BRIDGE_REWRITE, FOOTBALL_STORY]
+    # The stored side as the index keeps it: every other passage and the last.
+    exact = ExactIndex(passage_threshold=0.0)
+    lsh = MinHashLshIndex()
+    stored = {}
+    for sequence, text in enumerate(texts, start=1):
+        signatures = signed(exact, text)
+        kept = sorted({*range(0, len(signatures.passages), 2), len(signatures.passages) - 1})
+        stored[sequence] = Signatures(signatures.document, tuple(signatures.passages[position] for position in kept))
+        lsh.add(sequence, signed(lsh, text))
     error = 3 * math.sqrt(0.25 / lsh.parameters.num_perm)
+    checked = 0
     for query in texts:
-        estimates = lsh.closeness(signed(lsh, query), [signed(lsh, text) for text in texts])
-        truths = exact.closeness(signed(exact, query), [signed(exact, text) for text in texts])
-        for estimate, truth in zip(estimates, truths, strict=True):
-            # Below the floor the index reports 0.0: those pairs must be truly far from the threshold.
-            if estimate == 0.0:
-                assert truth < PASSAGE_THRESHOLD
-            else:
-                assert abs(estimate - truth) <= error
+        estimates = screened(lsh, query)
+        truths = exact.closeness(signed(exact, query), list(stored.values()))
+        for sequence, truth in enumerate(truths, start=1):
+            if sequence in estimates:
+                # The estimate is for the closest pair that collided, at most the closest pair of all.
+                assert estimates[sequence] <= truth + error
+                assert estimates[sequence] >= PASSAGE_THRESHOLD - error
+            if truth >= 0.5:
+                # Such pairs collide in a band almost surely, and the closest of them is measured.
+                assert estimates[sequence] >= truth - error
+                checked += 1
+            if truth < PASSAGE_THRESHOLD - 2 * error:
+                assert sequence not in estimates
+    assert checked > len(texts)
 
 
-def test_closeness_is_one_for_a_copy_and_zero_for_another_subject(lsh: MinHashLshIndex) -> None:
+def test_screening_an_empty_text_or_index_finds_nothing(lsh: MinHashLshIndex) -> None:
     story = signed(lsh, BRIDGE_STORY)
 
-    assert lsh.closeness(story, [signed(lsh, BRIDGE_COPY), signed(lsh, FOOTBALL_STORY), story]) == [
-        pytest.approx(1.0, abs=0.1),
-        0.0,
-        1.0,
-    ]
-    assert lsh.closeness(story, []) == []
-    assert lsh.closeness(story, [Signatures(document=story.document, passages=())]) == [0.0]
+    assert lsh.screen(story, max_pairs=100) == {}
+    lsh.add(1, story)
+    assert lsh.screen(Signatures(document=story.document, passages=()), max_pairs=100) == {}
 
 
 def test_the_seeds_trace_to_the_wire_copy_with_the_real_index_too(lsh: MinHashLshIndex) -> None:

@@ -17,7 +17,7 @@ from server.domain.errors import (
     InvalidRequestError,
 )
 from server.domain.model import Comparison, DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
-from server.domain.ports import Signatures, StoreChange
+from server.domain.ports import StoreChange
 from server.domain.verification import LocalVerifier, VerificationJob
 from tests.fakes import ExactIndex, MemoryStore
 from tests.stories import (
@@ -624,13 +624,6 @@ def test_a_new_deduplicator_over_the_same_store_loads_the_index(seeded: Deduplic
     assert [match.document_id for match in restarted.find_similar(document_id=WIRE_ID)] == [REWRITE_ID, EXCERPT_ID]
 
 
-class CollidingIndex(ExactIndex):
-    """An index whose bands collide for every stored document, as texts on one busy subject do."""
-
-    def candidates(self, signatures: Signatures) -> dict[int, int]:
-        return dict.fromkeys(self._passages, 1)
-
-
 class ReadCountingStore(MemoryStore):
     def __init__(self) -> None:
         super().__init__()
@@ -641,9 +634,9 @@ class ReadCountingStore(MemoryStore):
         return super().get_document(document_id)
 
 
-def test_candidates_whose_passages_are_not_close_are_never_read_or_aligned() -> None:
+def test_only_the_candidates_the_index_screens_in_are_read_or_aligned() -> None:
     store = ReadCountingStore()
-    deduplicator = Deduplicator(store, CollidingIndex())
+    deduplicator = Deduplicator(store, ExactIndex())
     deduplicator.ingest([Document("football", FOOTBALL_STORY), Document("bridge", BRIDGE_STORY)])
     store.texts_read.clear()
 
@@ -661,7 +654,8 @@ def test_candidates_whose_passages_are_not_close_are_never_read_or_aligned() -> 
 
 
 def test_at_most_the_verification_budget_of_candidates_is_aligned_closest_first(store: MemoryStore) -> None:
-    deduplicator = Deduplicator(store, CollidingIndex(), Limits(max_verified_candidates=1))
+    # Every stored document passes this index's screen, with its exact closeness.
+    deduplicator = Deduplicator(store, ExactIndex(passage_threshold=0.0), Limits(max_verified_candidates=1))
     deduplicator.ingest([Document("excerpt", BRIDGE_EXCERPT), Document("bridge", BRIDGE_STORY)])
 
     matches = deduplicator.find_similar(text=BRIDGE_COPY)
