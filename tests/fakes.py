@@ -101,7 +101,7 @@ class ExactIndex:
         closeness = {}
         with self._lock:
             for sequence, passages in self._passages.items():
-                closest = max((jaccard(query, passage) for query in queries for passage in passages), default=0.0)
+                closest = _closest_pair(queries, passages)
                 if closest >= self.passage_threshold:
                     closeness[sequence] = closest
         return closeness
@@ -111,8 +111,7 @@ class ExactIndex:
         queries = [decode_features(passage) for passage in query.passages]
         estimates = []
         for signatures in stored:
-            passages = [decode_features(passage) for passage in signatures.passages]
-            closest = max((jaccard(a, b) for a in queries for b in passages), default=0.0)
+            closest = _closest_pair(queries, [decode_features(passage) for passage in signatures.passages])
             estimates.append(closest if closest >= self.passage_threshold else 0.0)
         return estimates
 
@@ -130,6 +129,10 @@ class ExactIndex:
 
     def __len__(self) -> int:
         return len(self._documents)
+
+
+def _closest_pair(queries: Sequence[frozenset[str]], passages: Sequence[frozenset[str]]) -> float:
+    return max((jaccard(query, passage) for query in queries for passage in passages), default=0.0)
 
 
 class MemoryStore:

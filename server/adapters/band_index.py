@@ -450,7 +450,6 @@ class _WindowSketches:
         if sketches.shape[1] != self.width:
             raise ValueError(f"a sketch of {sketches.shape[1]} values, the index keeps {self.width}")
         if self._path is None:
-            self._memory.truncate(first_window * self.width)
             self._memory.extend(sketches.reshape(-1))
             return
         with self._path.open("r+b", buffering=0) as handle:

@@ -100,8 +100,7 @@ def build_running_server(settings: Settings) -> RunningServer:
     )
     # The signing kernels compile (or load from numba's cache) on first use: pay that before serving, so that
     # the first request does not wait seconds for it.
-    warm_up = index.sign("Compile the signing and screening kernels before the first request arrives.")
-    index.screen(warm_up, max_pairs=1)
+    index.sign("Compile the signing kernels before the first request arrives.")
     stored_parameters = store.load_parameters()
     if stored_parameters is not None and _signature_parameters(stored_parameters) != _signature_parameters(
         index.parameters
