@@ -11,7 +11,7 @@ from typing import Final
 
 from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
-from server.domain.passages import Passage, cut_passages, document_shingles
+from server.domain.passages import document_shingles
 from server.domain.tokenization import TokenizedText, is_content_word, stem, tokenize
 
 # Two texts are related when one aligned fragment holds at least this many seed sentences, or when
@@ -43,7 +43,7 @@ _ATTRIBUTION_AFTER: Final = r"\s+(?:said|says|reported|reports|notes|noted|wrote
 
 @dataclass(frozen=True, slots=True)
 class TextProfile:
-    """A text analysed once for comparisons: tokens, shingles, passages, and what is known of its origin.
+    """A text analysed once for comparisons: tokens, sentences, shingles, and what is known of its origin.
 
     `sequence` is the ingest order of a stored document; None for a text that is not stored, which
     counts as newer than everything stored.
@@ -51,7 +51,6 @@ class TextProfile:
 
     sentences: SentenceIndex
     shingles: frozenset[str]
-    passages: tuple[Passage, ...]
     document: Document | None = None
     sequence: int | None = None
 
@@ -62,7 +61,7 @@ class TextProfile:
 
 def profile_text(text: str, document: Document | None = None, sequence: int | None = None) -> TextProfile:
     tokens = tokenize(text)
-    return TextProfile(index_sentences(tokens), document_shingles(tokens), cut_passages(tokens), document, sequence)
+    return TextProfile(index_sentences(tokens), document_shingles(tokens), document, sequence)
 
 
 def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:

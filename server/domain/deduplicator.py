@@ -29,6 +29,7 @@ from server.domain.model import (
     Stats,
     StoredDocument,
 )
+from server.domain.passages import cut_passages
 from server.domain.ports import ProvenanceStore, SignatureIndex, Signatures, StoreChange, Verifier
 from server.domain.provenance import cluster_of, decide_suppression, provenance_of
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
@@ -405,7 +406,7 @@ class Deduplicator:
     def _profile_query_text(self, text: str, field: str) -> TextProfile:
         self._validate_text(text, field)
         profile = profile_text(text)
-        if not profile.passages:
+        if not cut_passages(profile.tokens):
             raise InvalidRequestError(_no_content_words(field))
         return profile
 

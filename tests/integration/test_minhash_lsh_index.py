@@ -5,10 +5,11 @@ import math
 import pytest
 
 from server.adapters.minhash_lsh_index import PASSAGE_THRESHOLD, MinHashLshIndex
-from server.domain.comparison import profile_text
 from server.domain.deduplicator import Deduplicator, Limits
 from server.domain.model import Document, Relation
+from server.domain.passages import cut_passages
 from server.domain.ports import SignatureIndex, Signatures
+from server.domain.tokenization import tokenize
 from tests.fakes import ExactIndex, MemoryStore
 from tests.stories import (
     BRIDGE_COPY,
@@ -42,7 +43,7 @@ def test_a_signature_has_one_uint32_per_permutation_for_the_document_and_each_pa
     signatures = signed(lsh, BRIDGE_STORY)
 
     assert len(signatures.document) == 4 * lsh.parameters.num_perm
-    assert len(signatures.passages) == len(profile_text(BRIDGE_STORY).passages)
+    assert len(signatures.passages) == len(cut_passages(tokenize(BRIDGE_STORY)))
     assert {len(passage) for passage in signatures.passages} == {4 * lsh.parameters.num_perm}
 
 
