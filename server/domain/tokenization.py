@@ -221,6 +221,9 @@ def normalise_word(word: str) -> str:
     >>> normalise_word("\uff2d\uff4f\uff53\uff55\uff4c")  # full-width letters
     'mosul'
     """
+    if word.isascii():
+        # NFKC leaves ASCII as it is and case-folds it to lower case; most words of most texts take this path.
+        return word.lower()
     return unicodedata.normalize("NFKC", word).casefold()
 
 
@@ -256,40 +259,54 @@ def tokenize(text: str) -> TokenizedText:
     """
     lines = _content_lines(text)
     if not lines:
-        lines = [(0, len(text))]
+        lines = [_scanned_line(text, 0, len(text))]
     words: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
     sentences: list[Sentence] = []
-    for line_start, line_end in lines:
-        line = text[line_start:line_end]
-        masked = _URL_PATTERN.sub(lambda match: " " * len(match.group()), line)
-        boundaries = [match.end() for match in _SENTENCE_END.finditer(masked)]
+    for line in lines:
+        boundaries = [match.end() for match in _SENTENCE_END.finditer(line.masked)]
         boundary_index = 0
         sentence_start = len(words)
         line_sentences: list[Sentence] = []
-        for match in _TOKEN_PATTERN.finditer(masked):
+        for match in line.tokens:
             while boundary_index < len(boundaries) and match.start() >= boundaries[boundary_index]:
                 boundary_index += 1
                 sentence_start = _close_sentence(line_sentences, sentence_start, len(words))
             if len(words) - sentence_start >= MAX_SENTENCE_WORDS:
                 sentence_start = _close_sentence(line_sentences, sentence_start, len(words))
             words.append(normalise_word(match.group()))
-            starts.append(line_start + match.start())
-            ends.append(line_start + match.end())
+            starts.append(line.start + match.start())
+            ends.append(line.start + match.end())
         _close_sentence(line_sentences, sentence_start, len(words))
         sentences.extend(_merge_short(line_sentences))
     return TokenizedText(tuple(words), tuple(starts), tuple(ends), tuple(sentences))
 
 
-def _content_lines(text: str) -> list[tuple[int, int]]:
+@dataclass(frozen=True, slots=True)
+class _ScannedLine:
+    """A line of the text from code point `start` on, with links and handles blanked out, and its word matches."""
+
+    start: int
+    masked: str
+    tokens: list[re.Match[str]]
+
+
+def _scanned_line(text: str, start: int, end: int) -> _ScannedLine:
+    # Links and handles become as many spaces as they had characters, so token offsets stay offsets into text.
+    masked = _URL_PATTERN.sub(lambda match: " " * len(match.group()), text[start:end])
+    return _ScannedLine(start, masked, list(_TOKEN_PATTERN.finditer(masked)))
+
+
+def _content_lines(text: str) -> list[_ScannedLine]:
+    # Each line is scanned once: the matches that decide whether it is boilerplate are its tokens.
     lines = []
     position = 0
     for line in text.splitlines(keepends=True):
         start, position = position, position + len(line)
-        masked = _URL_PATTERN.sub(" ", line)
-        if sum(1 for _ in _TOKEN_PATTERN.finditer(masked)) >= MIN_CONTENT_LINE_WORDS:
-            lines.append((start, start + len(line.rstrip("\r\n"))))
+        scanned = _scanned_line(text, start, start + len(line.rstrip("\r\n")))
+        if len(scanned.tokens) >= MIN_CONTENT_LINE_WORDS:
+            lines.append(scanned)
     return lines
 
 
