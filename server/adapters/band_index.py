@@ -11,8 +11,9 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Final, Generic, TypeVar
+from typing import BinaryIO, Final, Generic, TypeVar, cast
 
+import numba
 import numpy as np
 import numpy.typing as npt
 
@@ -34,8 +35,6 @@ FORMAT_VERSION: Final = 2
 # equal their bytes are too, and elsewhere bytes agree by chance once in 256, so the share of equal bytes
 # still estimates the windows' Jaccard similarity, from a quarter of the bytes.
 _CHANCE_BYTE_AGREEMENT: Final = 1.0 / 256.0
-# Windows whose ids differ by at most this many are read from a sketch file in one call.
-_READ_GAP: Final = 8
 
 _FNV_OFFSET: Final = np.uint64(0xCBF29CE484222325)
 _MIX_MULTIPLIER: Final = np.uint64(0x9E3779B97F4A7C15)
@@ -89,28 +88,7 @@ class _Segment:
 
     def lookup(self, query_keys: UInt32Array) -> tuple[npt.NDArray[np.intp], UInt32Array]:
         """Return, for every stored key equal to a query key, (flat query position, stored window)."""
-        bands, width = query_keys.shape
-        hits_query: list[npt.NDArray[np.intp]] = []
-        hits_window: list[UInt32Array] = []
-        for band in range(bands):
-            table = self.keys[self.offsets[band] : self.offsets[band + 1]]
-            if len(table) == 0:
-                continue
-            wanted = query_keys[band]
-            low = np.searchsorted(table, wanted, side="left")
-            high = np.searchsorted(table, wanted, side="right")
-            counts = high - low
-            total = int(counts.sum())
-            if total == 0:
-                continue
-            # Expand each [low, high) range into positions without a Python loop over hits.
-            starts = np.repeat(low - np.cumsum(counts) + counts, counts)
-            positions = starts + np.arange(total)
-            hits_query.append(np.repeat(band * width + np.arange(width), counts))
-            hits_window.append(self.windows[self.offsets[band] + positions])
-        if not hits_query:
-            return np.empty(0, dtype=np.intp), np.empty(0, dtype=np.uint32)
-        return np.concatenate(hits_query), np.concatenate(hits_window)
+        return _lookup(self.keys, self.windows, self.offsets, np.ascontiguousarray(query_keys))
 
     @staticmethod
     def merge(older: _Segment, newer: _Segment, dead: npt.NDArray[np.bool_]) -> _Segment:
@@ -124,6 +102,35 @@ class _Segment:
             keys, windows = keys[:, alive], windows[:, alive]
         # Both halves are sorted per band, so a stable sort sees two runs and merges them in linear time.
         return _Segment.sorted_from(older.first_window, older.window_count + newer.window_count, keys, windows)
+
+
+@numba.njit(cache=True, nogil=True)
+def _lookup(
+    keys: UInt32Array, windows: UInt32Array, offsets: npt.NDArray[np.int64], query_keys: UInt32Array
+) -> tuple[npt.NDArray[np.intp], UInt32Array]:
+    # Compiled: in numpy, each band of each segment cost a dozen calls of a few microseconds each
+    # (searches, sums, repeats), which made the look-up most of the screening of a small store.
+    bands, width = query_keys.shape
+    low = np.empty((bands, width), dtype=np.int64)
+    high = np.empty((bands, width), dtype=np.int64)
+    total = 0
+    for band in range(bands):
+        table = keys[offsets[band] : offsets[band + 1]]
+        for position in range(width):
+            key = query_keys[band, position]
+            low[band, position] = offsets[band] + np.searchsorted(table, key, side="left")
+            high[band, position] = offsets[band] + np.searchsorted(table, key, side="right")
+            total += high[band, position] - low[band, position]
+    hits_query = np.empty(total, dtype=np.intp)
+    hits_window = np.empty(total, dtype=np.uint32)
+    hit = 0
+    for band in range(bands):
+        for position in range(width):
+            for entry in range(low[band, position], high[band, position]):
+                hits_query[hit] = band * width + position
+                hits_window[hit] = windows[entry]
+                hit += 1
+    return hits_query, hits_window
 
 
 def _flat(keys: UInt32Array, windows: UInt32Array) -> tuple[UInt32Array, UInt32Array, npt.NDArray[np.int64]]:
@@ -434,8 +441,8 @@ class _WindowSketches:
 
     The file is read through the operating system's page cache, like the store, so that the sketches
     (128 bytes a window, about 1.3 KB a news article) do not count against the process's memory; reading
-    the few windows a query collides with costs a system call each, not a SQL query. The file is opened
-    for each use, so an index needs no closing.
+    the few windows a query collides with costs a system call each (about half a microsecond from the page
+    cache), not a SQL query. The file is opened for each use, so an index needs no closing.
     """
 
     def __init__(self, width: int, path: Path | None) -> None:
@@ -459,18 +466,11 @@ class _WindowSketches:
         """Return the sketches of `windows`, shape (len(windows), width), in that order."""
         if self._path is None:
             return self._memory.view().reshape(-1, self.width)[windows]
-        order = np.argsort(windows, kind="stable")
-        wanted = windows[order]
         result = np.empty((len(windows), self.width), dtype=np.uint8)
-        # Runs of nearby windows (one document's, or neighbours') are read in one call.
-        breaks = np.flatnonzero(np.diff(wanted) > _READ_GAP) + 1
         with self._path.open("rb", buffering=0) as handle:
-            descriptor = handle.fileno()
-            for run in np.split(np.arange(len(wanted)), breaks):
-                first, last = int(wanted[run[0]]), int(wanted[run[-1]])
-                data = os.pread(descriptor, (last - first + 1) * self.width, first * self.width)
-                block = np.frombuffer(data, dtype=np.uint8).reshape(-1, self.width)
-                result[order[run]] = block[wanted[run] - first]
+            failed = _read_rows(handle.fileno(), np.ascontiguousarray(windows, dtype=np.int64), self.width, result)
+        if failed >= 0:
+            raise OSError(f"the sketch of window {int(windows[failed])} could not be read whole from {self._path}")
         return result
 
     def keep(self, windows: int) -> bool:
@@ -488,6 +488,38 @@ class _WindowSketches:
         if self._path is not None:
             with self._path.open("r+b", buffering=0) as handle:
                 os.fsync(handle.fileno())
+
+
+# libc's pread, called from compiled code: a query reads a thousand or more scattered sketches, and
+# os.pread in a Python loop cost about 6 us a read and took the GIL back after each, so that
+# concurrent queries queued behind each other's reads. Declared by symbol name, so numba can cache
+# the compiled reader (a ctypes function pointer would make it compile at every start).
+_pread: Final = cast(
+    Callable[[int, int, int, int], int],
+    numba.types.ExternalFunction(
+        "pread", numba.types.intp(numba.types.intc, numba.types.voidptr, numba.types.uintp, numba.types.int64)
+    ),
+)
+
+
+@numba.njit(cache=True, nogil=True)
+def _read_rows(descriptor: int, rows: npt.NDArray[np.int64], width: int, out: npt.NDArray[np.uint8]) -> int:
+    """Read the `width`-byte records `rows` of the file into `out`, in order; return the first that fails, or -1."""
+    for index in range(len(rows)):
+        if _pread(descriptor, out[index:].ctypes.data, width, rows[index] * width) != width:
+            return index
+    return -1
+
+
+def compile_kernels() -> None:
+    """Compile (or load from numba's cache) the look-up and sketch-reading code, on empty inputs."""
+    _lookup(
+        np.empty(0, dtype=np.uint32),
+        np.empty(0, dtype=np.uint32),
+        np.zeros(1, dtype=np.int64),
+        np.empty((0, 0), dtype=np.uint32),
+    )
+    _read_rows(-1, np.empty(0, dtype=np.int64), 1, np.empty((0, 1), dtype=np.uint8))
 
 
 def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_]) -> list[_Segment]:

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
+from server.adapters.band_index import compile_kernels as compile_index_kernels
 from server.adapters.heap import release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_verifier import ProcessVerifier
@@ -98,9 +99,10 @@ def build_running_server(settings: Settings) -> RunningServer:
         directory=settings.data_dir / INDEX_DIRECTORY,
         save_windows=settings.index_save_windows,
     )
-    # The signing kernels compile (or load from numba's cache) on first use: pay that before serving, so that
-    # the first request does not wait seconds for it.
+    # The signing and index kernels compile (or load from numba's cache) on first use: pay that before serving,
+    # so that the first request does not wait seconds for it.
     index.sign("Compile the signing kernels before the first request arrives.")
+    compile_index_kernels()
     stored_parameters = store.load_parameters()
     if stored_parameters is not None and _signature_parameters(stored_parameters) != _signature_parameters(
         index.parameters

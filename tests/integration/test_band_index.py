@@ -216,3 +216,15 @@ def test_a_saved_index_whose_sketches_are_lost_is_rebuilt_from_the_store(tmp_pat
     assert restored.screen(signatures[7], floor=0.3, max_pairs=100) == pytest.approx(
         brute_force_screen(signatures, signatures[7], floor=0.3)
     )
+
+
+def test_a_sketch_that_cannot_be_read_whole_is_an_error_not_a_guess(tmp_path: Path) -> None:
+    signatures = corpus(30)
+    index = BandIndex(BANDS, ROWS, tmp_path)
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+    sketches = tmp_path / SKETCHES_NAME
+    sketches.write_bytes(sketches.read_bytes()[:128])  # only window 0's sketch is left
+
+    with pytest.raises(OSError, match="could not be read whole"):
+        index.screen(signatures[30], floor=0.0, max_pairs=100)
