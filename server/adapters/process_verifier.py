@@ -84,13 +84,16 @@ class ProcessVerifier:
             task.result()
 
     def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
-        if not jobs:
-            return []
+        return self.submit(jobs).result()
+
+    def submit(self, jobs: Sequence[VerificationJob]) -> _PendingInPool:
+        """Send `jobs` to the workers and return without waiting for them."""
+        pool = self._current_pool()
         try:
-            return self._verify_in(self._current_pool(), jobs)
+            return _PendingInPool(self, pool, jobs, self._submit_to(pool, jobs))
         except BrokenProcessPool:
-            _LOGGER.warning("a verification worker died; starting new workers and verifying again")
-            return self._verify_in(self._replace_broken_pool(), jobs)
+            pool = self._replace_broken_pool(pool)
+            return _PendingInPool(self, pool, jobs, self._submit_to(pool, jobs))
 
     def forget(self, document_id: str) -> None:
         # Workers cache analyses under (id, sequence), and a sequence is never given twice: what they keep
@@ -102,15 +105,11 @@ class ProcessVerifier:
             self._closed = True
             self._pool.shutdown(wait=True, cancel_futures=True)
 
-    def _verify_in(self, pool: ProcessPoolExecutor, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+    def _submit_to(
+        self, pool: ProcessPoolExecutor, jobs: Sequence[VerificationJob]
+    ) -> list[Future[list[list[Comparison | None]]]]:
         chunk = max(1, min(_JOBS_PER_TASK, -(-len(jobs) // (2 * self._workers))))
-        tasks: list[Future[list[list[Comparison | None]]]] = [
-            pool.submit(_verify_in_worker, jobs[start : start + chunk]) for start in range(0, len(jobs), chunk)
-        ]
-        results: list[list[Comparison | None]] = []
-        for task in tasks:
-            results.extend(task.result())
-        return results
+        return [pool.submit(_verify_in_worker, jobs[start : start + chunk]) for start in range(0, len(jobs), chunk)]
 
     def _current_pool(self) -> ProcessPoolExecutor:
         with self._lock:
@@ -118,12 +117,15 @@ class ProcessVerifier:
                 raise RuntimeError("the verifier is closed")
             return self._pool
 
-    def _replace_broken_pool(self) -> ProcessPoolExecutor:
+    def _replace_broken_pool(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
+        """Return a working pool in place of `broken`; another caller may have replaced it already."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the verifier is closed")
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            if self._pool is broken:
+                _LOGGER.warning("a verification worker died; starting new workers and verifying again")
+                broken.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
             return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
@@ -133,3 +135,33 @@ class ProcessVerifier:
             initializer=_start_worker,
             initargs=(os.getpid(),),
         )
+
+
+class _PendingInPool:
+    """Jobs sent to a pool. If a worker dies before they are done, they are run once more in a fresh pool."""
+
+    def __init__(
+        self,
+        verifier: ProcessVerifier,
+        pool: ProcessPoolExecutor,
+        jobs: Sequence[VerificationJob],
+        tasks: list[Future[list[list[Comparison | None]]]],
+    ) -> None:
+        self._verifier = verifier
+        self._pool = pool
+        self._jobs = jobs
+        self._tasks = tasks
+
+    def result(self) -> list[list[Comparison | None]]:
+        try:
+            return _gathered(self._tasks)
+        except BrokenProcessPool:
+            pool = self._verifier._replace_broken_pool(self._pool)
+            return _gathered(self._verifier._submit_to(pool, self._jobs))
+
+
+def _gathered(tasks: list[Future[list[list[Comparison | None]]]]) -> list[list[Comparison | None]]:
+    results: list[list[Comparison | None]] = []
+    for task in tasks:
+        results.extend(task.result())
+    return results

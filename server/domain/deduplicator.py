@@ -30,13 +30,23 @@ from server.domain.model import (
     StoredDocument,
 )
 from server.domain.passages import cut_passages
-from server.domain.ports import ProvenanceStore, SignatureIndex, Signatures, StoreChange, Verifier
+from server.domain.ports import (
+    PendingComparisons,
+    ProvenanceStore,
+    SignatureIndex,
+    Signatures,
+    StoreChange,
+    Verifier,
+)
 from server.domain.provenance import cluster_of, decide_suppression, provenance_of
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
 
 DEFAULT_MATCH_LIMIT: Final = 10
 # While the index is filled at start, it is compacted (and saved) every this many documents.
 LOAD_CHECKPOINT_DOCUMENTS: Final = 2000
+# An ingest hands its verification jobs over this many at a time: enough to keep two workers busy
+# while the next documents are screened, few enough that the first start early.
+JOBS_PER_SUBMISSION: Final = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,11 +306,13 @@ class Deduplicator:
         indexed: list[int] = []
         try:
             first_sequence = self._store.last_sequence() + 1
-            # Candidates are found one document after another, each seeing the batch's earlier documents;
-            # then all of the batch's verification runs at once, in parallel where the verifier can.
+            # Candidates are found one document after another, each seeing the batch's earlier documents.
+            # Jobs are handed to the verifier a few at a time as they are made, so that where it runs them
+            # beside this thread (worker processes), verifying and screening the rest of the batch overlap.
             batch: dict[int, _Accepted] = {}
             jobs: list[VerificationJob] = []
             owners: list[tuple[str, list[str]]] = []
+            pending: list[PendingComparisons] = []
             for offset, item in enumerate(accepted):
                 sequence = first_sequence + offset
                 screened = self._screened(sequence, item.signatures)
@@ -309,12 +321,18 @@ class Deduplicator:
                     job, candidate_ids = self._job(query, screened, batch)
                     jobs.append(job)
                     owners.append((item.document.id, candidate_ids))
+                    if len(jobs) == JOBS_PER_SUBMISSION:
+                        pending.append(self._verifier.submit(jobs))
+                        jobs = []
                 self._index.add(sequence, item.signatures)
                 indexed.append(sequence)
                 batch[sequence] = item
+            if jobs:
+                pending.append(self._verifier.submit(jobs))
+            comparisons_per_job = [comparisons for part in pending for comparisons in part.result()]
             new_links = [
                 Link.from_comparison(document_id, candidate_id, comparison)
-                for (document_id, candidate_ids), comparisons in zip(owners, self._verifier.verify(jobs), strict=True)
+                for (document_id, candidate_ids), comparisons in zip(owners, comparisons_per_job, strict=True)
                 for candidate_id, comparison in zip(candidate_ids, comparisons, strict=True)
                 if comparison is not None
             ]

@@ -129,8 +129,20 @@ class Verifier(Protocol):
         """Return, per job, how its query relates to each of its candidates (None where it does not)."""
         ...
 
+    def submit(self, jobs: Sequence[VerificationJob]) -> PendingComparisons:
+        """Start verifying `jobs` and return at once (or once done, where nothing runs beside the caller)."""
+        ...
+
     def forget(self, document_id: str) -> None:
         """The document was deleted or replaced: whatever is kept about it may go."""
         ...
 
     def close(self) -> None: ...
+
+
+class PendingComparisons(Protocol):
+    """Verification started by `Verifier.submit`."""
+
+    def result(self) -> list[list[Comparison | None]]:
+        """Wait for the jobs and return what `Verifier.verify` would have returned for them."""
+        ...

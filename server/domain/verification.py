@@ -46,6 +46,16 @@ class VerificationJob:
     candidates: tuple[TextToCompare, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedComparisons:
+    """Comparisons already made, for a verifier that runs jobs as they are submitted."""
+
+    comparisons: list[list[Comparison | None]]
+
+    def result(self) -> list[list[Comparison | None]]:
+        return self.comparisons
+
+
 class LocalVerifier:
     """Runs verification jobs one after another in this process, keeping recent analyses.
 
@@ -66,6 +76,10 @@ class LocalVerifier:
     def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
         """Return, per job, how its query relates to each candidate (None where it does not)."""
         return [self.verify_one(job) for job in jobs]
+
+    def submit(self, jobs: Sequence[VerificationJob]) -> VerifiedComparisons:
+        """Verify `jobs` now, in the caller's thread: this verifier has nothing to run beside it."""
+        return VerifiedComparisons(self.verify(jobs))
 
     def verify_one(self, job: VerificationJob) -> list[Comparison | None]:
         if not job.candidates:

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from server.domain.comparison import compare_profiles, profile_text
-from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, Deduplicator, Limits
+from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, Limits
 from server.domain.errors import (
     DocumentAlreadyExistsError,
     DocumentNotFoundError,
@@ -18,7 +18,7 @@ from server.domain.errors import (
 )
 from server.domain.model import Comparison, DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
 from server.domain.ports import StoreChange
-from server.domain.verification import LocalVerifier, VerificationJob
+from server.domain.verification import LocalVerifier, VerificationJob, VerifiedComparisons
 from tests.fakes import ExactIndex, MemoryStore
 from tests.stories import (
     AP_ID,
@@ -97,6 +97,33 @@ def test_seeds_ingested_one_by_one_trace_to_the_wire_copy_in_any_order(
         assert result.status is IngestStatus.CREATED
 
     assert_seed_provenance(deduplicator, store)
+
+
+class SubmissionRecordingVerifier(LocalVerifier):
+    """Records, for each submission, how many jobs it held and how many documents were indexed by then."""
+
+    def __init__(self, index: ExactIndex) -> None:
+        super().__init__()
+        self.index = index
+        self.submissions: list[tuple[int, int]] = []
+
+    def submit(self, jobs: Sequence[VerificationJob]) -> VerifiedComparisons:
+        self.submissions.append((len(jobs), len(self.index)))
+        return super().submit(jobs)
+
+
+def test_a_batch_hands_its_jobs_to_the_verifier_a_few_at_a_time_while_it_is_screened(store: MemoryStore) -> None:
+    index = ExactIndex()
+    verifier = SubmissionRecordingVerifier(index)
+    copies = [Document(f"copy-{number}", BRIDGE_STORY + f" Reported by desk {number}.") for number in range(11)]
+
+    results = Deduplicator(store, index, verifier=verifier).ingest([Document("bridge", BRIDGE_STORY), *copies])
+
+    # Every copy has the earlier documents as candidates: 11 jobs, handed over 4, 4 and 3 at a time, the
+    # first two before the last documents of the batch were screened and indexed.
+    assert [jobs for jobs, _ in verifier.submissions] == [JOBS_PER_SUBMISSION, JOBS_PER_SUBMISSION, 3]
+    assert [indexed for _, indexed in verifier.submissions] == [4, 8, 12]
+    assert all(result.links for result in results[1:])
 
 
 @pytest.mark.parametrize("order", ORDERS, ids=lambda order: "-".join(document_id[:3] for document_id in order))
