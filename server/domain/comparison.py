@@ -43,14 +43,13 @@ _ATTRIBUTION_AFTER: Final = r"\s+(?:said|says|reported|reports|notes|noted|wrote
 
 @dataclass(frozen=True, slots=True)
 class TextProfile:
-    """A text analysed once for comparisons: tokens, sentences, shingles, and what is known of its origin.
+    """A text analysed once for comparisons: tokens, sentences, and what is known of its origin.
 
     `sequence` is the ingest order of a stored document; None for a text that is not stored, which
     counts as newer than everything stored.
     """
 
     sentences: SentenceIndex
-    shingles: frozenset[str]
     document: Document | None = None
     sequence: int | None = None
 
@@ -61,7 +60,7 @@ class TextProfile:
 
 def profile_text(text: str, document: Document | None = None, sequence: int | None = None) -> TextProfile:
     tokens = tokenize(text)
-    return TextProfile(index_sentences(tokens), document_shingles(tokens), document, sequence)
+    return TextProfile(index_sentences(tokens), document, sequence)
 
 
 def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
@@ -88,7 +87,8 @@ def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
         relation=classify_relation(alignment),
         a_is_derived=a_is_derived,
         score=_rounded(min(1.0, covered_derived * similarity)),
-        jaccard=_rounded(_jaccard(a.shingles, b.shingles)),
+        # Shingled here, for related pairs only: most candidates a text is compared with are not related.
+        jaccard=_rounded(_jaccard(document_shingles(a.tokens), document_shingles(b.tokens))),
         containment_a=_rounded(alignment.coverage_a),
         containment_b=_rounded(alignment.coverage_b),
         confidence=_rounded(confidence),

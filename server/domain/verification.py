@@ -13,8 +13,8 @@ from server.domain.model import Comparison, Document
 
 # Analysed texts of stored documents are cached: verifying a candidate needs its tokens, and the
 # same popular sources come up again and again while a news cycle is ingested. An analysis of a
-# 500-word article takes about 230 KB (tokens, spans, shingles, the sentence index), so the cache
-# is kept to recent texts: 256 of them are about 60 MB per process that verifies.
+# 500-word article takes about 110 KB (tokens, spans, the sentence index), so the cache
+# is kept to recent texts: 256 of them are about 30 MB per process that verifies.
 PROFILE_CACHE_SIZE: Final = 256
 
 
