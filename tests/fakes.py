@@ -176,6 +176,13 @@ class MemoryStore:
                 stored.sequence: stored.document.id for stored in self._documents.values() if stored.sequence in wanted
             }
 
+    def documents_of(self, sequences: Iterable[int]) -> dict[int, StoredDocument]:
+        wanted = set(sequences)
+        with self._lock:
+            stored = [stored for stored in self._documents.values() if stored.sequence in wanted]
+        # Through get_document, so that a store counting the texts it is asked for counts these too.
+        return {document.sequence: document for item in stored if (document := self.get_document(item.document.id))}
+
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
         wanted = set(sequences)
         with self._lock:

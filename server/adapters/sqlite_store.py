@@ -28,6 +28,8 @@ SCHEMA_VERSION: Final = "1"
 # Sequences per IN (...) query: below SQLite's default limit of bound parameters (32766 since 3.32).
 _SQL_CHUNK: Final = 500
 
+_DOCUMENT_COLUMNS: Final = "sequence, id, text, source, url, title, published_at, metadata, ingested_at"
+_DOCUMENT_BY_ID: Final = f"SELECT {_DOCUMENT_COLUMNS} FROM documents WHERE id = ?"  # noqa: S608 - constants only
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
@@ -104,28 +106,8 @@ class SqliteProvenanceStore:
             self._connections.clear()
 
     def get_document(self, document_id: str) -> StoredDocument | None:
-        row = (
-            self._connection()
-            .execute(
-                "SELECT sequence, id, text, source, url, title, published_at, metadata, ingested_at "
-                "FROM documents WHERE id = ?",
-                (document_id,),
-            )
-            .fetchone()
-        )
-        if row is None:
-            return None
-        sequence, doc_id, text, source, url, title, published_at, metadata, ingested_at = row
-        document = Document(
-            id=doc_id,
-            text=text,
-            source=source,
-            url=url,
-            title=title,
-            published_at=datetime.fromisoformat(published_at) if published_at else None,
-            metadata=json.loads(metadata),
-        )
-        return StoredDocument(document, sequence, datetime.fromisoformat(ingested_at))
+        row = self._connection().execute(_DOCUMENT_BY_ID, (document_id,)).fetchone()
+        return None if row is None else _stored_document(row)
 
     def sequence_of(self, document_id: str) -> int | None:
         row = self._connection().execute("SELECT sequence FROM documents WHERE id = ?", (document_id,)).fetchone()
@@ -147,6 +129,10 @@ class SqliteProvenanceStore:
 
     def ids_of(self, sequences: Iterable[int]) -> dict[int, str]:
         return {int(sequence): str(document_id) for sequence, document_id in self._rows_of("sequence, id", sequences)}
+
+    def documents_of(self, sequences: Iterable[int]) -> dict[int, StoredDocument]:
+        # One look-up by sequence (the table's rowid) per document, rather than its id and then its row by id.
+        return {row[0]: _stored_document(row) for row in self._rows_of(_DOCUMENT_COLUMNS, sequences)}
 
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
         wanted = set(sequences)
@@ -345,3 +331,18 @@ def _link_from_row(row: tuple[object, ...]) -> Link:
         evidence=tuple(Span(*span) for span in json.loads(str(evidence))),
         suppressed=bool(suppressed),
     )
+
+
+def _stored_document(row: tuple[Any, ...]) -> StoredDocument:
+    """Return the document in a row of `_DOCUMENT_COLUMNS`."""
+    sequence, doc_id, text, source, url, title, published_at, metadata, ingested_at = row
+    document = Document(
+        id=doc_id,
+        text=text,
+        source=source,
+        url=url,
+        title=title,
+        published_at=datetime.fromisoformat(published_at) if published_at else None,
+        metadata=json.loads(metadata),
+    )
+    return StoredDocument(document, sequence, datetime.fromisoformat(ingested_at))

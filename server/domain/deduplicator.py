@@ -372,19 +372,17 @@ class Deduplicator:
         self, query: TextToCompare, screened: list[int], batch: dict[int, _Accepted]
     ) -> tuple[VerificationJob, list[str]]:
         """Return the job comparing `query` with the screened candidates' texts, and those candidates' ids."""
-        ids = {sequence: batch[sequence].document.id for sequence in screened if sequence in batch}
-        ids.update(self._store.ids_of(sequence for sequence in screened if sequence not in ids))
+        # A candidate deleted since the index was read is simply not compared.
+        stored = self._store.documents_of(sequence for sequence in screened if sequence not in batch)
         candidates: list[TextToCompare] = []
         candidate_ids: list[str] = []
         for sequence in screened:
             if sequence in batch:
                 document = batch[sequence].document
+            elif sequence in stored:
+                document = stored[sequence].document
             else:
-                # A candidate deleted since the index was read is simply not compared.
-                stored = self._store.get_document(ids[sequence]) if sequence in ids else None
-                if stored is None or stored.sequence != sequence:
-                    continue
-                document = stored.document
+                continue
             candidates.append(TextToCompare(document.text, document, sequence))
             candidate_ids.append(document.id)
         return VerificationJob(query, tuple(candidates)), candidate_ids

@@ -88,6 +88,10 @@ class ProvenanceStore(Protocol):
         """Return the ids of the stored documents among `sequences` (absent ones are left out)."""
         ...
 
+    def documents_of(self, sequences: Iterable[int]) -> dict[int, StoredDocument]:
+        """Return the stored documents among `sequences`, by sequence (absent ones are left out)."""
+        ...
+
     def iter_signatures(self, sequences: Iterable[int]) -> Iterator[tuple[int, Signatures]]:
         """Yield (sequence, signatures) of the stored documents among `sequences`, to fill an index at start."""
         ...

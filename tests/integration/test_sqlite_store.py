@@ -70,6 +70,7 @@ def test_an_empty_store_has_nothing(store: SqliteProvenanceStore) -> None:
     assert list(store.iter_signatures([1, 2])) == []
     assert store.sequences() == []
     assert store.ids_of([1]) == {}
+    assert store.documents_of([1]) == {}
     assert store.links_of("a") == []
     assert store.last_sequence() == 0
     assert store.counts() == (0, 0, 0)
@@ -235,6 +236,17 @@ def test_removing_a_document_removes_its_signatures_and_links_in_both_directions
     assert store.links_of("b") == []
     assert store.links_of("a") == [link("a", "c")]
     assert sorted(store.ids_of(store.sequences()).values()) == ["a", "c"]
+
+
+def test_documents_are_read_by_sequence_as_by_id_and_removed_ones_are_left_out(store: SqliteProvenanceStore) -> None:
+    add(store, "a", "b", "c")
+    store.apply(StoreChange(removed_ids=["b"]))
+    by_sequence = store.ids_of(store.sequences())
+
+    documents = store.documents_of([*by_sequence, 2, 99])
+
+    assert documents == {sequence: store.get_document(document_id) for sequence, document_id in by_sequence.items()}
+    assert sorted(stored.document.id for stored in documents.values()) == ["a", "c"]
 
 
 def test_removing_and_adding_the_same_id_in_one_change_replaces_it(store: SqliteProvenanceStore) -> None:
