@@ -7,6 +7,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Final
 
 from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences
@@ -41,12 +42,12 @@ _ATTRIBUTION_BEFORE: Final = r"(?:according to|reported by|cited by|courtesy of|
 _ATTRIBUTION_AFTER: Final = r"\s+(?:said|says|reported|reports|notes|noted|wrote|writes|quoted|added)\b"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TextProfile:
     """A text analysed once for comparisons: tokens, sentences, and what is known of its origin.
 
     `sequence` is the ingest order of a stored document; None for a text that is not stored, which
-    counts as newer than everything stored.
+    counts as newer than everything stored. Not slotted, so that `shingles` can be kept once made.
     """
 
     sentences: SentenceIndex
@@ -56,6 +57,12 @@ class TextProfile:
     @property
     def tokens(self) -> TokenizedText:
         return self.sentences.tokens
+
+    @cached_property
+    def shingles(self) -> frozenset[str]:
+        # Made on first use, for texts found related to another: most candidates a text is compared with
+        # are not, while a text related to several (a wire story, a query) is shingled once.
+        return document_shingles(self.tokens)
 
 
 def profile_text(text: str, document: Document | None = None, sequence: int | None = None) -> TextProfile:
@@ -87,8 +94,7 @@ def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
         relation=classify_relation(alignment),
         a_is_derived=a_is_derived,
         score=_rounded(min(1.0, covered_derived * similarity)),
-        # Shingled here, for related pairs only: most candidates a text is compared with are not related.
-        jaccard=_rounded(_jaccard(document_shingles(a.tokens), document_shingles(b.tokens))),
+        jaccard=_rounded(_jaccard(a.shingles, b.shingles)),
         containment_a=_rounded(alignment.coverage_a),
         containment_b=_rounded(alignment.coverage_b),
         confidence=_rounded(confidence),
