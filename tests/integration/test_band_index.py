@@ -29,6 +29,15 @@ def corpus(documents: int, seed: int = 3) -> dict[int, npt.NDArray[np.uint32]]:
     return {sequence: SIGNER.hash_values(sets) for sequence, sets in windows.items()}
 
 
+def filled(index: BandIndex, signatures: dict[int, npt.NDArray[np.uint32]], checkpoint_every: int = 0) -> BandIndex:
+    """Add every document to `index`, with a checkpoint after each sequence divisible by `checkpoint_every`."""
+    for sequence, rows in signatures.items():
+        index.add(sequence, rows)
+        if checkpoint_every and sequence % checkpoint_every == 0:
+            index.checkpoint()
+    return index
+
+
 def brute_force_strength(stored: dict[int, npt.NDArray[np.uint32]], query: npt.NDArray[np.uint32]) -> dict[int, int]:
     """The most bands any query window shares with any stored window, per document, by comparing all pairs."""
     query_keys = band_keys(query, BANDS, ROWS)
@@ -64,11 +73,7 @@ def test_candidates_are_exactly_what_datasketch_minhashlsh_finds_with_the_same_b
 
 def test_strength_is_the_most_bands_one_pair_of_windows_shares() -> None:
     signatures = corpus(120)
-    index = BandIndex(BANDS, ROWS)
-    for sequence, rows in signatures.items():
-        index.add(sequence, rows)
-        if sequence % 17 == 0:
-            index.checkpoint()
+    index = filled(BandIndex(BANDS, ROWS), signatures, checkpoint_every=17)
 
     for sequence in (1, 50, 97, 100, 120):
         assert index.candidates(signatures[sequence]) == brute_force_strength(signatures, signatures[sequence])
@@ -76,9 +81,7 @@ def test_strength_is_the_most_bands_one_pair_of_windows_shares() -> None:
 
 def test_removed_documents_are_gone_before_and_after_their_entries_are_merged_away() -> None:
     signatures = corpus(100)
-    index = BandIndex(BANDS, ROWS)
-    for sequence, rows in signatures.items():
-        index.add(sequence, rows)
+    index = filled(BandIndex(BANDS, ROWS), signatures)
     index.checkpoint()
     entries_before = index.memory_bytes()
 
@@ -98,11 +101,7 @@ def test_removed_documents_are_gone_before_and_after_their_entries_are_merged_aw
 
 def test_a_saved_index_restores_the_same_answers_and_reports_what_it_lacks(tmp_path: Path) -> None:
     signatures = corpus(150)
-    index = BandIndex(BANDS, ROWS, tmp_path, save_windows=50)
-    for sequence, rows in signatures.items():
-        index.add(sequence, rows)
-        if sequence % 10 == 0:
-            index.checkpoint()
+    index = filled(BandIndex(BANDS, ROWS, tmp_path, save_windows=50), signatures, checkpoint_every=10)
     index.remove(7)
     index.checkpoint()
     manifest = json.loads((tmp_path / MANIFEST_NAME).read_text())
@@ -128,9 +127,7 @@ def test_a_saved_index_restores_the_same_answers_and_reports_what_it_lacks(tmp_p
 
 def test_a_saved_index_with_other_bands_is_ignored_and_everything_is_reported_missing(tmp_path: Path) -> None:
     signatures = corpus(60)
-    index = BandIndex(BANDS, ROWS, tmp_path, save_windows=10)
-    for sequence, rows in signatures.items():
-        index.add(sequence, rows)
+    index = filled(BandIndex(BANDS, ROWS, tmp_path, save_windows=10), signatures)
     index.checkpoint()
 
     other = BandIndex(BANDS - 1, ROWS, tmp_path)
@@ -169,14 +166,8 @@ def brute_force_screen(
 
 def test_screening_keeps_documents_whose_colliding_windows_are_close_on_all_their_values(tmp_path: Path) -> None:
     signatures = corpus(120)
-    in_memory = BandIndex(BANDS, ROWS)
-    on_disk = BandIndex(BANDS, ROWS, tmp_path, save_windows=20)
-    for sequence, rows in signatures.items():
-        in_memory.add(sequence, rows)
-        on_disk.add(sequence, rows)
-        if sequence % 17 == 0:
-            in_memory.checkpoint()
-            on_disk.checkpoint()
+    in_memory = filled(BandIndex(BANDS, ROWS), signatures, checkpoint_every=17)
+    on_disk = filled(BandIndex(BANDS, ROWS, tmp_path, save_windows=20), signatures, checkpoint_every=17)
 
     kept = 0
     for sequence in (1, 30, 97, 100, 120):
@@ -190,9 +181,7 @@ def test_screening_keeps_documents_whose_colliding_windows_are_close_on_all_thei
 
 def test_screening_checks_the_pairs_sharing_the_most_bands_when_too_many_collide() -> None:
     signatures = corpus(100)
-    index = BandIndex(BANDS, ROWS)
-    for sequence, rows in signatures.items():
-        index.add(sequence, rows)
+    index = filled(BandIndex(BANDS, ROWS), signatures)
     query = signatures[90]  # a near copy of document 10
 
     assert set(index.screen(query, floor=0.0, max_pairs=1)) == {90}
@@ -201,9 +190,7 @@ def test_screening_checks_the_pairs_sharing_the_most_bands_when_too_many_collide
 
 def test_a_saved_index_whose_sketches_are_lost_is_rebuilt_from_the_store(tmp_path: Path) -> None:
     signatures = corpus(60)
-    index = BandIndex(BANDS, ROWS, tmp_path, save_windows=10)
-    for sequence, rows in signatures.items():
-        index.add(sequence, rows)
+    index = filled(BandIndex(BANDS, ROWS, tmp_path, save_windows=10), signatures)
     index.checkpoint()
     sketches = tmp_path / SKETCHES_NAME
     sketches.write_bytes(sketches.read_bytes()[:-1])
@@ -211,8 +198,7 @@ def test_a_saved_index_whose_sketches_are_lost_is_rebuilt_from_the_store(tmp_pat
     restored = BandIndex(BANDS, ROWS, tmp_path, save_windows=10)
 
     assert restored.restore(signatures) == set(signatures)
-    for sequence, rows in signatures.items():
-        restored.add(sequence, rows)
+    filled(restored, signatures)
     assert restored.screen(signatures[7], floor=0.3, max_pairs=100) == pytest.approx(
         brute_force_screen(signatures, signatures[7], floor=0.3)
     )
@@ -220,9 +206,7 @@ def test_a_saved_index_whose_sketches_are_lost_is_rebuilt_from_the_store(tmp_pat
 
 def test_a_sketch_that_cannot_be_read_whole_is_an_error_not_a_guess(tmp_path: Path) -> None:
     signatures = corpus(30)
-    index = BandIndex(BANDS, ROWS, tmp_path)
-    for sequence, rows in signatures.items():
-        index.add(sequence, rows)
+    index = filled(BandIndex(BANDS, ROWS, tmp_path), signatures)
     sketches = tmp_path / SKETCHES_NAME
     sketches.write_bytes(sketches.read_bytes()[:128])  # only window 0's sketch is left
 
