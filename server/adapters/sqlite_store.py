@@ -17,6 +17,7 @@ from server.domain.model import (
     Document,
     IndexParameters,
     Link,
+    PairwiseDirection,
     Relation,
     Span,
     StoredDocument,
@@ -24,7 +25,7 @@ from server.domain.model import (
 from server.domain.ports import Signatures, StoreChange
 
 DATABASE_NAME: Final = "provenance.sqlite3"
-SCHEMA_VERSION: Final = "1"
+SCHEMA_VERSION: Final = "2"
 # Sequences per IN (...) query: below SQLite's default limit of bound parameters (32766 since 3.32).
 _SQL_CHUNK: Final = 500
 
@@ -61,6 +62,7 @@ CREATE TABLE IF NOT EXISTS links (
     basis TEXT NOT NULL,
     evidence TEXT NOT NULL,
     suppressed INTEGER NOT NULL,
+    pairwise TEXT,
     PRIMARY KEY (document_id, source_id)
 );
 CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
@@ -69,8 +71,10 @@ CREATE INDEX IF NOT EXISTS links_by_source ON links (source_id);
 _SIGNATURE_COLUMNS: Final = "sequence, document_signature, passage_signatures, passage_count"
 _LINK_COLUMNS: Final = (
     "document_id, source_id, relation, score, jaccard, containment, source_containment, "
-    "confidence, basis, evidence, suppressed"
+    "confidence, basis, evidence, suppressed, pairwise"
 )
+# Version 2 added links.pairwise; every link of a version 1 store points the way its texts decided.
+_MIGRATIONS: Final = {"1": "ALTER TABLE links ADD COLUMN pairwise TEXT"}
 
 
 class SqliteProvenanceStore:
@@ -94,6 +98,10 @@ class SqliteProvenanceStore:
         if stored_version is None:
             with self._transaction() as transaction:
                 transaction.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        elif stored_version in _MIGRATIONS:
+            with self._transaction() as transaction:
+                transaction.execute(_MIGRATIONS[stored_version])
+                transaction.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,))
         elif stored_version != SCHEMA_VERSION:
             raise RuntimeError(
                 f"{self.path} has schema version {stored_version}; this server reads version {SCHEMA_VERSION}"
@@ -199,7 +207,7 @@ class SqliteProvenanceStore:
                     "DELETE FROM links WHERE document_id = ? AND source_id = ?", (link.source_id, link.document_id)
                 )
                 transaction.execute(
-                    f"INSERT OR REPLACE INTO links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    f"INSERT OR REPLACE INTO links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                     _row_from_link(link),
                 )
 
@@ -312,12 +320,15 @@ def _row_from_link(link: Link) -> tuple[object, ...]:
         link.basis.value,
         json.dumps([[s.start, s.end, s.source_start, s.source_end] for s in link.evidence]),
         int(link.suppressed),
+        None
+        if link.pairwise is None
+        else json.dumps([link.pairwise.source_id, link.pairwise.basis.value, link.pairwise.confidence]),
     )
 
 
 def _link_from_row(row: tuple[object, ...]) -> Link:
     (document_id, source_id, relation, score, jaccard, containment, source_containment, confidence, basis,
-     evidence, suppressed) = row  # fmt: skip
+     evidence, suppressed, pairwise) = row  # fmt: skip
     return Link(
         document_id=str(document_id),
         source_id=str(source_id),
@@ -330,7 +341,13 @@ def _link_from_row(row: tuple[object, ...]) -> Link:
         basis=DirectionBasis(basis),
         evidence=tuple(Span(*span) for span in json.loads(str(evidence))),
         suppressed=bool(suppressed),
+        pairwise=None if pairwise is None else _pairwise_from_json(str(pairwise)),
     )
+
+
+def _pairwise_from_json(text: str) -> PairwiseDirection:
+    source_id, basis, confidence = json.loads(text)
+    return PairwiseDirection(source_id=source_id, basis=DirectionBasis(basis), confidence=confidence)
 
 
 def _stored_document(row: tuple[Any, ...]) -> StoredDocument:

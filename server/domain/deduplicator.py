@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import unicodedata
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Final
@@ -38,7 +39,7 @@ from server.domain.ports import (
     StoreChange,
     Verifier,
 )
-from server.domain.provenance import cluster_of, decide_suppression, provenance_of
+from server.domain.provenance import cluster_of, decide_directions, decide_suppression, provenance_of
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
 
 DEFAULT_MATCH_LIMIT: Final = 10
@@ -176,19 +177,7 @@ class Deduplicator:
         with self._write_lock:
             sequence = self._require(document_id)
             neighbours = sorted({link.other(document_id) for link in self._store.links_of(document_id)})
-            context = _unique_links(
-                link
-                for neighbour in neighbours
-                for link in self._store.links_of(neighbour)
-                if document_id not in (link.document_id, link.source_id)
-            )
-            among = set(neighbours)
-            candidates = [link for link in context if link.document_id in among and link.source_id in among]
-            changed = [
-                link
-                for link, before in zip(decide_suppression(candidates, context), candidates, strict=True)
-                if link.suppressed != before.suppressed
-            ]
+            changed = _redecided(_Neighbourhood(self._store, {document_id}), set(neighbours))
             self._store.apply(StoreChange(removed_ids=[document_id], upserted_links=changed))
             self._index.remove(sequence)
             self._index.checkpoint()
@@ -388,28 +377,16 @@ class Deduplicator:
         return VerificationJob(query, tuple(candidates)), candidate_ids
 
     def _decide_links(self, new_links: list[Link], new_ids: set[str], replaced_ids: set[str]) -> list[Link]:
-        """Return the links to write: the new ones, and stored ones whose sibling status changes."""
+        """Return the links to write: the new ones, and stored ones whose direction or sibling status changes."""
+        neighbourhood = _Neighbourhood(self._store, replaced_ids)
         affected = set(new_ids)
-        # A replaced document's old neighbours lose it as a common source, as on delete.
+        # A replaced document's old neighbours lose it as a common source and as a part, as on delete.
         for replaced_id in replaced_ids:
             affected.update(link.other(replaced_id) for link in self._store.links_of(replaced_id))
         for link in new_links:
+            neighbourhood.put(link)
             affected.update((link.document_id, link.source_id))
-        stored = _unique_links(
-            link
-            for document_id in sorted(affected - new_ids)
-            for link in self._store.links_of(document_id)
-            if not ({link.document_id, link.source_id} & replaced_ids)
-        )
-        context = stored + new_links
-        candidates = [link for link in context if link.document_id in affected and link.source_id in affected]
-        decided = decide_suppression(candidates, context)
-        new_pairs = {(link.document_id, link.source_id) for link in new_links}
-        return [
-            link
-            for link, before in zip(decided, candidates, strict=True)
-            if (link.document_id, link.source_id) in new_pairs or link.suppressed != before.suppressed
-        ]
+        return _redecided(neighbourhood, affected)
 
     def _require(self, document_id: str) -> int:
         """Return the stored document's sequence number; raise NOT_FOUND without reading its text."""
@@ -457,6 +434,76 @@ def _no_content_words(field: str) -> str:
 
 def _not_found(document_id: str) -> DocumentNotFoundError:
     return DocumentNotFoundError(f"no document has id {document_id!r}; ingest it first or check the id")
+
+
+class _Neighbourhood:
+    """The stored links around some documents, each document's read once, with a change's links laid over them."""
+
+    def __init__(self, store: ProvenanceStore, removed_ids: set[str]) -> None:
+        self._store = store
+        self._removed_ids = removed_ids
+        self._stored: dict[str, dict[frozenset[str], Link]] = {}
+        self._changed: dict[str, dict[frozenset[str], Link]] = defaultdict(dict)
+        self._before: dict[frozenset[str], Link | None] = {}
+
+    def links_of(self, document_id: str) -> list[Link]:
+        """Return every link of `document_id`, as changed so far; links to removed documents are gone."""
+        return list((self._stored_links_of(document_id) | self._changed[document_id]).values())
+
+    def put(self, link: Link) -> None:
+        """Lay `link` over the stored link between its two documents, if any."""
+        pair = frozenset((link.document_id, link.source_id))
+        if pair not in self._before:
+            self._before[pair] = self._stored_links_of(link.document_id).get(pair)
+        self._changed[link.document_id][pair] = link
+        self._changed[link.source_id][pair] = link
+
+    def changes(self) -> list[Link]:
+        """Return the links laid over the store that differ from what it holds, in the order first laid."""
+        changes = []
+        for pair, before in self._before.items():
+            end = next(iter(pair))
+            link = self._changed[end][pair]
+            if link != before:
+                changes.append(link)
+        return changes
+
+    def _stored_links_of(self, document_id: str) -> dict[frozenset[str], Link]:
+        if document_id not in self._stored:
+            self._stored[document_id] = {
+                frozenset((link.document_id, link.source_id)): link
+                for link in self._store.links_of(document_id)
+                if not ({link.document_id, link.source_id} & self._removed_ids)
+            }
+        return self._stored[document_id]
+
+
+def _redecided(neighbourhood: _Neighbourhood, affected: set[str]) -> list[Link]:
+    """Re-decide the links around documents whose links changed; return those that change.
+
+    First the direction of every link of an affected document (its parts changed, see
+    `decide_directions`), then sibling status: of the links among affected documents, and of every
+    link of a document whose sources changed because a link turned round.
+    """
+    around = _unique_links(link for document_id in sorted(affected) for link in neighbourhood.links_of(document_id))
+    turned: set[str] = set()
+    for link, before in zip(decide_directions(around, neighbourhood.links_of), around, strict=True):
+        if link != before:
+            neighbourhood.put(link)
+        if link.document_id != before.document_id:
+            turned.update((link.document_id, link.source_id))
+    candidates = _unique_links(
+        link
+        for document_id in sorted(affected | turned)
+        for link in neighbourhood.links_of(document_id)
+        if {link.document_id, link.source_id} <= affected or {link.document_id, link.source_id} & turned
+    )
+    ends = sorted({end for link in candidates for end in (link.document_id, link.source_id)})
+    context = _unique_links(link for end in ends for link in neighbourhood.links_of(end))
+    for link, before in zip(decide_suppression(candidates, context), candidates, strict=True):
+        if link != before:
+            neighbourhood.put(link)
+    return neighbourhood.changes()
 
 
 def _unique_links(links: Iterable[Link]) -> list[Link]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from server.domain.errors import DedupError
@@ -26,6 +26,7 @@ class DirectionBasis(enum.Enum):
     CONTAINMENT = "containment"
     ATTRIBUTION = "attribution"
     INGEST_ORDER = "ingest_order"
+    COMPILATION = "compilation"
 
 
 class IngestStatus(enum.Enum):
@@ -101,11 +102,24 @@ class Comparison:
 
 
 @dataclass(frozen=True, slots=True)
+class PairwiseDirection:
+    """What a pair's two texts alone said about its direction, kept while the link graph overrides it."""
+
+    source_id: str
+    basis: DirectionBasis
+    confidence: float
+
+
+@dataclass(frozen=True, slots=True)
 class Link:
     """A verified reuse between two stored documents: `document_id` derives from `source_id`.
 
     `suppressed` marks a link between siblings: two documents whose shared text both take from a
     common source. It is kept (it is still evidence) but is not a provenance link.
+
+    `pairwise` is None while the link points the way its two texts alone decided; when the documents
+    around it decide the other way (a compilation), it keeps that first decision, so that it can be
+    restored when those documents go.
     """
 
     document_id: str
@@ -119,6 +133,7 @@ class Link:
     basis: DirectionBasis
     evidence: tuple[Span, ...]
     suppressed: bool = False
+    pairwise: PairwiseDirection | None = None
 
     @classmethod
     def from_comparison(cls, a_id: str, b_id: str, comparison: Comparison) -> Link:
@@ -136,6 +151,21 @@ class Link:
             confidence=comparison.confidence,
             basis=comparison.basis,
             evidence=seen_from_derived.spans,
+        )
+
+    def derived_from(self, source_id: str, basis: DirectionBasis, confidence: float) -> Link:
+        """Return this link pointing from its other end to `source_id`, on the given evidence."""
+        if source_id == self.source_id:
+            return replace(self, basis=basis, confidence=confidence)
+        return replace(
+            self,
+            document_id=self.source_id,
+            source_id=self.document_id,
+            containment=self.source_containment,
+            source_containment=self.containment,
+            basis=basis,
+            confidence=confidence,
+            evidence=tuple(sorted(Span(s.source_start, s.source_end, s.start, s.end) for s in self.evidence)),
         )
 
     def other(self, document_id: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Final
 
-from server.domain.model import Cluster, ClusterMember, Link, Provenance
+from server.domain.model import Cluster, ClusterMember, DirectionBasis, Link, PairwiseDirection, Provenance
 
 # Two documents that reuse one common source are siblings, not source and copy, when at least this
 # share of the text they have in common (on each side) is text each of them has in common with that source.
@@ -15,6 +15,14 @@ SIBLING_EXPLAINED_SHARE: Final = 0.5
 # A source is on a document's origin chain only if at least this share of the text taken from the
 # document by the previous link lies in the passages the document took from that source.
 CARRIED_SHARE: Final = 0.2
+# A document is a compilation, and the derived end of a link, when at least COMPILATION_MIN_PARTS other
+# documents each share another part of it than the link does, and more than COMPILATION_FACTOR times as
+# many as share another part of the link's other end. Three, because a news page embedding two agency
+# stories is left to the texts' own evidence (context), which decides that case well.
+COMPILATION_MIN_PARTS: Final = 3
+COMPILATION_FACTOR: Final = 2
+# Two links share another part of a document when they overlap on less than this share of the shorter.
+OTHER_PART_OVERLAP: Final = 0.5
 
 
 def rank_key(link: Link) -> tuple[float, float, str]:
@@ -54,18 +62,85 @@ def _explained(link: Link, x_from_z: Link, y_from_z: Link) -> bool:
 
 
 def _covered_share(ranges: list[tuple[int, int]], cover: list[tuple[int, int]]) -> float:
-    total = sum(end - start for start, end in ranges)
-    if not total:
-        return 0.0
-    covered = sum(
-        max(0, min(end, cover_end) - max(start, cover_start))
-        for start, end in ranges
-        for cover_start, cover_end in cover
-    )
-    return min(1.0, covered / total)
+    total = _length(ranges)
+    return min(1.0, _overlap(ranges, cover) / total) if total else 0.0
 
 
 LinksOf = Callable[[str], list[Link]]
+
+
+def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
+    """Return `links` pointed the way the documents around them say, else the way their two texts said.
+
+    A compilation (an essay stitched from web pages, a page of agency stories) shares each of its parts
+    with a different document, while each of its sources shares one part with it and little else. Its
+    sources often cover more of themselves in the shared text than the compilation does, so the texts
+    alone would call the source the excerpt; the graph shows which text was put together from others.
+    Publication dates, when both texts have them, are not overridden.
+
+    `links_of(id)` must return every link of `id` as decided so far, in either direction and
+    suppressed or not: the parts counted do not depend on directions or on sibling status, so the
+    result depends only on which documents share which text, not on the order they were ingested in.
+    """
+    decided = []
+    for link in links:
+        pairwise = link.pairwise or PairwiseDirection(link.source_id, link.basis, link.confidence)
+        if pairwise.basis is DirectionBasis.PUBLISHED_AT:
+            decided.append(link)
+            continue
+        x, y = link.document_id, link.source_id
+        parts_x, parts_y = _other_parts(x, link, links_of(x)), _other_parts(y, link, links_of(y))
+        if _compiled(parts_x, parts_y):
+            source_id, confidence = y, _compilation_confidence(parts_x, parts_y)
+        elif _compiled(parts_y, parts_x):
+            source_id, confidence = x, _compilation_confidence(parts_y, parts_x)
+        else:
+            restored = link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence)
+            decided.append(replace(restored, pairwise=None))
+            continue
+        compiled = link.derived_from(source_id, DirectionBasis.COMPILATION, confidence)
+        decided.append(replace(compiled, pairwise=pairwise))
+    return decided
+
+
+def _other_parts(document_id: str, link: Link, links: Iterable[Link]) -> int:
+    """Count the documents that share another part of `document_id` than `link` shares."""
+    part = _part_of(document_id, link)
+    other_end = link.other(document_id)
+    count = 0
+    for other in links:
+        if other.other(document_id) == other_end:
+            continue
+        other_part = _part_of(document_id, other)
+        shorter = min(_length(part), _length(other_part))
+        count += _overlap(part, other_part) < OTHER_PART_OVERLAP * shorter
+    return count
+
+
+def _compiled(parts: int, other_end_parts: int) -> bool:
+    return parts >= COMPILATION_MIN_PARTS and parts > COMPILATION_FACTOR * other_end_parts
+
+
+def _compilation_confidence(parts: int, other_end_parts: int) -> float:
+    return round(0.5 + 0.45 * (parts - other_end_parts) / (parts + other_end_parts), 6)
+
+
+def _part_of(document_id: str, link: Link) -> list[tuple[int, int]]:
+    if link.document_id == document_id:
+        return [(span.start, span.end) for span in link.evidence]
+    return [(span.source_start, span.source_end) for span in link.evidence]
+
+
+def _length(ranges: list[tuple[int, int]]) -> int:
+    return sum(end - start for start, end in ranges)
+
+
+def _overlap(ranges: list[tuple[int, int]], others: list[tuple[int, int]]) -> int:
+    return sum(
+        max(0, min(end, other_end) - max(start, other_start))
+        for start, end in ranges
+        for other_start, other_end in others
+    )
 
 
 def _read_once(links_of: LinksOf) -> LinksOf:

@@ -39,6 +39,7 @@ BASIS_TO_PROTO: Final[Mapping[DirectionBasis, document_pb2.DirectionBasis.ValueT
     DirectionBasis.CONTAINMENT: document_pb2.DIRECTION_BASIS_CONTAINMENT,
     DirectionBasis.ATTRIBUTION: document_pb2.DIRECTION_BASIS_ATTRIBUTION,
     DirectionBasis.INGEST_ORDER: document_pb2.DIRECTION_BASIS_INGEST_ORDER,
+    DirectionBasis.COMPILATION: document_pb2.DIRECTION_BASIS_COMPILATION,
 }
 STATUS_TO_PROTO: Final[Mapping[IngestStatus, dedup_service_pb2.IngestStatus.ValueType]] = {
     IngestStatus.CREATED: dedup_service_pb2.INGEST_STATUS_CREATED,

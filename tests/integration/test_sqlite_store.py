@@ -12,7 +12,7 @@ from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.sqlite_store import DATABASE_NAME, SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator
 from server.domain.errors import InvalidDocumentError
-from server.domain.model import DirectionBasis, Document, IngestStatus, Link, Relation, Span
+from server.domain.model import DirectionBasis, Document, IngestStatus, Link, PairwiseDirection, Relation, Span
 from server.domain.ports import Signatures, StoreChange
 from tests.stories import EXCERPT_ID, REWRITE_ID, SEED_IDS, WIRE_ID, seed_texts
 
@@ -146,6 +146,36 @@ def test_links_round_trip_with_their_evidence(store: SqliteProvenanceStore) -> N
     assert store.links_of("a") == [original]
     assert store.links_of("b") == [original]
     assert store.links_of("c") == []
+
+
+def test_a_link_the_graph_turned_round_keeps_its_pairwise_direction(store: SqliteProvenanceStore) -> None:
+    pairwise = PairwiseDirection("a", DirectionBasis.CONTEXT, 0.6875)
+    turned = dataclasses.replace(link("a", "b"), basis=DirectionBasis.COMPILATION, pairwise=pairwise)
+    add(store, "a", "b", links=(turned,))
+
+    assert store.links_of("b") == [turned]
+
+
+def test_a_version_1_store_is_upgraded_in_place_and_its_links_keep_their_direction(tmp_path: Path) -> None:
+    original = link("a", "b")
+    store = SqliteProvenanceStore(tmp_path)
+    add(store, "a", "b", links=(original,))
+    store.close()
+    # What version 1 wrote: the same tables without links.pairwise.
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as connection:
+        connection.execute("ALTER TABLE links DROP COLUMN pairwise")
+        connection.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    connection.close()
+
+    store = SqliteProvenanceStore(tmp_path)
+
+    assert store.links_of("a") == [original]
+    assert store.get_document("b") is not None
+    store.close()
+    with sqlite3.connect(tmp_path / DATABASE_NAME) as connection:
+        (version,) = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    connection.close()
+    assert version == "2"
 
 
 def test_data_survives_closing_and_reopening_the_store(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bench.corpus import Shares, generate
 from server.domain.comparison import compare_profiles, profile_text
 from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, Limits
 from server.domain.errors import (
@@ -379,6 +380,52 @@ def test_a_deleted_wire_copy_ingested_again_becomes_the_source_again(seeded: Ded
     seeded.ingest(seed_documents([WIRE_ID]))
 
     assert_seed_provenance(seeded, store)
+
+
+def compilation_texts() -> dict[str, str]:
+    """Return four short pages and an essay stitched from all four of them, whole."""
+    originals = generate(4, seed=3, shares=Shares(original=1.0, copy=0.0, excerpt=0.0, rewrite=0.0))
+    pages = {f"page-{n}": "\n\n".join(original.text.split("\n\n")[2:4]) for n, original in enumerate(originals)}
+    return {"essay": "\n\n".join(pages.values()), **pages}
+
+
+COMPILATION_ORDERS = [("essay", *(f"page-{n}" for n in range(4))), (*(f"page-{n}" for n in range(4)), "essay")]
+COMPILATION_ORDERS.append(("page-2", "essay", "page-0", "page-3", "page-1"))
+
+
+@pytest.mark.parametrize("order", COMPILATION_ORDERS, ids="-".join)
+def test_an_essay_stitched_from_four_pages_derives_from_each_in_any_order(
+    order: tuple[str, ...], deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    texts = compilation_texts()
+    # Each page lies whole inside the essay, so the two texts alone call the page the excerpt.
+    essay, page = profile_text(texts["essay"]), profile_text(texts["page-0"])
+    comparison = compare_profiles(essay, page)
+    assert comparison is not None
+    assert (comparison.a_is_derived, comparison.basis) == (False, DirectionBasis.CONTAINMENT)
+
+    for document_id in order:
+        deduplicator.ingest([Document(document_id, texts[document_id])])
+
+    assert {(link.document_id, link.source_id, link.basis) for link in store.all_links()} == {
+        ("essay", f"page-{n}", DirectionBasis.COMPILATION) for n in range(4)
+    }
+    assert deduplicator.provenance("essay").origin_id is not None
+    assert deduplicator.provenance("page-0").origin_id is None
+
+
+def test_when_the_other_pages_go_the_essay_links_point_the_way_their_texts_say(
+    deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    deduplicator.ingest([Document(document_id, text) for document_id, text in compilation_texts().items()])
+
+    deduplicator.delete_document("page-1")
+    deduplicator.delete_document("page-2")
+
+    assert {(link.document_id, link.source_id, link.basis, link.pairwise) for link in store.all_links()} == {
+        ("page-0", "essay", DirectionBasis.CONTAINMENT, None),
+        ("page-3", "essay", DirectionBasis.CONTAINMENT, None),
+    }
 
 
 def test_deleting_a_document_without_links_affects_nobody(seeded: Deduplicator, store: MemoryStore) -> None:

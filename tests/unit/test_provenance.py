@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import itertools
 
-from server.domain.model import ClusterMember, DirectionBasis, Link, Relation, Span
+from server.domain.model import ClusterMember, DirectionBasis, Link, PairwiseDirection, Relation, Span
 from server.domain.provenance import (
     LinksOf,
     best_source,
     cluster_of,
+    decide_directions,
     decide_suppression,
     origin_chain,
     provenance_of,
@@ -21,6 +22,7 @@ def link(
     relation: Relation = Relation.EXCERPT,
     confidence: float = 0.7,
     suppressed: bool = False,
+    basis: DirectionBasis = DirectionBasis.CONTAINMENT,
 ) -> Link:
     return Link(
         document_id=derived,
@@ -31,7 +33,7 @@ def link(
         containment=0.5,
         source_containment=0.4,
         confidence=confidence,
-        basis=DirectionBasis.CONTAINMENT,
+        basis=basis,
         evidence=tuple(Span(*span) for span in spans) or (Span(0, 10, 0, 10),),
         suppressed=suppressed,
     )
@@ -223,3 +225,62 @@ def test_sources_and_derivatives_are_ranked_best_first() -> None:
     assert [one.source_id for one in provenance.sources] == ["strong", "weak"]
     assert [one.document_id for one in provenance.derivatives] == ["child2", "child1"]
     assert provenance.origin_id == "strong"
+
+
+# An essay e is stitched from parts of four pages: e's 0-500 is p1's 100-600, e's 500-1000 p2's 0-500,
+# and so on. The pages' texts alone call each page the excerpt, because more of a page than of the
+# essay lies in what they share.
+ESSAY_PARTS = [link(f"p{n}", "e", (100, 600, 500 * (n - 1), 500 * n)) for n in (1, 2, 3, 4)]
+
+
+def test_a_text_stitched_from_parts_of_several_others_is_their_derivative() -> None:
+    decided = decide_directions(ESSAY_PARTS, graph(*ESSAY_PARTS))
+
+    assert [pair(one) for one in decided] == [("e", "p1"), ("e", "p2"), ("e", "p3"), ("e", "p4")]
+    assert all(one.basis is DirectionBasis.COMPILATION for one in decided)
+    # Three other parts against none on the page's side.
+    assert decided[0].confidence == 0.95
+    assert decided[0].evidence == (Span(0, 500, 100, 600),)
+    assert decided[0].pairwise == PairwiseDirection("e", DirectionBasis.CONTAINMENT, 0.7)
+
+
+def test_copies_of_one_part_of_a_source_are_not_a_compilation() -> None:
+    # Four pages copy the source's opening; they overlap each other on the source's side.
+    copies = [link(f"c{n}", "s", (0, 400, 0, 400 + 50 * n)) for n in (1, 2, 3, 4)]
+
+    decided = decide_directions(copies, graph(*copies))
+
+    assert decided == copies
+
+
+def test_a_source_whose_own_parts_are_shared_widely_is_not_called_a_compilation() -> None:
+    # p1 shares its 100-600 with the essay, and four other parts of itself with four other documents.
+    page_parts = [link("p1", f"q{n}", (1000 * n, 1000 * n + 400, 0, 400)) for n in (1, 2, 3, 4)]
+    links = [*ESSAY_PARTS, *page_parts]
+
+    decided = decide_directions(ESSAY_PARTS[:1], graph(*links))
+
+    # The essay has three other parts and p1 has four: neither is a compilation of the other.
+    assert decided == ESSAY_PARTS[:1]
+
+
+def test_a_compiled_link_returns_to_its_texts_own_direction_when_the_other_parts_go() -> None:
+    (compiled, *_) = decide_directions(ESSAY_PARTS, graph(*ESSAY_PARTS))
+
+    (restored,) = decide_directions([compiled], graph(compiled, ESSAY_PARTS[1]))
+
+    assert restored == ESSAY_PARTS[0]
+
+
+def test_published_dates_outrank_the_documents_around_a_link() -> None:
+    dated = [
+        link(f"p{n}", "e", (100, 600, 500 * (n - 1), 500 * n), basis=DirectionBasis.PUBLISHED_AT) for n in (1, 2, 3, 4)
+    ]
+
+    assert decide_directions(dated, graph(*dated)) == dated
+
+
+def test_the_direction_of_a_compilation_does_not_depend_on_the_order_of_its_links() -> None:
+    expected = {pair(one) for one in decide_directions(ESSAY_PARTS, graph(*ESSAY_PARTS))}
+    for order in itertools.permutations(ESSAY_PARTS):
+        assert {pair(one) for one in decide_directions(list(order), graph(*reversed(order)))} == expected
