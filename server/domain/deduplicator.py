@@ -378,7 +378,7 @@ class Deduplicator:
 
     def _decide_links(self, new_links: list[Link], new_ids: set[str], replaced_ids: set[str]) -> list[Link]:
         """Return the links to write: the new ones, and stored ones whose direction or sibling status changes."""
-        neighbourhood = _Neighbourhood(self._store, replaced_ids)
+        neighbourhood = _Neighbourhood(self._store, replaced_ids, new_ids)
         affected = set(new_ids)
         # A replaced document's old neighbours lose it as a common source and as a part, as on delete.
         for replaced_id in replaced_ids:
@@ -439,12 +439,16 @@ def _not_found(document_id: str) -> DocumentNotFoundError:
 class _Neighbourhood:
     """The stored links around some documents, each document's read once, with a change's links laid over them."""
 
-    def __init__(self, store: ProvenanceStore, removed_ids: set[str]) -> None:
+    def __init__(self, store: ProvenanceStore, removed_ids: set[str], new_ids: set[str] | None = None) -> None:
         self._store = store
         self._removed_ids = removed_ids
-        self._stored: dict[str, dict[frozenset[str], Link]] = {}
+        # A new document has no stored links, and a removed one's are all gone: neither is read.
+        self._stored: dict[str, dict[frozenset[str], Link]] = {
+            document_id: {} for document_id in removed_ids | (new_ids or set())
+        }
         self._changed: dict[str, dict[frozenset[str], Link]] = defaultdict(dict)
         self._before: dict[frozenset[str], Link | None] = {}
+        self._latest: dict[frozenset[str], Link] = {}
 
     def links_of(self, document_id: str) -> list[Link]:
         """Return every link of `document_id`, as changed so far; links to removed documents are gone."""
@@ -455,18 +459,13 @@ class _Neighbourhood:
         pair = frozenset((link.document_id, link.source_id))
         if pair not in self._before:
             self._before[pair] = self._stored_links_of(link.document_id).get(pair)
+        self._latest[pair] = link
         self._changed[link.document_id][pair] = link
         self._changed[link.source_id][pair] = link
 
     def changes(self) -> list[Link]:
         """Return the links laid over the store that differ from what it holds, in the order first laid."""
-        changes = []
-        for pair, before in self._before.items():
-            end = next(iter(pair))
-            link = self._changed[end][pair]
-            if link != before:
-                changes.append(link)
-        return changes
+        return [self._latest[pair] for pair, before in self._before.items() if self._latest[pair] != before]
 
     def _stored_links_of(self, document_id: str) -> dict[frozenset[str], Link]:
         if document_id not in self._stored:

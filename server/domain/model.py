@@ -97,7 +97,7 @@ class Comparison:
             containment_b=self.containment_a,
             confidence=self.confidence,
             basis=self.basis,
-            spans=tuple(sorted(Span(s.source_start, s.source_end, s.start, s.end) for s in self.spans)),
+            spans=_turned_round(self.spans),
         )
 
 
@@ -165,7 +165,7 @@ class Link:
             source_containment=self.containment,
             basis=basis,
             confidence=confidence,
-            evidence=tuple(sorted(Span(s.source_start, s.source_end, s.start, s.end) for s in self.evidence)),
+            evidence=_turned_round(self.evidence),
         )
 
     def other(self, document_id: str) -> str:
@@ -186,6 +186,11 @@ class Link:
             spans=self.evidence,
         )
         return from_derived if document_id == self.document_id else from_derived.reversed()
+
+
+def _turned_round(spans: tuple[Span, ...]) -> tuple[Span, ...]:
+    """Return `spans` seen from their other text, in that text's order."""
+    return tuple(sorted(Span(s.source_start, s.source_end, s.start, s.end) for s in spans))
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,13 +51,10 @@ def decide_suppression(candidates: Iterable[Link], context: Iterable[Link]) -> l
 
 
 def _explained(link: Link, x_from_z: Link, y_from_z: Link) -> bool:
-    x_shared = [(s.start, s.end) for s in link.evidence]
-    y_shared = [(s.source_start, s.source_end) for s in link.evidence]
-    x_with_z = [(s.start, s.end) for s in x_from_z.evidence]
-    y_with_z = [(s.start, s.end) for s in y_from_z.evidence]
+    x, y = link.document_id, link.source_id
     return (
-        _covered_share(x_shared, x_with_z) >= SIBLING_EXPLAINED_SHARE
-        and _covered_share(y_shared, y_with_z) >= SIBLING_EXPLAINED_SHARE
+        _covered_share(_part_of(x, link), _part_of(x, x_from_z)) >= SIBLING_EXPLAINED_SHARE
+        and _covered_share(_part_of(y, link), _part_of(y, y_from_z)) >= SIBLING_EXPLAINED_SHARE
     )
 
 
@@ -183,12 +180,8 @@ def best_source(document_id: str, links_of: LinksOf, carrying: Link | None = Non
     """
     sources = [link for link in links_of(document_id) if link.document_id == document_id and not link.suppressed]
     if carrying is not None:
-        taken = [(span.source_start, span.source_end) for span in carrying.evidence]
-        sources = [
-            link
-            for link in sources
-            if _covered_share(taken, [(span.start, span.end) for span in link.evidence]) >= CARRIED_SHARE
-        ]
+        taken = _part_of(document_id, carrying)
+        sources = [link for link in sources if _covered_share(taken, _part_of(document_id, link)) >= CARRIED_SHARE]
     return min(sources, key=rank_key) if sources else None
 
 
