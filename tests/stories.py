@@ -89,6 +89,35 @@ GARDEN_STORY: Final = (
 DIGEST_WITH_EXCERPT: Final = f"{FOOTBALL_STORY} {DAM_EXCERPT} {GARDEN_STORY}"
 
 
+# A long report, and a summary whose four sentences each restate one sentence of it, five sentences apart:
+# the summary condenses sixteen sentences into four, in their order.
+FLOOD_SENTENCES: Final = (
+    "Heavy rain flooded the lower districts of Marlow on Sunday night after the river burst its banks.",
+    "Water reached the first floors of houses along Canal Street within two hours.",
+    "Firefighters used boats to carry elderly residents from their homes to the town hall.",
+    "The railway station closed when the tracks south of the town disappeared under the water.",
+    "Shopkeepers piled sandbags at their doors, but many lost their stock anyway.",
+    "The mayor declared an emergency on Monday morning and asked the army for pumps.",
+    "Soldiers arrived at noon with twelve trucks and began draining the flooded streets.",
+    "Schools stayed closed for the week while inspectors checked their buildings.",
+    "A farmer upstream said the river had not risen so fast in fifty years.",
+    "Volunteers served hot meals in the church hall to families who had left their homes.",
+    "Insurers estimated the damage to homes and businesses at thirty million pounds.",
+    "The council promised grants to owners whose policies do not cover flooding.",
+    "Engineers blamed a collapsed culvert that should have carried the water under the bypass.",
+    "Repairs to the culvert had been postponed twice for lack of money, council papers show.",
+    "Residents plan a protest meeting at the town hall next Thursday evening.",
+    "The government has ordered an inquiry into the flood defences of the whole valley.",
+)
+FLOOD_REPORT: Final = " ".join(FLOOD_SENTENCES)
+FLOOD_SUMMARY: Final = (
+    "On Sunday night the river burst its banks and flooded the lower districts of Marlow with heavy rain. "
+    "On Monday morning the mayor declared an emergency and the army was asked for pumps. "
+    "The damage to businesses and homes was estimated by insurers at thirty million pounds. "
+    "An inquiry into the flood defences of the valley has been ordered by the government."
+)
+
+
 @functools.cache
 def seed_texts() -> dict[str, str]:
     """Return the seed corpus (`corpus/*.txt`) as {id: text}, in id order."""

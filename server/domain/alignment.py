@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Literal
 
 from server.domain.tokenization import TokenizedText, is_content_word, stem
 
@@ -19,6 +20,24 @@ SEED_DICE: Final = 0.33
 MAX_SEED_GAP: Final = 4
 # A fragment whose two sides, taken whole, are less similar than this is split with a smaller gap.
 MIN_FRAGMENT_COSINE: Final = 0.30
+# A summary condenses: consecutive sentences of one text each restate a sentence of a longer stretch of the
+# other, in its order. Its seeds lie close together on the condensed side and far apart on the other, where
+# clustering within MAX_SEED_GAP on both sides leaves them single. A chain of at least CONDENSED_MIN_SEEDS
+# such seeds, in order on both sides, is one fragment (the summary and the stretch it summarises) when
+# seeds fill at least CONDENSED_MIN_DENSITY of the condensed run's sentences and, from seed to seed, the
+# other side moves on at least CONDENSATION_STEP times as many words at the lower median step. Steps are
+# counted in words because the same text can be cut into sentences differently on each side (a list kept
+# as short lines in one, run together in the other); a copied or reworded passage moves about one word for
+# one, now and then jumping to another passage, and is left to the ordinary fragments.
+CONDENSED_MIN_SEEDS: Final = 3
+CONDENSED_MIN_DENSITY: Final = 0.5
+CONDENSATION_STEP: Final = 2.0
+# The stretch may be at most CONDENSATION_MAX_RATIO times the run's words, and the run's sentences may seed with
+# at most CONDENSED_MAX_AMBIGUITY times as many sentences of the other text as the chain holds. Past those, the
+# chain is more likely made of chance seeds: a long text offers a sentence that shares a third of its content
+# words with almost any sentence on its subject, and a few of them always fall in order.
+CONDENSATION_MAX_RATIO: Final = 20.0
+CONDENSED_MAX_AMBIGUITY: Final = 2.0
 # Shingle length used for whole-document Jaccard and for measuring how verbatim a fragment is.
 VERBATIM_NGRAM: Final = 4
 
@@ -34,6 +53,8 @@ class Fragment:
     seeds: int
     cosine: float
     verbatim: float
+    # Which side restates the other in fewer sentences, for a fragment found as a condensation (a summary).
+    condensed: Literal["a", "b"] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +134,7 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) ->
     stems_a, stems_b = index_a.stems, index_b.stems
     groups = _extend(seeds, stems_a, stems_b, weights, MAX_SEED_GAP)
     fragments = [_fragment(group, index_a.tokens, index_b.tokens, stems_a, stems_b, weights) for group in groups]
+    fragments.extend(_condensations(seeds, index_a, index_b, weights))
     fragments = _drop_overlaps(fragments)
     return _summarise(fragments, index_a.tokens, index_b.tokens)
 
@@ -251,6 +273,105 @@ def _fragment(
         seeds=len(group),
         cosine=_group_cosine(group, stems_a, stems_b, weights),
         verbatim=verbatim_share(a.words[a_start:a_end], b.words[b_start:b_end]),
+    )
+
+
+def _condensations(
+    seeds: list[tuple[int, int]], a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]
+) -> list[Fragment]:
+    """Return the fragments in which one side summarises a longer stretch of the other (see CONDENSED_MIN_SEEDS)."""
+    fragments = []
+    for condensed in ("a", "b"):
+        # Seeds as (condensed row, other row): the same steps whichever text is a, so links do not depend on
+        # which document arrived first.
+        pairs = sorted(seeds) if condensed == "a" else sorted((j, i) for i, j in seeds)
+        dense, other = (a, b) if condensed == "a" else (b, a)
+        for run in _runs(pairs, MAX_SEED_GAP):
+            chain = _longest_chain(run)
+            if not _condenses(chain, dense.tokens, other.tokens):
+                continue
+            if len(run) > CONDENSED_MAX_AMBIGUITY * len(chain):
+                continue
+            rows = chain if condensed == "a" else [(i, j) for j, i in chain]
+            fragments.append(_condensation(rows, condensed, a, b, weights))
+    return [fragment for fragment in fragments if fragment.cosine >= MIN_FRAGMENT_COSINE]
+
+
+def _runs(pairs: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int]]]:
+    """Split pairs sorted by their first row wherever that row jumps by more than `gap`."""
+    runs: list[list[tuple[int, int]]] = []
+    for pair in pairs:
+        if runs and pair[0] - runs[-1][-1][0] <= gap:
+            runs[-1].append(pair)
+        else:
+            runs.append([pair])
+    return runs
+
+
+def _longest_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Return the longest run of `pairs` (sorted) rising on both rows; of equally long ones, the first found."""
+    chains: list[list[tuple[int, int]]] = []
+    for index, (i, j) in enumerate(pairs):
+        best: list[tuple[int, int]] = []
+        for earlier in range(index):
+            i0, j0 = pairs[earlier]
+            if i0 < i and j0 < j and len(chains[earlier]) > len(best):
+                best = chains[earlier]
+        chains.append([*best, (i, j)])
+    return max(chains, key=len, default=[])
+
+
+def _condenses(chain: list[tuple[int, int]], dense: TokenizedText, other: TokenizedText) -> bool:
+    """Tell whether (dense row, other row) seeds are a run of `dense` restating a longer stretch of `other`."""
+    if len(chain) < CONDENSED_MIN_SEEDS:
+        return False
+    if len(chain) / (chain[-1][0] - chain[0][0] + 1) < CONDENSED_MIN_DENSITY:
+        return False
+    starts_dense = [dense.sentences[i].token_start for i, _ in chain]
+    starts_other = [other.sentences[j].token_start for _, j in chain]
+    steps = [
+        (other_end - other_start) / max(1, dense_end - dense_start)
+        for dense_start, dense_end, other_start, other_end in zip(
+            starts_dense, starts_dense[1:], starts_other, starts_other[1:], strict=False
+        )
+    ]
+    if statistics.median_low(steps) < CONDENSATION_STEP:
+        return False
+    first_dense, last_dense = dense.sentences[chain[0][0]], dense.sentences[chain[-1][0]]
+    first_other, last_other = other.sentences[chain[0][1]], other.sentences[chain[-1][1]]
+    run_words = last_dense.token_end - first_dense.token_start
+    return last_other.token_end - first_other.token_start <= CONDENSATION_MAX_RATIO * run_words
+
+
+def _condensation(
+    chain: list[tuple[int, int]],
+    condensed: Literal["a", "b"],
+    a: SentenceIndex,
+    b: SentenceIndex,
+    weights: dict[str, float],
+) -> Fragment:
+    first_a, last_a = chain[0][0], chain[-1][0]
+    first_b, last_b = chain[0][1], chain[-1][1]
+    a_start, a_end = a.tokens.sentences[first_a].token_start, a.tokens.sentences[last_a].token_end
+    b_start, b_end = b.tokens.sentences[first_b].token_start, b.tokens.sentences[last_b].token_end
+    # The condensed run against the sentences it restates: the rest of the summarised stretch is what the
+    # summary left out, and would dilute the cosine of two texts that agree wherever they meet.
+    if condensed == "a":
+        side_a = _summed(a.stems[first_a : last_a + 1])
+        side_b = _summed([b.stems[j] for _, j in chain])
+    else:
+        side_a = _summed([a.stems[i] for i, _ in chain])
+        side_b = _summed(b.stems[first_b : last_b + 1])
+    vector_a, vector_b = _weighted(side_a, weights), _weighted(side_b, weights)
+    return Fragment(
+        a_start=a_start,
+        a_end=a_end,
+        b_start=b_start,
+        b_end=b_end,
+        seeds=len(chain),
+        cosine=sum(weight * vector_b.get(term, 0.0) for term, weight in vector_a.items()),
+        verbatim=verbatim_share(a.tokens.words[a_start:a_end], b.tokens.words[b_start:b_end]),
+        condensed=condensed,
     )
 
 

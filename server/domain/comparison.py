@@ -35,6 +35,8 @@ MIN_CONTEXT_CONTENT_WORDS: Final = 20
 # Cosines of content-stem counts between windows of about a hundred words move by this much from
 # one window to the next of the same text; smaller differences decide nothing.
 AFFINITY_MARGIN: Final = 0.05
+# Condensations (summaries) decide direction when they hold at least this share of the aligned seeds.
+CONDENSED_MIN_SHARE: Final = 0.5
 # Coverage must differ by this much before "the excerpt lies inside its source" decides direction.
 CONTAINMENT_MARGIN: Final = 0.05
 
@@ -124,7 +126,9 @@ def is_related(alignment: Alignment) -> bool:
 def classify_relation(alignment: Alignment) -> Relation:
     if alignment.verbatim < VERBATIM_SHARE:
         return Relation.REWRITE
-    if min(alignment.coverage_a, alignment.coverage_b) >= DUPLICATE_COVERAGE:
+    # A summary made of sentences copied whole covers its source's stretch, but is not a copy of all of it.
+    condensed = any(fragment.condensed is not None for fragment in alignment.fragments)
+    if min(alignment.coverage_a, alignment.coverage_b) >= DUPLICATE_COVERAGE and not condensed:
         return Relation.DUPLICATE
     return Relation.EXCERPT
 
@@ -147,6 +151,12 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
     # where it was inserted: a page that embeds a wire story, a compilation of sources.
     if affinity_a is not None and affinity_b is not None and abs(affinity_a - affinity_b) >= AFFINITY_MARGIN:
         return affinity_a < affinity_b, DirectionBasis.CONTEXT, 0.5 + min(0.45, abs(affinity_a - affinity_b))
+    # A summary restates a longer stretch of its source in fewer sentences, so it is the derived text,
+    # although its source lies more inside the shared fragments than it does.
+    condensed = _condensed_side(alignment)
+    if condensed is not None:
+        side, share = condensed
+        return side == "a", DirectionBasis.CONDENSATION, 0.5 + 0.45 * share
     margin = alignment.coverage_a - alignment.coverage_b
     if abs(margin) >= CONTAINMENT_MARGIN:
         return margin > 0, DirectionBasis.CONTAINMENT, 0.5 + min(0.45, abs(margin))
@@ -182,6 +192,19 @@ def context_affinity(tokens: TokenizedText, ranges: list[tuple[int, int]]) -> fl
     if sum(around_stems.values()) < MIN_CONTEXT_CONTENT_WORDS or not inside_stems:
         return None
     return _rounded(_cosine(inside_stems, around_stems))
+
+
+def _condensed_side(alignment: Alignment) -> tuple[str, float] | None:
+    """Return the side that summarises the other and its condensations' share of the seeds, when they hold most."""
+    condensed = {"a": 0, "b": 0}
+    for fragment in alignment.fragments:
+        if fragment.condensed is not None:
+            condensed[fragment.condensed] += fragment.seeds
+    if condensed["a"] and condensed["b"]:
+        return None
+    side = "a" if condensed["a"] else "b"
+    share = condensed[side] / alignment.seeds if alignment.seeds else 0.0
+    return (side, share) if share >= CONDENSED_MIN_SHARE else None
 
 
 def _cosine(one: Counter[str], other: Counter[str]) -> float:

@@ -23,6 +23,7 @@ class DirectionBasis(enum.Enum):
 
     PUBLISHED_AT = "published_at"
     CONTEXT = "context"
+    CONDENSATION = "condensation"
     CONTAINMENT = "containment"
     ATTRIBUTION = "attribution"
     INGEST_ORDER = "ingest_order"

@@ -16,7 +16,11 @@ from tests.stories import (
     BRIDGE_SENTENCES,
     BRIDGE_STORY,
     EXCERPT_BODY,
+    FLOOD_REPORT,
+    FLOOD_SENTENCES,
+    FLOOD_SUMMARY,
     FOOTBALL_STORY,
+    GARDEN_STORY,
     VOA_ID,
     WIRE_ID,
     seed_texts,
@@ -32,13 +36,14 @@ def mirrored(fragment: Fragment) -> Fragment:
         seeds=fragment.seeds,
         cosine=fragment.cosine,
         verbatim=fragment.verbatim,
+        condensed={"a": "b", "b": "a", None: None}[fragment.condensed],
     )
 
 
 def assert_mirror_images(forward: Alignment, backward: Alignment) -> None:
     backward_mirrored = sorted((mirrored(f) for f in backward.fragments), key=lambda f: f.a_start)
-    assert [(f.a_start, f.a_end, f.b_start, f.b_end, f.seeds) for f in forward.fragments] == [
-        (f.a_start, f.a_end, f.b_start, f.b_end, f.seeds) for f in backward_mirrored
+    assert [(f.a_start, f.a_end, f.b_start, f.b_end, f.seeds, f.condensed) for f in forward.fragments] == [
+        (f.a_start, f.a_end, f.b_start, f.b_end, f.seeds, f.condensed) for f in backward_mirrored
     ]
     assert [f.cosine for f in forward.fragments] == pytest.approx([f.cosine for f in backward_mirrored])
     assert [f.verbatim for f in forward.fragments] == pytest.approx([f.verbatim for f in backward_mirrored])
@@ -142,6 +147,8 @@ def test_aligning_a_text_with_nothing_gives_no_fragments() -> None:
         (BRIDGE_COPY, BRIDGE_STORY),
         (BRIDGE_INDEPENDENT, BRIDGE_STORY),
         (f"{BRIDGE_EXCERPT} {BRIDGE_REWRITE}", BRIDGE_STORY),
+        (FLOOD_SUMMARY, FLOOD_REPORT),
+        (f"{FOOTBALL_STORY} {FLOOD_SUMMARY} {GARDEN_STORY}", FLOOD_REPORT),
     ],
 )
 def test_aligning_b_with_a_is_the_mirror_image_of_aligning_a_with_b(a: str, b: str) -> None:
@@ -154,6 +161,89 @@ def test_aligning_seed_texts_is_symmetric(a: str, b: str) -> None:
     first, second = tokenize(texts[a]), tokenize(texts[b])
 
     assert_mirror_images(align(first, second), align(second, first))
+
+
+def test_a_summary_aligns_as_one_fragment_over_the_stretch_it_condenses() -> None:
+    summary, report = tokenize(FLOOD_SUMMARY), tokenize(FLOOD_REPORT)
+
+    alignment = align(summary, report)
+
+    # Its four sentences restate report sentences five apart: no two of them are near enough on the
+    # report's side to make an ordinary fragment.
+    (fragment,) = alignment.fragments
+    assert fragment.condensed == "a"
+    assert fragment.seeds == 4
+    assert (fragment.a_start, fragment.a_end) == (0, len(summary))
+    source_start, source_end = report.char_span(fragment.b_start, fragment.b_end)
+    assert FLOOD_REPORT[source_start:source_end] == FLOOD_REPORT.rstrip(".")
+    assert is_related(alignment)
+
+
+def test_a_summary_inside_other_material_spans_only_the_summary() -> None:
+    text = f"{FOOTBALL_STORY} {FLOOD_SUMMARY} {GARDEN_STORY}"
+    tokens = tokenize(text)
+
+    (fragment,) = align(tokens, tokenize(FLOOD_REPORT)).fragments
+
+    start, end = tokens.char_span(fragment.a_start, fragment.a_end)
+    assert text[start:end] == FLOOD_SUMMARY.rstrip(".")
+    assert fragment.condensed == "a"
+
+
+def test_a_reworded_story_that_moves_one_for_one_is_not_a_condensation() -> None:
+    alignment = align(tokenize(BRIDGE_REWRITE), tokenize(BRIDGE_STORY))
+
+    assert [fragment.condensed for fragment in alignment.fragments] == [None]
+
+
+def test_restated_sentences_scattered_among_other_sentences_are_not_a_condensation() -> None:
+    # The same four restating sentences, each followed by two about something else: no longer a run of the
+    # text that restates the report, so each stays a single seed.
+    restating = FLOOD_SUMMARY.split(". ")
+    filler = [*FOOTBALL_STORY.split(". "), *GARDEN_STORY.split(". ")]
+    text = ". ".join(part for n, sentence in enumerate(restating) for part in (sentence, *filler[2 * n : 2 * n + 2]))
+
+    alignment = align(tokenize(text), tokenize(FLOOD_REPORT))
+
+    assert alignment.seeds == 4
+    assert all(fragment.condensed is None for fragment in alignment.fragments)
+    assert not is_related(alignment)
+
+
+def test_condensed_sentences_out_of_the_reports_order_are_not_a_condensation() -> None:
+    restating = FLOOD_SUMMARY.rstrip(".").split(". ")
+    shuffled = ". ".join([restating[2], restating[0], restating[3], restating[1]]) + "."
+
+    alignment = align(tokenize(shuffled), tokenize(FLOOD_REPORT))
+
+    assert alignment.seeds == 4
+    assert all(fragment.condensed is None for fragment in alignment.fragments)
+
+
+def test_restated_sentences_spread_over_a_stretch_too_long_for_a_summary_are_not_a_condensation() -> None:
+    # The report's four restated sentences with ten other stories between each: 62 words against
+    # some 1,500.
+    restated = [FLOOD_SENTENCES[n] for n in (0, 5, 10, 15)]
+    padding = " ".join([FOOTBALL_STORY, GARDEN_STORY, BRIDGE_INDEPENDENT] * 3)
+    stretched = f" {padding} ".join(restated)
+    summary, long_text = tokenize(FLOOD_SUMMARY), tokenize(stretched)
+    assert len(long_text) > 20 * len(summary)
+
+    alignment = align(summary, long_text)
+
+    assert alignment.seeds == 4
+    assert all(fragment.condensed is None for fragment in alignment.fragments)
+
+
+def test_a_run_whose_sentences_each_meet_several_of_the_other_text_is_not_a_condensation() -> None:
+    # Each restated report sentence is there three times over, so each summary sentence seeds with three:
+    # whichever chain is picked, as many others would fit.
+    report = " ".join(FLOOD_SENTENCES[:16] + FLOOD_SENTENCES[:16] + FLOOD_SENTENCES[:16])
+
+    alignment = align(tokenize(FLOOD_SUMMARY), tokenize(report))
+
+    assert alignment.fragments
+    assert all(fragment.condensed is None for fragment in alignment.fragments)
 
 
 def test_verbatim_share_measures_the_shorter_side() -> None:

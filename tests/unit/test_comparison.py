@@ -19,6 +19,9 @@ from tests.stories import (
     DIGEST_WITH_EXCERPT,
     EXCERPT_BODY,
     EXCERPT_ID,
+    FLOOD_REPORT,
+    FLOOD_SENTENCES,
+    FLOOD_SUMMARY,
     FOOTBALL_STORY,
     GARDEN_STORY,
     REWRITE_ID,
@@ -77,6 +80,7 @@ def test_comparing_seed_b_with_a_is_the_reverse_of_comparing_a_with_b(a: str, b:
         (CREDITED_STORY, BRIDGE_STORY),
         (f"{BRIDGE_EXCERPT} {FOOTBALL_STORY}", BRIDGE_REWRITE),
         (DIGEST_WITH_EXCERPT, DAM_STORY),
+        (FLOOD_SUMMARY, FLOOD_REPORT),
     ],
 )
 def test_comparing_constructed_texts_is_symmetric(a: str, b: str) -> None:
@@ -155,6 +159,31 @@ def test_a_near_verbatim_whole_copy_is_a_duplicate() -> None:
 
     assert comparison.relation is Relation.DUPLICATE
     assert comparison.jaccard > 0.8
+
+
+def test_a_summary_derives_from_the_report_it_condenses_whichever_was_stored_first() -> None:
+    for summary_sequence, report_sequence in ((1, 2), (2, 1)):
+        summary = stored("summary", FLOOD_SUMMARY, summary_sequence)
+        report = stored("report", FLOOD_REPORT, report_sequence)
+
+        # The report lies whole inside the shared stretch and the summary does too: containment ties, and
+        # ingest order would decide it either way.
+        comparison = compared(summary, report)
+        assert comparison.a_is_derived
+        assert comparison.basis is DirectionBasis.CONDENSATION
+        assert comparison.relation is Relation.REWRITE
+        assert not compared(report, summary).a_is_derived
+
+
+def test_a_summary_of_sentences_copied_whole_is_an_excerpt_not_a_duplicate() -> None:
+    # Four report sentences, five apart, copied verbatim: the whole report is the stretch they condense.
+    picked = " ".join(FLOOD_SENTENCES[0::5])
+
+    comparison = compared(stored("picked", picked, 2), stored("report", FLOOD_REPORT, 1))
+
+    assert comparison.relation is Relation.EXCERPT
+    assert comparison.containment_a == comparison.containment_b == 1.0
+    assert comparison.basis is DirectionBasis.CONDENSATION
 
 
 @pytest.mark.parametrize("text", [BRIDGE_INDEPENDENT, FOOTBALL_STORY])
