@@ -174,7 +174,7 @@ class BandIndex:
         self._live_documents = 0
         self._dead_windows = 0
         # Entries added since the last checkpoint: band key → window ids, searched by dict lookup.
-        self._recent: list[dict[int, list[int]]] = [{} for _ in range(bands)]
+        self._recent = [_RecentTable() for _ in range(bands)]
         self._recent_first_window = 0
         self._persisted_dead = 0
 
@@ -187,10 +187,8 @@ class BandIndex:
             self._sketches.write(first, _sketch(passage_signatures))
             self._window_sequences.extend(np.full(count, sequence, dtype=np.uint32))
             self._dead.extend(np.zeros(count, dtype=np.bool_))
-            for band, band_row in enumerate(keys.tolist()):
-                table = self._recent[band]
-                for offset, key in enumerate(band_row):
-                    table.setdefault(key, []).append(first + offset)
+            for table, band_row in zip(self._recent, keys.tolist(), strict=True):
+                table.add(band_row, first)
             self._live_documents += 1
 
     def remove(self, sequence: int) -> None:
@@ -243,12 +241,10 @@ class BandIndex:
             segments = list(self._segments)
             recent_query: list[int] = []
             recent_window: list[int] = []
-            for band, band_row in enumerate(keys.tolist()):
-                table = self._recent[band]
-                for position, key in enumerate(band_row):
-                    for window in table.get(key, ()):
-                        recent_query.append(band * width + position)
-                        recent_window.append(window)
+            for band, (table, band_row) in enumerate(zip(self._recent, keys.tolist(), strict=True)):
+                for position, window in table.hits(band_row):
+                    recent_query.append(band * width + position)
+                    recent_window.append(window)
             window_count = len(self._window_sequences)
             dead = self._dead.view()
         query_parts = [np.asarray(recent_query, dtype=np.intp)]
@@ -272,7 +268,7 @@ class BandIndex:
             recent = self._recent
             first = self._recent_first_window
             end = len(self._window_sequences)
-            self._recent = [{} for _ in range(self.bands)]
+            self._recent = [_RecentTable() for _ in range(self.bands)]
             self._recent_first_window = end
             if end > first:
                 self._segments.append(self._segment_from(recent, first, end))
@@ -323,12 +319,11 @@ class BandIndex:
             arrays = sum(segment.keys.nbytes + segment.windows.nbytes for segment in self._segments)
             return arrays + self._window_sequences.view().nbytes + self._dead.view().nbytes
 
-    def _segment_from(self, recent: list[dict[int, list[int]]], first: int, end: int) -> _Segment:
+    def _segment_from(self, recent: list[_RecentTable], first: int, end: int) -> _Segment:
         keys: list[UInt32Array] = []
         windows: list[UInt32Array] = []
         for table in recent:
-            band_windows = [window for ids in table.values() for window in ids]
-            band_keys_ = [key for key, ids in table.items() for _ in ids]
+            band_keys_, band_windows = table.entries()
             keys.append(np.asarray(band_keys_, dtype=np.uint32))
             windows.append(np.asarray(band_windows, dtype=np.uint32))
         # Every window has one key per band, so each band holds the same number of entries.
@@ -422,6 +417,53 @@ class BandIndex:
             expected_first += segment.window_count
             segments.append(segment)
         return segments, (np.concatenate(sequences) if sequences else None)
+
+
+class _RecentTable:
+    """One band's keys added since the last checkpoint, each with the windows that have it.
+
+    Nearly every key belongs to one window, so a key maps to its first window in `first`, and only the
+    further windows of a key (a copy's windows have its source's keys) go to a list in `more`. Adding a
+    document is then a few dict operations done in C per band; a list made for every entry cost about as
+    much as signing the document.
+    """
+
+    __slots__ = ("first", "more")
+
+    def __init__(self) -> None:
+        self.first: dict[int, int] = {}
+        self.more: dict[int, list[int]] = {}
+
+    def add(self, keys: list[int], first_window: int) -> None:
+        """Add the keys of windows first_window, first_window + 1, …, in that order."""
+        windows = range(first_window, first_window + len(keys))
+        if self.first.keys().isdisjoint(keys) and len(set(keys)) == len(keys):
+            self.first.update(zip(keys, windows, strict=True))
+            return
+        for key, window in zip(keys, windows, strict=True):
+            if self.first.setdefault(key, window) != window:
+                self.more.setdefault(key, []).append(window)
+
+    def hits(self, keys: list[int]) -> list[tuple[int, int]]:
+        """Return (position in `keys`, window) for every window that has one of `keys`."""
+        shared = self.first.keys() & keys
+        if not shared:
+            return []
+        hits = []
+        for position, key in enumerate(keys):
+            if key in shared:
+                hits.append((position, self.first[key]))
+                hits.extend((position, window) for window in self.more.get(key, ()))
+        return hits
+
+    def entries(self) -> tuple[list[int], list[int]]:
+        """Return every (key, window) entry as two lists, a key's windows in the order they were added."""
+        keys = list(self.first)
+        windows = list(self.first.values())
+        for key, further in self.more.items():
+            keys.extend([key] * len(further))
+            windows.extend(further)
+        return keys, windows
 
 
 def _sketch(passage_signatures: UInt32Array) -> npt.NDArray[np.uint8]:

@@ -71,6 +71,27 @@ def test_candidates_are_exactly_what_datasketch_minhashlsh_finds_with_the_same_b
         assert set(index.candidates(query)) == expected
 
 
+def test_copies_and_repeated_windows_are_all_found_before_and_after_a_checkpoint() -> None:
+    # Exact copies share every band key with their source, and a text that repeats a paragraph has two
+    # windows with the same keys: several windows per key, in the entries added since the last checkpoint.
+    source = corpus(10)[1]
+    repeated = np.vstack([source, source[:1]])
+    index = BandIndex(BANDS, ROWS)
+    for sequence, rows in ((1, source), (2, source), (3, repeated)):
+        index.add(sequence, rows)
+    other = corpus(10, seed=4)[2]
+    index.add(4, other)
+    expected = {1: BANDS, 2: BANDS, 3: BANDS}
+
+    before = index.candidates(source)
+    index.checkpoint()
+    after = index.candidates(source)
+
+    assert before == after == expected
+    assert index.candidates(other) == {4: BANDS}
+    assert index.screen(repeated, 0.9, 1000) == {1: 1.0, 2: 1.0, 3: 1.0}
+
+
 def test_strength_is_the_most_bands_one_pair_of_windows_shares() -> None:
     signatures = corpus(120)
     index = filled(BandIndex(BANDS, ROWS), signatures, checkpoint_every=17)
