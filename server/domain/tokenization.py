@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -20,6 +22,10 @@ _UNSPACED_SCRIPTS: Final = (
 _HALF_WIDTH_KANA: Final = "[\uff66-\uff9d][\uff9e\uff9f]?"
 _TOKEN_PATTERN: Final = re.compile(rf"{_HALF_WIDTH_KANA}|[{_UNSPACED_SCRIPTS}]|[^\W{_UNSPACED_SCRIPTS}\uff66-\uff9f]+")
 _URL_PATTERN: Final = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S*|@\w+", re.IGNORECASE)
+# The same links, looked for only where one can begin: the scan skips every other character at once,
+# which halves its cost. Links never run past the end of a line (line breaks are white space), so the
+# whole text is scanned in one pass.
+_LINK_SCAN: Final = re.compile(rf"(?=[hwp@])(?:{_URL_PATTERN.pattern})", _URL_PATTERN.flags)
 # A sentence ends at . ! ? (or their CJK forms), possibly followed by closing quotes or brackets,
 # when what follows starts a new sentence. Lower-case continuations ("U.S. and Iraqi") do not split.
 _CJK_STOPS: Final = "\u3002\uff01\uff1f"  # ideographic full stop, full-width ! and ?
@@ -196,23 +202,58 @@ class Sentence:
 
 @dataclass(frozen=True, slots=True)
 class TokenizedText:
-    """A text cut into normalised word tokens, each with its span in the original text.
+    """A text cut into normalised word tokens and sentences, which can tell each token's span in the original.
 
-    Tokens of boilerplate lines are already dropped. `starts[i]:ends[i]` is token i's span in
-    code points of the original text.
+    Tokens of boilerplate lines are already dropped. Spans are found when asked for, from the kept lines of
+    `masked` (the text with links and handles blanked out, the same length as the text): a comparison needs
+    the spans of a few fragment ends, and finding every token's span up front cost a third of cutting a text.
     """
 
     words: tuple[str, ...]
-    starts: tuple[int, ...]
-    ends: tuple[int, ...]
     sentences: tuple[Sentence, ...]
+    masked: str
+    lines: tuple[TokenLine, ...]
 
     def __len__(self) -> int:
         return len(self.words)
 
+    def token_span(self, index: int) -> tuple[int, int]:
+        """Return token `index`'s span in code points of the original text."""
+        line = self.lines[bisect.bisect_right(self.lines, index, key=_first_token) - 1]
+        matches = _TOKEN_PATTERN.finditer(self.masked, line.start, line.end)
+        match = next(itertools.islice(matches, index - line.first_token, None))
+        return match.start(), match.end()
+
     def char_span(self, token_start: int, token_end: int) -> tuple[int, int]:
         """Return the original-text span covering tokens `[token_start, token_end)`."""
-        return self.starts[token_start], self.ends[token_end - 1]
+        return self.token_span(token_start)[0], self.token_span(token_end - 1)[1]
+
+    @property
+    def starts(self) -> tuple[int, ...]:
+        """Where each token starts in the original text (every span found: for checks, not for comparisons)."""
+        return tuple(start for start, _ in self._spans())
+
+    @property
+    def ends(self) -> tuple[int, ...]:
+        return tuple(end for _, end in self._spans())
+
+    def _spans(self) -> list[tuple[int, int]]:
+        return [
+            match.span() for line in self.lines for match in _TOKEN_PATTERN.finditer(self.masked, line.start, line.end)
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenLine:
+    """A kept line, code points `[start, end)` of the text; its first token is token `first_token`."""
+
+    start: int
+    end: int
+    first_token: int
+
+
+def _first_token(line: TokenLine) -> int:
+    return line.first_token
 
 
 def normalise_word(word: str) -> str:
@@ -256,56 +297,85 @@ def tokenize(text: str) -> TokenizedText:
     ('the', 'leader', 'left', 'mosul', 'last')
     >>> [(s.token_start, s.token_end) for s in tokens.sentences]
     [(0, 6), (6, 12)]
+    >>> tokens.char_span(0, 2)
+    (12, 22)
     """
-    lines = _content_lines(text)
+    # Links and handles become as many spaces as they had characters, so offsets stay offsets into text.
+    masked = _LINK_SCAN.sub(_blank, text)
+    # A sentence end is punctuation before white space (or a CJK full stop), never inside a token. Found
+    # over the whole text, the only ends that scanning each line alone would not find are those whose
+    # white space runs to the end of their line: no word follows them on the line, so they cut nothing.
+    sentence_ends = [match.end() for match in _SENTENCE_END.finditer(masked)]
+    lines = _content_lines(masked, sentence_ends)
     if not lines:
-        lines = [_scanned_line(text, 0, len(text))]
+        lines = [_scanned_line(masked, 0, len(masked), sentence_ends)]
     words: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
     sentences: list[Sentence] = []
+    kept: list[TokenLine] = []
     for line in lines:
-        boundaries = [match.end() for match in _SENTENCE_END.finditer(line.masked)]
-        boundary_index = 0
-        sentence_start = len(words)
+        kept.append(TokenLine(line.start, line.end, len(words)))
         line_sentences: list[Sentence] = []
-        for match in line.tokens:
-            while boundary_index < len(boundaries) and match.start() >= boundaries[boundary_index]:
-                boundary_index += 1
-                sentence_start = _close_sentence(line_sentences, sentence_start, len(words))
-            if len(words) - sentence_start >= MAX_SENTENCE_WORDS:
-                sentence_start = _close_sentence(line_sentences, sentence_start, len(words))
-            words.append(normalise_word(match.group()))
-            starts.append(line.start + match.start())
-            ends.append(line.start + match.end())
-        _close_sentence(line_sentences, sentence_start, len(words))
+        for piece in line.pieces:
+            # Unpunctuated text still yields comparable units: a piece is cut every MAX_SENTENCE_WORDS words.
+            for offset in range(0, len(piece), MAX_SENTENCE_WORDS):
+                first = len(words)
+                words.extend(piece[offset : offset + MAX_SENTENCE_WORDS])
+                line_sentences.append(Sentence(first, len(words)))
         sentences.extend(_merge_short(line_sentences))
-    return TokenizedText(tuple(words), tuple(starts), tuple(ends), tuple(sentences))
+    return TokenizedText(tuple(words), tuple(sentences), masked, tuple(kept))
+
+
+def _blank(link: re.Match[str]) -> str:
+    return " " * (link.end() - link.start())
 
 
 @dataclass(frozen=True, slots=True)
 class _ScannedLine:
-    """A line of the text from code point `start` on, with links and handles blanked out, and its word matches."""
+    """Code points `[start, end)` of the masked text, one line, and its normalised words.
+
+    `pieces` holds the words of each run of the line between sentence ends.
+    """
 
     start: int
-    masked: str
-    tokens: list[re.Match[str]]
+    end: int
+    pieces: list[list[str]]
+
+    @property
+    def word_count(self) -> int:
+        return sum(len(piece) for piece in self.pieces)
 
 
-def _scanned_line(text: str, start: int, end: int) -> _ScannedLine:
-    # Links and handles become as many spaces as they had characters, so token offsets stay offsets into text.
-    masked = _URL_PATTERN.sub(lambda match: " " * len(match.group()), text[start:end])
-    return _ScannedLine(start, masked, list(_TOKEN_PATTERN.finditer(masked)))
+def _scanned_line(masked: str, start: int, end: int, sentence_ends: list[int]) -> _ScannedLine:
+    # Words are read with findall, which makes strings and no match objects, a piece at a time.
+    pieces = []
+    previous = start
+    first_end = bisect.bisect_right(sentence_ends, start)
+    last_end = bisect.bisect_left(sentence_ends, end, lo=first_end)
+    for end_of_sentence in [*sentence_ends[first_end:last_end], end]:
+        words = _TOKEN_PATTERN.findall(masked, previous, end_of_sentence)
+        if words:
+            pieces.append(_normalised(words))
+        previous = end_of_sentence
+    return _ScannedLine(start, end, pieces)
 
 
-def _content_lines(text: str) -> list[_ScannedLine]:
-    # Each line is scanned once: the matches that decide whether it is boilerplate are its tokens.
+def _normalised(words: list[str]) -> list[str]:
+    # Lower-casing is all that normalising does to ASCII words, and most pieces hold nothing else (the
+    # curly quotes around them are not words): one joined string is lower-cased and split again.
+    joined = "\0".join(words)
+    if joined.isascii():
+        return joined.lower().split("\0")
+    return [normalise_word(word) for word in words]
+
+
+def _content_lines(masked: str, sentence_ends: list[int]) -> list[_ScannedLine]:
+    # Each line is scanned once: the words that decide whether it is boilerplate are its tokens.
     lines = []
     position = 0
-    for line in text.splitlines(keepends=True):
+    for line in masked.splitlines(keepends=True):
         start, position = position, position + len(line)
-        scanned = _scanned_line(text, start, start + len(line.rstrip("\r\n")))
-        if len(scanned.tokens) >= MIN_CONTENT_LINE_WORDS:
+        scanned = _scanned_line(masked, start, start + len(line.rstrip("\r\n")), sentence_ends)
+        if scanned.word_count >= MIN_CONTENT_LINE_WORDS:
             lines.append(scanned)
     return lines
 
@@ -332,9 +402,3 @@ def _merge_short(sentences: list[Sentence]) -> list[Sentence]:
         else:
             merged.append(Sentence(pending, end))
     return merged
-
-
-def _close_sentence(sentences: list[Sentence], start: int, end: int) -> int:
-    if end > start:
-        sentences.append(Sentence(start, end))
-    return end

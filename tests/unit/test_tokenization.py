@@ -3,10 +3,13 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.domain.passages import cut_passages, document_shingles
 from server.domain.tokenization import (
     MAX_SENTENCE_WORDS,
+    MIN_CONTENT_LINE_WORDS,
     TokenizedText,
     normalise_word,
     tokenize,
@@ -214,3 +217,65 @@ def test_passage_features_are_content_stems_without_stopwords() -> None:
     (passage,) = cut_passages(tokenize("The communications of the communication office were intercepted"))
 
     assert passage.features == frozenset({"commu", "offic", "inter"})
+
+
+# Pieces of lines that put sentence ends, links, handles, quotes and other scripts next to each other and to
+# the ends of lines, where scanning the whole text at once could differ from scanning each line alone.
+_LINE_PIECES = st.sampled_from(
+    [
+        "The",
+        "mayor",
+        "said",
+        "bridge",
+        "U.S.",
+        "and",
+        "Zoë",
+        "İstanbul",
+        "ＭＡＹＯＲ",
+        "ﬁnal",
+        "東京",
+        "。",
+        ".",
+        "!",
+        "?",
+        "”",
+        "“",
+        "'",
+        ")",
+        "(",
+        " ",
+        "  ",
+        ",",
+        "http://a.b/c",
+        "www.X.org",
+        "pic.twitter.com/z",
+        "@desk",
+        "HTTPS://Q",
+        "W",
+        "h",
+        "p",
+        "x@y",
+        "3.5",
+        "no.",
+    ]
+)
+_LINE_BREAKS = st.sampled_from(["\n", "\r\n", "\r", "\u2028", "\x0b", "\x85"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    lines=st.lists(st.lists(_LINE_PIECES, max_size=30).map(" ".join), min_size=1, max_size=6),
+    breaks=st.lists(_LINE_BREAKS, min_size=6, max_size=6),
+)
+def test_a_text_tokenizes_as_its_kept_lines_do_one_by_one(lines: list[str], breaks: list[str]) -> None:
+    text = "".join(line + line_break for line, line_break in zip(lines, breaks, strict=False))
+    kept = [tokenize(line) for line in lines if len(tokenize(line)) >= MIN_CONTENT_LINE_WORDS]
+
+    tokens = tokenize(text)
+
+    if kept:
+        assert tokens.words == tuple(word for line in kept for word in line.words)
+        assert sentence_words(tokens) == [words for line in kept for words in sentence_words(line)]
+    assert_spans_point_at_original(text, tokens)
+    if len(tokens):
+        assert tokens.char_span(0, len(tokens)) == (tokens.starts[0], tokens.ends[-1])
