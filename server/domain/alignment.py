@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections import Counter, defaultdict
@@ -9,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from server.domain.tokenization import TokenizedText, is_content_word, stem
+from server.domain.tokenization import STEM_LENGTH, STOPWORDS, TokenizedText
 
 # Two sentences seed an alignment when both their weighted cosine and their Dice overlap of content
 # stems reach these values; 0.33 is where Sanchez-Perez, Sidorov & Gelbukh (PAN 2014) put both.
@@ -80,33 +81,50 @@ EMPTY_ALIGNMENT: Final = Alignment((), 0.0, 0.0, 0, 0, 0.0)
 class SentenceIndex:
     """A text's sentences as content-stem counts, indexed once so the text can be aligned with many others.
 
-    `postings` maps each stem to the sentences holding it; `frequency` counts those sentences.
+    `stem_lists` holds each sentence's content stems in order, from which the counts of a run of sentences
+    are made in one call; `postings` maps each stem to the sentences holding it; `frequency` counts those
+    sentences.
     """
 
     tokens: TokenizedText
     stems: tuple[Counter[str], ...]
-    postings: Mapping[str, tuple[int, ...]]
+    stem_lists: tuple[list[str], ...]
+    postings: Mapping[str, list[int]]
     frequency: Mapping[str, int]
 
 
 def index_sentences(text: TokenizedText) -> SentenceIndex:
-    stems = tuple(sentence_stems(text))
-    postings: defaultdict[str, list[int]] = defaultdict(list)
+    stem_lists = tuple(sentence_stem_lists(text))
+    stems = tuple(Counter(stem_list) for stem_list in stem_lists)
+    postings: dict[str, list[int]] = {}
     for row, counts in enumerate(stems):
         for term in counts:
-            postings[term].append(row)
+            rows = postings.get(term)
+            if rows is None:
+                postings[term] = [row]
+            else:
+                rows.append(row)
     return SentenceIndex(
         tokens=text,
         stems=stems,
-        postings={term: tuple(rows) for term, rows in postings.items()},
+        stem_lists=stem_lists,
+        postings=postings,
         frequency={term: len(rows) for term, rows in postings.items()},
     )
 
 
 def sentence_stems(text: TokenizedText) -> list[Counter[str]]:
     """Return the content-stem counts of each sentence of `text`."""
+    return [Counter(stem_list) for stem_list in sentence_stem_lists(text)]
+
+
+def sentence_stem_lists(text: TokenizedText) -> list[list[str]]:
+    """Return the content stems of each sentence of `text`, in order (see `stem` and `is_content_word`)."""
+    # Written out rather than calling stem() and is_content_word() per word: this runs for every word of
+    # every text compared, and the two calls cost more than the work they do.
+    words = text.words
     return [
-        Counter(stem(word) for word in text.words[s.token_start : s.token_end] if is_content_word(word))
+        [word[:STEM_LENGTH] for word in words[s.token_start : s.token_end] if word not in STOPWORDS]
         for s in text.sentences
     ]
 
@@ -131,9 +149,9 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) ->
     seeds = _seeds(index_a, index_b, weights)
     if not seeds:
         return EMPTY_ALIGNMENT
-    stems_a, stems_b = index_a.stems, index_b.stems
-    groups = _extend(seeds, stems_a, stems_b, weights, MAX_SEED_GAP)
-    fragments = [_fragment(group, index_a.tokens, index_b.tokens, stems_a, stems_b, weights) for group in groups]
+    cosines = _RangeCosines(index_a, index_b, weights)
+    groups = _extend(seeds, cosines, MAX_SEED_GAP)
+    fragments = [_fragment(group, index_a.tokens, index_b.tokens, cosines) for group in groups]
     fragments.extend(_condensations(seeds, index_a, index_b, weights))
     fragments = _drop_overlaps(fragments)
     return _summarise(fragments, index_a.tokens, index_b.tokens)
@@ -162,46 +180,69 @@ def _weighted(counts: Counter[str], weights: dict[str, float]) -> dict[str, floa
 def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> list[tuple[int, int]]:
     # Count shared stems only for sentence pairs that share one, and weigh only the pairs whose
     # Dice overlap passes: most candidate texts share no sentence at all.
-    shared: defaultdict[int, Counter[int]] = defaultdict(Counter)
+    # Pairs are counted under one integer key each: a Counter per sentence, updated per shared stem, cost
+    # more in calls than the counting itself.
+    width = len(b.stems)
+    shared: dict[int, int] = {}
     for term, rows_a in a.postings.items():
         rows_b = b.postings.get(term)
         if rows_b is None:
             continue
         for i in rows_a:
-            shared[i].update(rows_b)
+            for j in rows_b:
+                key = i * width + j
+                shared[key] = shared.get(key, 0) + 1
     vectors_a: dict[int, dict[str, float]] = {}
     vectors_b: dict[int, dict[str, float]] = {}
     seeds = []
-    for i, overlaps in shared.items():
-        size_a = len(a.stems[i])
-        for j, overlap in overlaps.items():
-            if 2 * overlap / (size_a + len(b.stems[j])) < SEED_DICE:
-                continue
-            if i not in vectors_a:
-                vectors_a[i] = _weighted(a.stems[i], weights)
-            if j not in vectors_b:
-                vectors_b[j] = _weighted(b.stems[j], weights)
-            vector_b = vectors_b[j]
-            cosine = sum(weight * vector_b.get(term, 0.0) for term, weight in vectors_a[i].items())
-            if cosine >= SEED_COSINE:
-                seeds.append((i, j))
+    for key, overlap in shared.items():
+        i, j = divmod(key, width)
+        if 2 * overlap / (len(a.stems[i]) + len(b.stems[j])) < SEED_DICE:
+            continue
+        if i not in vectors_a:
+            vectors_a[i] = _weighted(a.stems[i], weights)
+        if j not in vectors_b:
+            vectors_b[j] = _weighted(b.stems[j], weights)
+        vector_b = vectors_b[j]
+        cosine = sum(weight * vector_b.get(term, 0.0) for term, weight in vectors_a[i].items())
+        if cosine >= SEED_COSINE:
+            seeds.append((i, j))
     return seeds
 
 
-def _extend(
-    seeds: list[tuple[int, int]],
-    stems_a: Sequence[Counter[str]],
-    stems_b: Sequence[Counter[str]],
-    weights: dict[str, float],
-    gap: int,
-) -> list[list[tuple[int, int]]]:
+class _RangeCosines:
+    """Cosines of the summed content stems of runs of sentences, one run per text, each computed once.
+
+    A group of seeds is judged by the cosine of the runs it spans while it is split into fragments, and
+    the fragment it becomes reports the same cosine.
+    """
+
+    def __init__(self, a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> None:
+        self._a, self._b, self._weights = a, b, weights
+        self._known: dict[tuple[int, int, int, int], float] = {}
+
+    def of_group(self, group: list[tuple[int, int]]) -> float:
+        a_rows = [i for i, _ in group]
+        b_rows = [j for _, j in group]
+        key = (min(a_rows), max(a_rows), min(b_rows), max(b_rows))
+        cosine = self._known.get(key)
+        if cosine is None:
+            first_a, last_a, first_b, last_b = key
+            side_a = _weighted(_summed(self._a.stem_lists[first_a : last_a + 1]), self._weights)
+            side_b = _weighted(_summed(self._b.stem_lists[first_b : last_b + 1]), self._weights)
+            cosine = sum(weight * side_b.get(term, 0.0) for term, weight in side_a.items())
+            self._known[key] = cosine
+        return cosine
+
+
+def _extend(seeds: list[tuple[int, int]], cosines: _RangeCosines, gap: int) -> list[list[tuple[int, int]]]:
     groups = _cluster(seeds, gap)
     if gap <= 1:
         return groups
     result = []
     for group in groups:
-        if len(group) > 1 and _group_cosine(group, stems_a, stems_b, weights) < MIN_FRAGMENT_COSINE:
-            result.extend(_extend(group, stems_a, stems_b, weights, gap - 1))
+        if len(group) > 1 and cosines.of_group(group) < MIN_FRAGMENT_COSINE:
+            result.extend(_extend(group, cosines, gap - 1))
         else:
             result.append(group)
     return result
@@ -231,36 +272,13 @@ def _cluster(seeds: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int
     return list(groups.values())
 
 
-def _group_cosine(
-    group: list[tuple[int, int]],
-    stems_a: Sequence[Counter[str]],
-    stems_b: Sequence[Counter[str]],
-    weights: dict[str, float],
-) -> float:
-    a_rows = {i for i, _ in group}
-    b_rows = {j for _, j in group}
-    side_a = _weighted(_summed(stems_a[min(a_rows) : max(a_rows) + 1]), weights)
-    side_b = _weighted(_summed(stems_b[min(b_rows) : max(b_rows) + 1]), weights)
-    return sum(weight * side_b.get(term, 0.0) for term, weight in side_a.items())
+def _summed(rows: Sequence[list[str]]) -> Counter[str]:
+    # Counted in one call over the runs' stems in order, which gives the same counts, in the same order
+    # of first appearance, as adding each sentence's counts in turn.
+    return Counter(itertools.chain.from_iterable(rows))
 
 
-def _summed(rows: Sequence[Counter[str]]) -> Counter[str]:
-    # One Counter updated in place: `sum(rows, Counter())` copies every partial sum, which made
-    # this quadratic in the fragment's length and half the cost of aligning two news articles.
-    total: Counter[str] = Counter()
-    for counts in rows:
-        total.update(counts)
-    return total
-
-
-def _fragment(
-    group: list[tuple[int, int]],
-    a: TokenizedText,
-    b: TokenizedText,
-    stems_a: Sequence[Counter[str]],
-    stems_b: Sequence[Counter[str]],
-    weights: dict[str, float],
-) -> Fragment:
+def _fragment(group: list[tuple[int, int]], a: TokenizedText, b: TokenizedText, cosines: _RangeCosines) -> Fragment:
     first_a, last_a = min(i for i, _ in group), max(i for i, _ in group)
     first_b, last_b = min(j for _, j in group), max(j for _, j in group)
     a_start, a_end = a.sentences[first_a].token_start, a.sentences[last_a].token_end
@@ -271,7 +289,7 @@ def _fragment(
         b_start=b_start,
         b_end=b_end,
         seeds=len(group),
-        cosine=_group_cosine(group, stems_a, stems_b, weights),
+        cosine=cosines.of_group(group),
         verbatim=verbatim_share(a.words[a_start:a_end], b.words[b_start:b_end]),
     )
 
@@ -310,15 +328,24 @@ def _runs(pairs: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int]]]
 
 def _longest_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Return the longest run of `pairs` (sorted) rising on both rows; of equally long ones, the first found."""
-    chains: list[list[tuple[int, int]]] = []
+    lengths: list[int] = []
+    previous: list[int] = []
     for index, (i, j) in enumerate(pairs):
-        best: list[tuple[int, int]] = []
+        length, before = 1, -1
         for earlier in range(index):
             i0, j0 = pairs[earlier]
-            if i0 < i and j0 < j and len(chains[earlier]) > len(best):
-                best = chains[earlier]
-        chains.append([*best, (i, j)])
-    return max(chains, key=len, default=[])
+            if i0 < i and j0 < j and lengths[earlier] + 1 > length:
+                length, before = lengths[earlier] + 1, earlier
+        lengths.append(length)
+        previous.append(before)
+    if not pairs:
+        return []
+    chain = []
+    index = lengths.index(max(lengths))
+    while index >= 0:
+        chain.append(pairs[index])
+        index = previous[index]
+    return chain[::-1]
 
 
 def _condenses(chain: list[tuple[int, int]], dense: TokenizedText, other: TokenizedText) -> bool:
@@ -357,11 +384,11 @@ def _condensation(
     # The condensed run against the sentences it restates: the rest of the summarised stretch is what the
     # summary left out, and would dilute the cosine of two texts that agree wherever they meet.
     if condensed == "a":
-        side_a = _summed(a.stems[first_a : last_a + 1])
-        side_b = _summed([b.stems[j] for _, j in chain])
+        side_a = _summed(a.stem_lists[first_a : last_a + 1])
+        side_b = _summed([b.stem_lists[j] for _, j in chain])
     else:
-        side_a = _summed([a.stems[i] for i, _ in chain])
-        side_b = _summed(b.stems[first_b : last_b + 1])
+        side_a = _summed([a.stem_lists[i] for i, _ in chain])
+        side_b = _summed(b.stem_lists[first_b : last_b + 1])
     vector_a, vector_b = _weighted(side_a, weights), _weighted(side_b, weights)
     return Fragment(
         a_start=a_start,
@@ -383,7 +410,7 @@ def shingle_set(words: tuple[str, ...] | list[str], size: int = VERBATIM_NGRAM) 
     """
     if len(words) < size:
         return {tuple(words)} if words else set()
-    return {tuple(words[index : index + size]) for index in range(len(words) - size + 1)}
+    return set(zip(*(words[offset:] for offset in range(size)), strict=False))
 
 
 def verbatim_share(a_words: tuple[str, ...], b_words: tuple[str, ...]) -> float:

@@ -58,4 +58,5 @@ def document_shingles(tokens: TokenizedText, size: int = SHINGLE_WORDS) -> froze
     words = tokens.words
     if len(words) < size:
         return frozenset({" ".join(words)}) if words else frozenset()
-    return frozenset(" ".join(words[index : index + size]) for index in range(len(words) - size + 1))
+    # The n-grams are zipped from shifted views and joined in C, not sliced one by one in a generator.
+    return frozenset(map(" ".join, zip(*(words[offset:] for offset in range(size)), strict=False)))
