@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -24,14 +25,23 @@ _WATCH_SECONDS: Final = 1.0
 # while a few chunks per worker still share out long and short jobs evenly.
 _JOBS_PER_TASK: Final = 8
 
-# Each worker process's own verifier, with its own cache of analysed texts.
+# A worker runs the cyclic garbage collector itself, once per this many jobs, instead of letting it run on
+# allocation counts. Its cache holds a few hundred analysed texts, about a million small objects without a
+# reference cycle among them (refcounting frees them when they leave the cache), and every automatic full
+# collection walked all of them: with it on, verifying took 1.4 to 1.8 times as long (in-process, 2,000 news
+# jobs against cached texts). Once per thousand jobs still frees any cycle a job leaves behind.
+COLLECT_EVERY_JOBS: Final = 1000
+
+# Each worker process's own verifier, with its own cache of analysed texts, and its jobs since the last collection.
 _worker_verifier: LocalVerifier | None = None
+_jobs_since_collection = 0
 
 
 def _start_worker(server_pid: int) -> None:
     global _worker_verifier
     # Ctrl-C reaches the whole process group; the server shuts the pool down itself, after in-flight calls.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.disable()
     _worker_verifier = LocalVerifier()
     threading.Thread(target=_exit_with_server, args=(server_pid,), name="server-watch", daemon=True).start()
 
@@ -45,7 +55,12 @@ def _exit_with_server(server_pid: int) -> None:
 
 
 def _verify_in_worker(jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+    global _jobs_since_collection
     assert _worker_verifier is not None  # noqa: S101 - set by the pool's initializer
+    _jobs_since_collection += len(jobs)
+    if _jobs_since_collection >= COLLECT_EVERY_JOBS:
+        _jobs_since_collection = 0
+        gc.collect()
     return _worker_verifier.verify(jobs)
 
 

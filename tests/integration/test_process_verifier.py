@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -52,6 +53,16 @@ def test_workers_find_exactly_what_verifying_in_process_finds(verifier: ProcessV
     assert found == expected
     # The jobs hold real reuse, so the comparison is not vacuous.
     assert sum(comparison is not None for comparisons in found for comparison in comparisons) >= 10
+
+
+def test_workers_run_the_cycle_collector_on_their_own_schedule(verifier: ProcessVerifier) -> None:
+    # Automatic collection is off in the workers (see COLLECT_EVERY_JOBS): it walked every cached analysis.
+    # The server process keeps its own.
+    pool = verifier._current_pool()
+
+    assert pool.submit(gc.isenabled).result() is False
+    assert gc.isenabled()
+    assert verifier.verify(jobs()) == LocalVerifier().verify(jobs())
 
 
 def test_no_jobs_is_no_work(verifier: ProcessVerifier) -> None:
