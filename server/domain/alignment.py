@@ -228,10 +228,9 @@ class _RangeCosines:
         cosine = self._known.get(key)
         if cosine is None:
             first_a, last_a, first_b, last_b = key
-            side_a = _weighted(_summed(self._a.stem_lists[first_a : last_a + 1]), self._weights)
-            side_b = _weighted(_summed(self._b.stem_lists[first_b : last_b + 1]), self._weights)
-            cosine = sum(weight * side_b.get(term, 0.0) for term, weight in side_a.items())
-            self._known[key] = cosine
+            side_a = _summed(self._a.stem_lists[first_a : last_a + 1])
+            side_b = _summed(self._b.stem_lists[first_b : last_b + 1])
+            cosine = self._known[key] = _cosine(side_a, side_b, self._weights)
         return cosine
 
 
@@ -272,6 +271,12 @@ def _cluster(seeds: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int
     return list(groups.values())
 
 
+def _cosine(counts_a: Counter[str], counts_b: Counter[str], weights: dict[str, float]) -> float:
+    """Return the cosine of two stem counts weighted by `weights` (summed in a's order, as the seeds' are)."""
+    vector_a, vector_b = _weighted(counts_a, weights), _weighted(counts_b, weights)
+    return sum(weight * vector_b.get(term, 0.0) for term, weight in vector_a.items())
+
+
 def _summed(rows: Sequence[list[str]]) -> Counter[str]:
     # Counted in one call over the runs' stems in order, which gives the same counts, in the same order
     # of first appearance, as adding each sentence's counts in turn.
@@ -279,8 +284,20 @@ def _summed(rows: Sequence[list[str]]) -> Counter[str]:
 
 
 def _fragment(group: list[tuple[int, int]], a: TokenizedText, b: TokenizedText, cosines: _RangeCosines) -> Fragment:
-    first_a, last_a = min(i for i, _ in group), max(i for i, _ in group)
-    first_b, last_b = min(j for _, j in group), max(j for _, j in group)
+    rows = (min(i for i, _ in group), max(i for i, _ in group), min(j for _, j in group), max(j for _, j in group))
+    return _fragment_over(rows, a, b, len(group), cosines.of_group(group))
+
+
+def _fragment_over(
+    rows: tuple[int, int, int, int],
+    a: TokenizedText,
+    b: TokenizedText,
+    seeds: int,
+    cosine: float,
+    condensed: Literal["a", "b"] | None = None,
+) -> Fragment:
+    """Return the fragment from sentence rows[0] to rows[1] of a, and rows[2] to rows[3] of b (inclusive)."""
+    first_a, last_a, first_b, last_b = rows
     a_start, a_end = a.sentences[first_a].token_start, a.sentences[last_a].token_end
     b_start, b_end = b.sentences[first_b].token_start, b.sentences[last_b].token_end
     return Fragment(
@@ -288,9 +305,10 @@ def _fragment(group: list[tuple[int, int]], a: TokenizedText, b: TokenizedText, 
         a_end=a_end,
         b_start=b_start,
         b_end=b_end,
-        seeds=len(group),
-        cosine=cosines.of_group(group),
+        seeds=seeds,
+        cosine=cosine,
         verbatim=verbatim_share(a.words[a_start:a_end], b.words[b_start:b_end]),
+        condensed=condensed,
     )
 
 
@@ -379,8 +397,6 @@ def _condensation(
 ) -> Fragment:
     first_a, last_a = chain[0][0], chain[-1][0]
     first_b, last_b = chain[0][1], chain[-1][1]
-    a_start, a_end = a.tokens.sentences[first_a].token_start, a.tokens.sentences[last_a].token_end
-    b_start, b_end = b.tokens.sentences[first_b].token_start, b.tokens.sentences[last_b].token_end
     # The condensed run against the sentences it restates: the rest of the summarised stretch is what the
     # summary left out, and would dilute the cosine of two texts that agree wherever they meet.
     if condensed == "a":
@@ -389,17 +405,8 @@ def _condensation(
     else:
         side_a = _summed([a.stem_lists[i] for i, _ in chain])
         side_b = _summed(b.stem_lists[first_b : last_b + 1])
-    vector_a, vector_b = _weighted(side_a, weights), _weighted(side_b, weights)
-    return Fragment(
-        a_start=a_start,
-        a_end=a_end,
-        b_start=b_start,
-        b_end=b_end,
-        seeds=len(chain),
-        cosine=sum(weight * vector_b.get(term, 0.0) for term, weight in vector_a.items()),
-        verbatim=verbatim_share(a.tokens.words[a_start:a_end], b.tokens.words[b_start:b_end]),
-        condensed=condensed,
-    )
+    cosine = _cosine(side_a, side_b, weights)
+    return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(chain), cosine, condensed)
 
 
 def shingle_set(words: tuple[str, ...] | list[str], size: int = VERBATIM_NGRAM) -> set[tuple[str, ...]]:
