@@ -174,7 +174,7 @@ class BandIndex:
         self._live_documents = 0
         self._dead_windows = 0
         # Entries added since the last checkpoint: band key → window ids, searched by dict lookup.
-        self._recent = [_RecentTable() for _ in range(bands)]
+        self._recent = _RecentTable()
         self._recent_first_window = 0
         self._persisted_dead = 0
 
@@ -187,8 +187,7 @@ class BandIndex:
             self._sketches.write(first, _sketch(passage_signatures))
             self._window_sequences.extend(np.full(count, sequence, dtype=np.uint32))
             self._dead.extend(np.zeros(count, dtype=np.bool_))
-            for table, band_row in zip(self._recent, keys.tolist(), strict=True):
-                table.add(band_row, first)
+            self._recent.add(_banded(keys), first, count)
             self._live_documents += 1
 
     def remove(self, sequence: int) -> None:
@@ -239,12 +238,8 @@ class BandIndex:
         width = keys.shape[1]
         with self._lock:
             segments = list(self._segments)
-            recent_query: list[int] = []
-            recent_window: list[int] = []
-            for band, (table, band_row) in enumerate(zip(self._recent, keys.tolist(), strict=True)):
-                for position, window in table.hits(band_row):
-                    recent_query.append(band * width + position)
-                    recent_window.append(window)
+            # A banded key's place in the flat list is band * width + position, the query position used below.
+            recent_query, recent_window = self._recent.hits(_banded(keys))
             window_count = len(self._window_sequences)
             dead = self._dead.view()
         query_parts = [np.asarray(recent_query, dtype=np.intp)]
@@ -268,7 +263,7 @@ class BandIndex:
             recent = self._recent
             first = self._recent_first_window
             end = len(self._window_sequences)
-            self._recent = [_RecentTable() for _ in range(self.bands)]
+            self._recent = _RecentTable()
             self._recent_first_window = end
             if end > first:
                 self._segments.append(self._segment_from(recent, first, end))
@@ -319,15 +314,16 @@ class BandIndex:
             arrays = sum(segment.keys.nbytes + segment.windows.nbytes for segment in self._segments)
             return arrays + self._window_sequences.view().nbytes + self._dead.view().nbytes
 
-    def _segment_from(self, recent: list[_RecentTable], first: int, end: int) -> _Segment:
-        keys: list[UInt32Array] = []
-        windows: list[UInt32Array] = []
-        for table in recent:
-            band_keys_, band_windows = table.entries()
-            keys.append(np.asarray(band_keys_, dtype=np.uint32))
-            windows.append(np.asarray(band_windows, dtype=np.uint32))
-        # Every window has one key per band, so each band holds the same number of entries.
-        return _Segment.sorted_from(first, end - first, np.vstack(keys), np.vstack(windows))
+    def _segment_from(self, recent: _RecentTable, first: int, end: int) -> _Segment:
+        banded_keys, windows = recent.entries()
+        banded = np.asarray(banded_keys, dtype=np.uint64)
+        # Sorted by band first; a stable sort keeps a key's windows in the order they were added. Every window
+        # has one key per band, so each band holds the same number of entries.
+        order = np.argsort(banded, kind="stable")
+        keys = (banded[order] & np.uint64(0xFFFFFFFF)).astype(np.uint32).reshape(self.bands, -1)
+        return _Segment.sorted_from(
+            first, end - first, keys, np.asarray(windows, dtype=np.uint32)[order].reshape(self.bands, -1)
+        )
 
     def _path(self, name: str) -> Path | None:
         return None if self._directory is None else self._directory / name
@@ -420,12 +416,13 @@ class BandIndex:
 
 
 class _RecentTable:
-    """One band's keys added since the last checkpoint, each with the windows that have it.
+    """The band keys added since the last checkpoint, each with the windows that have it, for all bands.
 
-    Nearly every key belongs to one window, so a key maps to its first window in `first`, and only the
-    further windows of a key (a copy's windows have its source's keys) go to a list in `more`. Adding a
-    document is then a few dict operations done in C per band; a list made for every entry cost about as
-    much as signing the document.
+    A key is kept with its band in one integer (band << 32 | key), so that a document's keys go in with one
+    dict update and are looked up with one set intersection, both done in C. Nearly every key belongs to one
+    window: a key maps to its first window in `first`, and only the further windows of a key (a copy's
+    windows have its source's keys) go to a list in `more`. A dict per band and a list made for every entry
+    cost about as much as signing the document.
     """
 
     __slots__ = ("first", "more")
@@ -434,36 +431,46 @@ class _RecentTable:
         self.first: dict[int, int] = {}
         self.more: dict[int, list[int]] = {}
 
-    def add(self, keys: list[int], first_window: int) -> None:
-        """Add the keys of windows first_window, first_window + 1, …, in that order."""
-        windows = range(first_window, first_window + len(keys))
-        if self.first.keys().isdisjoint(keys) and len(set(keys)) == len(keys):
-            self.first.update(zip(keys, windows, strict=True))
+    def add(self, banded_keys: list[int], first_window: int, window_count: int) -> None:
+        """Add the banded keys of windows first_window, …, first_window + window_count - 1, band by band."""
+        windows = list(range(first_window, first_window + window_count)) * (len(banded_keys) // max(1, window_count))
+        if self.first.keys().isdisjoint(banded_keys) and len(set(banded_keys)) == len(banded_keys):
+            self.first.update(zip(banded_keys, windows, strict=True))
             return
-        for key, window in zip(keys, windows, strict=True):
+        for key, window in zip(banded_keys, windows, strict=True):
             if self.first.setdefault(key, window) != window:
                 self.more.setdefault(key, []).append(window)
 
-    def hits(self, keys: list[int]) -> list[tuple[int, int]]:
-        """Return (position in `keys`, window) for every window that has one of `keys`."""
-        shared = self.first.keys() & keys
+    def hits(self, banded_keys: list[int]) -> tuple[list[int], list[int]]:
+        """Return (place in `banded_keys`, window) for every window that has one of the keys, as two lists."""
+        shared = self.first.keys() & banded_keys
+        places: list[int] = []
+        windows: list[int] = []
         if not shared:
-            return []
-        hits = []
-        for position, key in enumerate(keys):
+            return places, windows
+        for place, key in enumerate(banded_keys):
             if key in shared:
-                hits.append((position, self.first[key]))
-                hits.extend((position, window) for window in self.more.get(key, ()))
-        return hits
+                places.append(place)
+                windows.append(self.first[key])
+                for window in self.more.get(key, ()):
+                    places.append(place)
+                    windows.append(window)
+        return places, windows
 
     def entries(self) -> tuple[list[int], list[int]]:
-        """Return every (key, window) entry as two lists, a key's windows in the order they were added."""
+        """Return every (banded key, window) entry as two lists, a key's windows in the order they were added."""
         keys = list(self.first)
         windows = list(self.first.values())
         for key, further in self.more.items():
             keys.extend([key] * len(further))
             windows.extend(further)
         return keys, windows
+
+
+def _banded(keys: UInt32Array) -> list[int]:
+    """Return (bands, width) keys as one list of band << 32 | key, band by band."""
+    bands = np.arange(keys.shape[0], dtype=np.uint64)[:, None] << np.uint64(32)
+    return (bands | keys.astype(np.uint64)).reshape(-1).tolist()
 
 
 def _sketch(passage_signatures: UInt32Array) -> npt.NDArray[np.uint8]:
