@@ -21,6 +21,11 @@ SEED_DICE: Final = 0.33
 MAX_SEED_GAP: Final = 4
 # A fragment whose two sides, taken whole, are less similar than this is split with a smaller gap.
 MIN_FRAGMENT_COSINE: Final = 0.30
+# A run of at least STANDALONE_SEEDS seed sentences holding STANDALONE_WORDS words on each side is reuse on its
+# own (comparison.is_related takes the same bar). Independent reports of one event share names and quotes,
+# which makes single seeds, not runs.
+STANDALONE_SEEDS: Final = 2
+STANDALONE_WORDS: Final = 25
 # A summary condenses: consecutive sentences of one text each restate a sentence of a longer stretch of the
 # other, in its order. Its seeds lie close together on the condensed side and far apart on the other, where
 # clustering within MAX_SEED_GAP on both sides leaves them single. A chain of at least CONDENSED_MIN_SEEDS
@@ -153,7 +158,7 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) ->
     groups = _extend(seeds, cosines, MAX_SEED_GAP)
     fragments = [_fragment(group, index_a.tokens, index_b.tokens, cosines) for group in groups]
     fragments.extend(_condensations(seeds, index_a, index_b, weights))
-    fragments = _drop_overlaps(fragments)
+    fragments = _without_echoes(_drop_overlaps(fragments))
     return _summarise(fragments, index_a.tokens, index_b.tokens)
 
 
@@ -438,6 +443,28 @@ def _drop_overlaps(fragments: list[Fragment]) -> list[Fragment]:
         if all(_disjoint(fragment, other) for other in kept):
             kept.append(fragment)
     return sorted(kept, key=lambda f: f.a_start)
+
+
+def _without_echoes(fragments: list[Fragment]) -> list[Fragment]:
+    """Drop the fragments shorter than STANDALONE_WORDS on either side when another stands on its own.
+
+    Beside a run of reused sentences, a lone sentence pair elsewhere in two long texts on one subject is as
+    likely an echo (the same names, a common phrase) as reuse, and reported as evidence it points at text
+    that was not taken. Where no fragment stands on its own (two short texts, one sentence each), the short
+    fragments are all the evidence there is, and stay.
+    """
+    if not any(stands_alone(fragment) for fragment in fragments):
+        return fragments
+    return [fragment for fragment in fragments if _shorter_side(fragment) >= STANDALONE_WORDS]
+
+
+def stands_alone(fragment: Fragment) -> bool:
+    """Tell whether a fragment is a run of reused sentences on its own (see STANDALONE_SEEDS)."""
+    return fragment.seeds >= STANDALONE_SEEDS and _shorter_side(fragment) >= STANDALONE_WORDS
+
+
+def _shorter_side(fragment: Fragment) -> int:
+    return min(fragment.a_end - fragment.a_start, fragment.b_end - fragment.b_start)
 
 
 def _disjoint(one: Fragment, other: Fragment) -> bool:

@@ -10,19 +10,16 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Final
 
-from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences
+from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences, stands_alone
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
 from server.domain.passages import document_shingles
 from server.domain.tokenization import STEM_LENGTH, STOPWORDS, TokenizedText, tokenize
 
-# Two texts are related when one aligned fragment holds at least this many seed sentences, or when
-# the alignment covers at least RELATED_COVERAGE of one of them (a one-sentence text aligned with one sentence).
-# Independent reports of one event share names and quotes, which makes single seeds, not runs.
-MIN_RELATED_SEEDS: Final = 2
+# Two texts are related when one aligned fragment stands on its own (alignment.STANDALONE_SEEDS seed sentences
+# holding alignment.STANDALONE_WORDS words on each side, a sentence or two), or when the alignment covers at
+# least RELATED_COVERAGE of one of them (a one-sentence text aligned with one sentence) with at least
+# MIN_SHORT_TEXT_WORDS words.
 RELATED_COVERAGE: Final = 0.5
-# ...and that fragment must hold at least this many words on each side (a sentence or two); a short
-# text that is mostly aligned needs MIN_SHORT_TEXT_WORDS.
-MIN_RELATED_WORDS: Final = 25
 MIN_SHORT_TEXT_WORDS: Final = 5
 # Aligned passages whose word 4-grams are at least this share verbatim are copied, not reworded.
 VERBATIM_SHARE: Final = 0.5
@@ -116,11 +113,7 @@ def is_related(alignment: Alignment) -> bool:
         return shared_words >= MIN_SHORT_TEXT_WORDS
     # One run of aligned sentences must stand on its own: scattered single sentences that happen to
     # share words (advice columns, boilerplate phrases) add up across long texts without being reuse.
-    return any(
-        fragment.seeds >= MIN_RELATED_SEEDS
-        and min(fragment.a_end - fragment.a_start, fragment.b_end - fragment.b_start) >= MIN_RELATED_WORDS
-        for fragment in alignment.fragments
-    )
+    return any(stands_alone(fragment) for fragment in alignment.fragments)
 
 
 def classify_relation(alignment: Alignment) -> Relation:

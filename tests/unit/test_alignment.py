@@ -92,6 +92,26 @@ def test_a_single_copied_sentence_in_the_middle_of_other_text_aligns_to_that_sen
     assert BRIDGE_STORY[source_start:source_end] == sentence.rstrip(".")
 
 
+def test_a_lone_shared_sentence_beside_a_reused_run_is_not_evidence() -> None:
+    # Three sentences of the story taken together, then, after two unrelated stories, one more on its own.
+    run = " ".join(BRIDGE_SENTENCES[:3])
+    lone = BRIDGE_SENTENCES[6]
+    text = f"{run} {FOOTBALL_STORY} {GARDEN_STORY} {lone}"
+    tokens, story = tokenize(text), tokenize(BRIDGE_STORY)
+    assert len(tokenize(lone)) < 25
+
+    alignment = align(tokens, story)
+
+    (fragment,) = alignment.fragments
+    start, end = tokens.char_span(fragment.a_start, fragment.a_end)
+    assert text[start:end] == run.rstrip(".")
+    assert fragment.seeds == 3
+    assert alignment.aligned_words_a == len(tokenize(run))
+    # Alone, the same sentence is all the evidence there is, and is kept.
+    (kept,) = align(tokenize(f"{FOOTBALL_STORY} {lone} {GARDEN_STORY}"), story).fragments
+    assert kept.seeds == 1
+
+
 def test_a_reworded_story_aligns_with_its_source_throughout() -> None:
     rewrite, story = tokenize(BRIDGE_REWRITE), tokenize(BRIDGE_STORY)
 
