@@ -118,11 +118,6 @@ def index_sentences(text: TokenizedText) -> SentenceIndex:
     )
 
 
-def sentence_stems(text: TokenizedText) -> list[Counter[str]]:
-    """Return the content-stem counts of each sentence of `text`."""
-    return [Counter(stem_list) for stem_list in sentence_stem_lists(text)]
-
-
 def sentence_stem_lists(text: TokenizedText) -> list[list[str]]:
     """Return the content stems of each sentence of `text`, in order (see `stem` and `is_content_word`)."""
     # Written out rather than calling stem() and is_content_word() per word: this runs for every word of

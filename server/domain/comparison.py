@@ -206,7 +206,7 @@ def _cosine(one: Counter[str], other: Counter[str]) -> float:
 
 
 def _content_stems(tokens: TokenizedText, positions: set[int]) -> Counter[str]:
-    # `stem` and `is_content_word` written out, as in alignment.sentence_stems: this runs over a few hundred
+    # `stem` and `is_content_word` written out, as in alignment.sentence_stem_lists: this runs over a few hundred
     # words per comparison.
     words = tokens.words
     return Counter([words[i][:STEM_LENGTH] for i in positions if words[i] not in STOPWORDS])
