@@ -116,11 +116,17 @@ def _lookup(
     total = 0
     for band in range(bands):
         table = keys[offsets[band] : offsets[band + 1]]
+        # One binary search per key, for its first entry; the entries equal to it follow, and are few (a
+        # key is shared by a window and its copies), so stepping over them costs less than a second search.
+        found = np.searchsorted(table, query_keys[band], side="left")
         for position in range(width):
             key = query_keys[band, position]
-            low[band, position] = offsets[band] + np.searchsorted(table, key, side="left")
-            high[band, position] = offsets[band] + np.searchsorted(table, key, side="right")
-            total += high[band, position] - low[band, position]
+            end = found[position]
+            while end < len(table) and table[end] == key:
+                end += 1
+            low[band, position] = offsets[band] + found[position]
+            high[band, position] = offsets[band] + end
+            total += end - found[position]
     hits_query = np.empty(total, dtype=np.intp)
     hits_window = np.empty(total, dtype=np.uint32)
     hit = 0
