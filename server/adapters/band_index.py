@@ -179,7 +179,7 @@ class BandIndex:
         self._dead = _GrowableArray(np.bool_)
         self._live_documents = 0
         self._dead_windows = 0
-        # Entries added since the last checkpoint: band key → window ids, searched by dict lookup.
+        # Entries added since the last checkpoint, searched by dict lookup; each checkpoint makes them a segment.
         self._recent = _RecentTable()
         self._recent_first_window = 0
         self._persisted_dead = 0
@@ -325,11 +325,11 @@ class BandIndex:
         banded = np.asarray(banded_keys, dtype=np.uint64)
         # Sorted by band first; a stable sort keeps a key's windows in the order they were added. Every window
         # has one key per band, so each band holds the same number of entries.
+        # That order is already each band's table sorted by key, so the segment is built without sorting again.
         order = np.argsort(banded, kind="stable")
         keys = (banded[order] & np.uint64(0xFFFFFFFF)).astype(np.uint32).reshape(self.bands, -1)
-        return _Segment.sorted_from(
-            first, end - first, keys, np.asarray(windows, dtype=np.uint32)[order].reshape(self.bands, -1)
-        )
+        band_windows = np.asarray(windows, dtype=np.uint32)[order].reshape(self.bands, -1)
+        return _Segment(first, end - first, *_flat(keys, band_windows))
 
     def _path(self, name: str) -> Path | None:
         return None if self._directory is None else self._directory / name

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from server.domain.tokenization import STEM_LENGTH, STOPWORDS, TokenizedText
+from server.domain.tokenization import TokenizedText, content_stems
 
 # Two sentences seed an alignment when both their weighted cosine and their Dice overlap of content
 # stems reach these values; 0.33 is where Sanchez-Perez, Sidorov & Gelbukh (PAN 2014) put both.
@@ -119,14 +119,8 @@ def index_sentences(text: TokenizedText) -> SentenceIndex:
 
 
 def sentence_stem_lists(text: TokenizedText) -> list[list[str]]:
-    """Return the content stems of each sentence of `text`, in order (see `stem` and `is_content_word`)."""
-    # Written out rather than calling stem() and is_content_word() per word: this runs for every word of
-    # every text compared, and the two calls cost more than the work they do.
-    words = text.words
-    return [
-        [word[:STEM_LENGTH] for word in words[s.token_start : s.token_end] if word not in STOPWORDS]
-        for s in text.sentences
-    ]
+    """Return the content stems of each sentence of `text`, in order."""
+    return [content_stems(text.words[s.token_start : s.token_end]) for s in text.sentences]
 
 
 def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) -> Alignment:
@@ -203,9 +197,7 @@ def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> lis
             vectors_a[i] = _weighted(a.stems[i], weights)
         if j not in vectors_b:
             vectors_b[j] = _weighted(b.stems[j], weights)
-        vector_b = vectors_b[j]
-        cosine = sum(weight * vector_b.get(term, 0.0) for term, weight in vectors_a[i].items())
-        if cosine >= SEED_COSINE:
+        if _dot(vectors_a[i], vectors_b[j]) >= SEED_COSINE:
             seeds.append((i, j))
     return seeds
 
@@ -273,7 +265,10 @@ def _cluster(seeds: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int
 
 def _cosine(counts_a: Counter[str], counts_b: Counter[str], weights: dict[str, float]) -> float:
     """Return the cosine of two stem counts weighted by `weights` (summed in a's order, as the seeds' are)."""
-    vector_a, vector_b = _weighted(counts_a, weights), _weighted(counts_b, weights)
+    return _dot(_weighted(counts_a, weights), _weighted(counts_b, weights))
+
+
+def _dot(vector_a: dict[str, float], vector_b: dict[str, float]) -> float:
     return sum(weight * vector_b.get(term, 0.0) for term, weight in vector_a.items())
 
 
@@ -324,13 +319,13 @@ def _condensations(
         dense, other = (a, b) if condensed == "a" else (b, a)
         for run in _runs(pairs, MAX_SEED_GAP):
             chain = _longest_chain(run)
-            if not _condenses(chain, dense.tokens, other.tokens):
-                continue
-            if len(run) > CONDENSED_MAX_AMBIGUITY * len(chain):
+            if len(run) > CONDENSED_MAX_AMBIGUITY * len(chain) or not _condenses(chain, dense.tokens, other.tokens):
                 continue
             rows = chain if condensed == "a" else [(i, j) for j, i in chain]
-            fragments.append(_condensation(rows, condensed, a, b, weights))
-    return [fragment for fragment in fragments if fragment.cosine >= MIN_FRAGMENT_COSINE]
+            fragment = _condensation(rows, condensed, a, b, weights)
+            if fragment is not None:
+                fragments.append(fragment)
+    return fragments
 
 
 def _runs(pairs: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int]]]:
@@ -394,7 +389,8 @@ def _condensation(
     a: SentenceIndex,
     b: SentenceIndex,
     weights: dict[str, float],
-) -> Fragment:
+) -> Fragment | None:
+    """Return the fragment of a condensing chain of (a row, b row) seeds; None when it is not alike enough."""
     first_a, last_a = chain[0][0], chain[-1][0]
     first_b, last_b = chain[0][1], chain[-1][1]
     # The condensed run against the sentences it restates: the rest of the summarised stretch is what the
@@ -406,6 +402,8 @@ def _condensation(
         side_a = _summed([a.stem_lists[i] for i, _ in chain])
         side_b = _summed(b.stem_lists[first_b : last_b + 1])
     cosine = _cosine(side_a, side_b, weights)
+    if cosine < MIN_FRAGMENT_COSINE:
+        return None
     return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(chain), cosine, condensed)
 
 

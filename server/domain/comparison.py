@@ -13,7 +13,7 @@ from typing import Final
 from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences, stands_alone
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
 from server.domain.passages import document_shingles
-from server.domain.tokenization import STEM_LENGTH, STOPWORDS, TokenizedText, tokenize
+from server.domain.tokenization import TokenizedText, content_stems, tokenize
 
 # Two texts are related when one aligned fragment stands on its own (alignment.STANDALONE_SEEDS seed sentences
 # holding alignment.STANDALONE_WORDS words on each side, a sentence or two), or when the alignment covers at
@@ -206,10 +206,7 @@ def _cosine(one: Counter[str], other: Counter[str]) -> float:
 
 
 def _content_stems(tokens: TokenizedText, positions: set[int]) -> Counter[str]:
-    # `stem` and `is_content_word` written out, as in alignment.sentence_stem_lists: this runs over a few hundred
-    # words per comparison.
-    words = tokens.words
-    return Counter([words[i][:STEM_LENGTH] for i in positions if words[i] not in STOPWORDS])
+    return Counter(content_stems(tokens.words[i] for i in positions))
 
 
 def _aware(moment: datetime | None) -> datetime | None:

@@ -6,6 +6,7 @@ import bisect
 import itertools
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -284,6 +285,17 @@ def is_content_word(word: str) -> bool:
     (False, True)
     """
     return word not in STOPWORDS
+
+
+def content_stems(words: Iterable[str]) -> list[str]:
+    """Return the stems of the content words among normalised `words`, in order.
+
+    >>> content_stems(["the", "communications", "of", "mosul"])
+    ['commu', 'mosul']
+    """
+    # `stem` and `is_content_word` written out: this runs for every word of every text compared, and the two
+    # calls per word cost more than the work they do.
+    return [word[:STEM_LENGTH] for word in words if word not in STOPWORDS]
 
 
 def tokenize(text: str) -> TokenizedText:
