@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import numpy.typing as npt
 import pytest
 from datasketch import LeanMinHash, MinHashLSH
 
-from server.adapters.band_index import MANIFEST_NAME, SKETCHES_NAME, BandIndex, band_keys
+from server.adapters.band_index import COMMON_KEY_WINDOWS, MANIFEST_NAME, SKETCHES_NAME, BandIndex, band_keys
 from server.adapters.minhash_signer import HASH_SCHEME, MinHashSigner
 
 BANDS, ROWS = 21, 3
@@ -170,14 +171,35 @@ def test_tiny_indexes_answer(documents: int) -> None:
 
 
 def brute_force_screen(
-    stored: dict[int, npt.NDArray[np.uint32]], query: npt.NDArray[np.uint32], floor: float
+    stored: dict[int, npt.NDArray[np.uint32]],
+    query: npt.NDArray[np.uint32],
+    floor: float,
+    common_key_windows: int = COMMON_KEY_WINDOWS,
 ) -> dict[int, float]:
-    """The closest colliding window pair per document, from the low bytes of all its values, over all pairs."""
+    """The closest colliding window pair per document, from the low bytes of all its values, over all pairs.
+
+    A pair meeting in one band only, in a key stored for more than `common_key_windows` windows, counts only
+    when its document meets the query in another pair too.
+    """
     query_keys = band_keys(query, BANDS, ROWS)
+    all_keys = {sequence: band_keys(signatures, BANDS, ROWS) for sequence, signatures in stored.items()}
+    windows_per_key = Counter(
+        (band, int(key)) for keys in all_keys.values() for band in range(BANDS) for key in keys[band]
+    )
     closeness = {}
     for sequence, signatures in stored.items():
-        keys = band_keys(signatures, BANDS, ROWS)
-        collide = (query_keys[:, :, None] == keys[:, None, :]).any(axis=0)
+        keys = all_keys[sequence]
+        shared = query_keys[:, :, None] == keys[:, None, :]
+        bands_shared = shared.sum(axis=0)
+        collide = bands_shared > 0
+        common = np.zeros_like(collide)
+        for query_window, window in zip(*np.nonzero(bands_shared == 1), strict=True):
+            band = int(np.flatnonzero(shared[:, query_window, window])[0])
+            common[query_window, window] = (
+                windows_per_key[(band, int(query_keys[band, query_window]))] > common_key_windows
+            )
+        if collide.sum() == 1:
+            collide &= ~common
         agree = ((query[:, None, :] & 0xFF) == (signatures[None, :, :] & 0xFF)).mean(axis=2)
         estimates = (agree[collide] - 1 / 256) / (1 - 1 / 256)
         if len(estimates) and estimates.max() >= floor:
@@ -185,14 +207,19 @@ def brute_force_screen(
     return closeness
 
 
-def test_screening_keeps_documents_whose_colliding_windows_are_close_on_all_their_values(tmp_path: Path) -> None:
+@pytest.mark.parametrize("common_key_windows", [COMMON_KEY_WINDOWS, 1])
+def test_screening_keeps_documents_whose_colliding_windows_are_close_on_all_their_values(
+    tmp_path: Path, common_key_windows: int
+) -> None:
     signatures = corpus(120)
-    in_memory = filled(BandIndex(BANDS, ROWS), signatures, checkpoint_every=17)
-    on_disk = filled(BandIndex(BANDS, ROWS, tmp_path, save_windows=20), signatures, checkpoint_every=17)
+    in_memory = filled(BandIndex(BANDS, ROWS, common_key_windows=common_key_windows), signatures, 17)
+    on_disk = filled(
+        BandIndex(BANDS, ROWS, tmp_path, save_windows=20, common_key_windows=common_key_windows), signatures, 17
+    )
 
     kept = 0
     for sequence in (1, 30, 97, 100, 120):
-        expected = brute_force_screen(signatures, signatures[sequence], floor=0.3)
+        expected = brute_force_screen(signatures, signatures[sequence], 0.3, common_key_windows)
         assert in_memory.screen(signatures[sequence], floor=0.3, max_pairs=10_000) == pytest.approx(expected)
         assert on_disk.screen(signatures[sequence], floor=0.3, max_pairs=10_000) == pytest.approx(expected)
         assert set(in_memory.candidates(signatures[sequence])) >= set(expected)
@@ -233,3 +260,48 @@ def test_a_sketch_that_cannot_be_read_whole_is_an_error_not_a_guess(tmp_path: Pa
 
     with pytest.raises(OSError, match="could not be read whole"):
         index.screen(signatures[30], floor=0.0, max_pairs=100)
+
+
+def meeting_in_band_zero_only(query: npt.NDArray[np.uint32], rng: np.random.Generator) -> npt.NDArray[np.uint32]:
+    """A window with the query's first three values and the low bytes of all the others, but other high bits.
+
+    Its sketch agrees with the query's everywhere (estimate 1.0), and its key is the query's in the first band
+    and, almost surely, in no other.
+    """
+    window = (rng.integers(1, 2**24, size=query.shape, dtype=np.uint32) << np.uint32(8)) | (query & np.uint32(0xFF))
+    window[:ROWS] = query[:ROWS]
+    return window
+
+
+@pytest.mark.parametrize("checkpoint", [False, True])
+def test_a_pair_meeting_only_in_a_common_key_is_read_only_when_its_document_meets_the_query_again(
+    checkpoint: bool,
+) -> None:
+    rng = np.random.default_rng(11)
+    query = rng.integers(0, 2**32, size=(1, SIGNER.num_perm), dtype=np.uint32)
+    index = BandIndex(BANDS, ROWS, common_key_windows=20)
+    # Twenty-one documents store the query's first-band key once each (one more than the limit), and a
+    # twenty-second stores it in two windows.
+    for sequence in range(1, 22):
+        index.add(sequence, meeting_in_band_zero_only(query[0], rng)[None, :])
+    index.add(22, np.stack([meeting_in_band_zero_only(query[0], rng) for _ in range(2)]))
+    if checkpoint:
+        index.checkpoint()
+
+    assert set(index.candidates(query)) == set(range(1, 23))
+    assert index.screen(query, 0.9, 1000) == {22: pytest.approx(1.0)}
+
+    rare = BandIndex(BANDS, ROWS, common_key_windows=23)
+    for sequence in range(1, 22):
+        rare.add(sequence, meeting_in_band_zero_only(query[0], rng)[None, :])
+    assert set(rare.screen(query, 0.9, 1000)) == set(range(1, 22))
+
+
+def test_copies_of_one_text_beyond_the_common_key_limit_are_all_found() -> None:
+    source = corpus(10, seed=5)[1]
+    index = BandIndex(BANDS, ROWS, common_key_windows=3)
+    for sequence in range(1, 11):
+        index.add(sequence, source)
+    index.checkpoint()
+
+    assert index.screen(source, 0.9, 1000) == dict.fromkeys(range(1, 11), 1.0)
