@@ -179,7 +179,7 @@ def brute_force_screen(
     """The closest colliding window pair per document, from the low bytes of all its values, over all pairs.
 
     A pair meeting in one band only, in a key stored for more than `common_key_windows` windows, counts only
-    when its document meets the query in another pair too.
+    when its document meets the query in two of its windows and by two query windows.
     """
     query_keys = band_keys(query, BANDS, ROWS)
     all_keys = {sequence: band_keys(signatures, BANDS, ROWS) for sequence, signatures in stored.items()}
@@ -198,7 +198,8 @@ def brute_force_screen(
             common[query_window, window] = (
                 windows_per_key[(band, int(query_keys[band, query_window]))] > common_key_windows
             )
-        if collide.sum() == 1:
+        query_windows_met, windows_met = np.nonzero(collide)
+        if len(set(query_windows_met)) < 2 or len(set(windows_met)) < 2:
             collide &= ~common
         agree = ((query[:, None, :] & 0xFF) == (signatures[None, :, :] & 0xFF)).mean(axis=2)
         estimates = (agree[collide] - 1 / 256) / (1 - 1 / 256)
@@ -278,18 +279,21 @@ def test_a_pair_meeting_only_in_a_common_key_is_read_only_when_its_document_meet
     checkpoint: bool,
 ) -> None:
     rng = np.random.default_rng(11)
-    query = rng.integers(0, 2**32, size=(1, SIGNER.num_perm), dtype=np.uint32)
+    query = rng.integers(0, 2**32, size=(2, SIGNER.num_perm), dtype=np.uint32)
     index = BandIndex(BANDS, ROWS, common_key_windows=20)
-    # Twenty-one documents store the query's first-band key once each (one more than the limit), and a
-    # twenty-second stores it in two windows.
+    # Twenty-one documents store each query window's first-band key once each (one more than the limit).
     for sequence in range(1, 22):
         index.add(sequence, meeting_in_band_zero_only(query[0], rng)[None, :])
+        index.add(100 + sequence, meeting_in_band_zero_only(query[1], rng)[None, :])
+    # 22 meets the first query window in two of its windows: one query window, so one chance event.
     index.add(22, np.stack([meeting_in_band_zero_only(query[0], rng) for _ in range(2)]))
+    # 23 meets each query window in another of its windows: met again, independently.
+    index.add(23, np.stack([meeting_in_band_zero_only(query[0], rng), meeting_in_band_zero_only(query[1], rng)]))
     if checkpoint:
         index.checkpoint()
 
-    assert set(index.candidates(query)) == set(range(1, 23))
-    assert index.screen(query, 0.9, 1000) == {22: pytest.approx(1.0)}
+    assert set(index.candidates(query)) == {*range(1, 24), *range(101, 122)}
+    assert index.screen(query, 0.9, 1000) == {23: pytest.approx(1.0)}
 
     rare = BandIndex(BANDS, ROWS, common_key_windows=23)
     for sequence in range(1, 22):
