@@ -237,10 +237,7 @@ class BandIndex:
         query_windows, windows, band_counts, key_windows = self._colliding_pairs(passage_signatures)
         worth_reading = (band_counts > 1) | (key_windows <= self._common_key_windows)
         if not worth_reading.all():
-            sequences = self._window_sequences.view()[windows].astype(np.int64)
-            worth_reading |= (_distinct_per_sequence(sequences, windows) > 1) & (
-                _distinct_per_sequence(sequences, query_windows) > 1
-            )
+            worth_reading |= _met_again(self._window_sequences.view()[windows], windows, query_windows)
         query_windows, windows, band_counts = (
             query_windows[worth_reading],
             windows[worth_reading],
@@ -513,12 +510,21 @@ def _banded(keys: UInt32Array) -> list[int]:
     return (bands | keys.astype(np.uint64)).reshape(-1).tolist()
 
 
-def _distinct_per_sequence(sequences: npt.NDArray[np.int64], values: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-    """For each position, how many distinct `values` its sequence has over all positions (values < 2**32)."""
-    combined = np.unique((sequences << 32) | values)
-    owners, counts = np.unique(combined >> 32, return_counts=True)
-    distinct: npt.NDArray[np.int64] = counts[np.searchsorted(owners, sequences)]
-    return distinct
+def _met_again(
+    sequences: UInt32Array, windows: npt.NDArray[np.int64], query_windows: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """For each pair, whether its document has pairs with two different windows and two different query windows."""
+    # Grouped by document with one sort; two values differ within a group exactly when its minimum and maximum do.
+    order = np.argsort(sequences, kind="stable")
+    grouped = sequences[order]
+    starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
+    sorted_windows, sorted_queries = windows[order], query_windows[order]
+    again = (np.minimum.reduceat(sorted_windows, starts) < np.maximum.reduceat(sorted_windows, starts)) & (
+        np.minimum.reduceat(sorted_queries, starts) < np.maximum.reduceat(sorted_queries, starts)
+    )
+    met = np.empty(len(sequences), dtype=np.bool_)
+    met[order] = np.repeat(again, np.diff(np.append(starts, len(sequences))))
+    return met
 
 
 def _sketch(passage_signatures: UInt32Array) -> npt.NDArray[np.uint8]:
