@@ -187,6 +187,10 @@ class BandIndex:
         self._lock = threading.Lock()
         self._segments: list[_Segment] = []
         self._window_sequences = _GrowableArray(np.uint32)
+        # Documents arrive in sequence order, so the per-window sequences are usually sorted and a document's
+        # windows are found by bisection; an older sequence added later (a restore, a rolled-back batch) turns
+        # this off, and removal then scans every window.
+        self._sequences_sorted = True
         self._dead = _GrowableArray(np.bool_)
         self._live_documents = 0
         self._dead_windows = 0
@@ -200,6 +204,8 @@ class BandIndex:
         keys = band_keys(passage_signatures, self.bands, self.rows)
         with self._lock:
             first = len(self._window_sequences)
+            if first and sequence < self._window_sequences.view()[-1]:
+                self._sequences_sorted = False
             count = len(passage_signatures)
             self._sketches.write(first, _sketch(passage_signatures))
             self._window_sequences.extend(np.full(count, sequence, dtype=np.uint32))
@@ -210,7 +216,15 @@ class BandIndex:
     def remove(self, sequence: int) -> None:
         """Forget a document: its windows are flagged dead now and dropped at the next merge."""
         with self._lock:
-            windows = np.flatnonzero((self._window_sequences.view() == sequence) & ~self._dead.view())
+            window_sequences, dead = self._window_sequences.view(), self._dead.view()
+            if self._sequences_sorted:
+                # Searched as the array's own type: a Python int would make numpy convert the whole array first.
+                key = np.uint32(sequence)
+                first = int(np.searchsorted(window_sequences, key, side="left"))
+                end = int(np.searchsorted(window_sequences, key, side="right"))
+                windows = first + np.flatnonzero(~dead[first:end])
+            else:
+                windows = np.flatnonzero((window_sequences == sequence) & ~dead)
             if len(windows):
                 self._dead.view()[windows] = True
                 self._dead_windows += len(windows)
@@ -327,6 +341,8 @@ class BandIndex:
             self._segments = segments
             if sequences is not None:
                 self._window_sequences.extend(sequences)
+                every = self._window_sequences.view()
+                self._sequences_sorted = bool(np.all(every[1:] >= every[:-1]))
                 self._dead.extend(np.zeros(len(sequences), dtype=np.bool_))
                 dead = self._dead.view()
                 dead_file = self._path("dead.npy")

@@ -121,6 +121,28 @@ def test_removed_documents_are_gone_before_and_after_their_entries_are_merged_aw
     assert index.memory_bytes() < 2 * entries_before
 
 
+@pytest.mark.parametrize("order", ["ascending", "shuffled"])
+def test_removing_finds_a_documents_windows_whatever_order_documents_were_added_in(order: str) -> None:
+    signatures = corpus(60)
+    sequences = list(signatures)
+    if order == "shuffled":
+        np.random.default_rng(5).shuffle(sequences)
+    index = BandIndex(BANDS, ROWS)
+    for position, sequence in enumerate(sequences):
+        index.add(sequence, signatures[sequence])
+        if position == 30:
+            index.checkpoint()
+
+    for sequence in (1, 17, 31, 60):
+        index.remove(sequence)
+        index.remove(sequence)  # a second removal finds nothing left to remove
+
+    assert len(index) == 56
+    for sequence in signatures:
+        found = sequence in index.candidates(signatures[sequence])
+        assert found == (sequence not in (1, 17, 31, 60))
+
+
 def test_a_saved_index_restores_the_same_answers_and_reports_what_it_lacks(tmp_path: Path) -> None:
     signatures = corpus(150)
     index = filled(BandIndex(BANDS, ROWS, tmp_path, save_windows=50), signatures, checkpoint_every=10)
