@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import threading
 import time
@@ -77,6 +78,7 @@ def ingest(
     pending: queue.Queue[Batch | None] = queue.Queue(maxsize=2 * streams)
     shared = _Shared()
     clients = [DedupClient(address, timeout=timeout) for _ in range(streams)]
+    workers: list[threading.Thread] = []
     try:
         for client in clients:
             client.wait_until_ready(timeout=60.0)
@@ -105,6 +107,16 @@ def ingest(
             pending.put(None)
         for worker in workers:
             worker.join()
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed while sending: the workers wait on the queue and would keep the
+        # interpreter from exiting. Empty it and tell each to stop; closing the channels below cancels any
+        # call in flight, which the worker records as an error before it takes its stop.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                pending.get_nowait()
+        for _ in workers:
+            pending.put_nowait(None)
+        raise
     finally:
         for client in clients:
             client.close()

@@ -7,15 +7,20 @@ signer, and that it prints the figures and targets its README promises.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
+from collections.abc import Iterator
 from difflib import SequenceMatcher
 from pathlib import Path
 
 import pytest
 
 from bench import bench_ingest, bench_query, bench_signatures, corpus
-from bench.corpus import Kind, Shares, generate
+from bench.corpus import GeneratedDocument, Kind, Shares, generate
+from bench.ingestion import Batch, batches_of, ingest
 from bench.report import Report
+from bench.server_process import ServerProcess
 
 
 def test_corpus_is_deterministic_for_a_seed_and_differs_between_seeds() -> None:
@@ -147,3 +152,23 @@ def test_query_benchmark_refuses_a_store_built_from_another_corpus_version(tmp_p
 
     with pytest.raises(SystemExit, match="build the store again"):
         bench_query.build_store(Report(), store, tmp_path / "server.log", 30, seed=1, streams=2, batch_size=8)
+
+
+def test_an_interrupted_ingest_stops_its_streams(tmp_path: Path) -> None:
+    def interrupted(batches: Iterator[Batch]) -> Iterator[Batch]:
+        for number, batch in enumerate(batches):
+            if number == 3:
+                raise KeyboardInterrupt  # as Ctrl-C arrives while the next batch is being generated
+            yield batch
+
+    documents: Iterator[GeneratedDocument] = generate(40, seed=7)
+    with ServerProcess(tmp_path / "data", tmp_path / "server.log") as server:
+        server.start()
+        with pytest.raises(KeyboardInterrupt):
+            ingest(server.address, interrupted(batches_of(documents, 4)), streams=3)
+
+        # Left waiting on their queue, the streams would keep the interpreter from exiting after Ctrl-C.
+        deadline = time.monotonic() + 10
+        while any(thread.name.startswith("ingest-") for thread in threading.enumerate()):
+            assert time.monotonic() < deadline, [thread.name for thread in threading.enumerate()]
+            time.sleep(0.05)
