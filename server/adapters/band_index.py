@@ -226,7 +226,7 @@ class BandIndex:
             else:
                 windows = np.flatnonzero((window_sequences == sequence) & ~dead)
             if len(windows):
-                self._dead.view()[windows] = True
+                dead[windows] = True
                 self._dead_windows += len(windows)
                 self._live_documents -= 1
 
@@ -370,9 +370,8 @@ class BandIndex:
     def _segment_from(self, recent: _RecentTable, first: int, end: int) -> _Segment:
         banded_keys, windows = recent.entries()
         banded = np.asarray(banded_keys, dtype=np.uint64)
-        # Sorted by band first; a stable sort keeps a key's windows in the order they were added. Every window
-        # has one key per band, so each band holds the same number of entries.
-        # That order is already each band's table sorted by key, so the segment is built without sorting again.
+        # One stable sort by band, then key, gives each band's table sorted by key, a key's windows in the order
+        # they were added; every window has one key per band, so each band holds the same number of entries.
         order = np.argsort(banded, kind="stable")
         keys = (banded[order] & np.uint64(0xFFFFFFFF)).astype(np.uint32).reshape(self.bands, -1)
         band_windows = np.asarray(windows, dtype=np.uint32)[order].reshape(self.bands, -1)
