@@ -39,7 +39,13 @@ from server.domain.ports import (
     StoreChange,
     Verifier,
 )
-from server.domain.provenance import cluster_of, decide_directions, decide_suppression, provenance_of
+from server.domain.provenance import (
+    cluster_of,
+    decide_directions,
+    decide_suppression,
+    provenance_of,
+    unsettled,
+)
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
 
 DEFAULT_MATCH_LIMIT: Final = 10
@@ -449,6 +455,8 @@ class _Neighbourhood:
         self._changed: dict[str, dict[frozenset[str], Link]] = defaultdict(dict)
         self._before: dict[frozenset[str], Link | None] = {}
         self._latest: dict[frozenset[str], Link] = {}
+        # The stored links of each document read so far that end at a removed document.
+        self._removed_links: dict[str, list[Link]] = {}
 
     def links_of(self, document_id: str) -> list[Link]:
         """Return every link of `document_id`, as changed so far; links to removed documents are gone."""
@@ -463,28 +471,40 @@ class _Neighbourhood:
         self._changed[link.document_id][pair] = link
         self._changed[link.source_id][pair] = link
 
+    def changed_links_of(self, document_id: str) -> list[Link]:
+        """Return the links of `document_id` removed or laid over so far: each as stored (if it was) and as laid."""
+        self._stored_links_of(document_id)
+        laid = self._changed[document_id]
+        before = [link for pair in laid if (link := self._before[pair]) is not None]
+        return [*self._removed_links.get(document_id, ()), *before, *laid.values()]
+
     def changes(self) -> list[Link]:
         """Return the links laid over the store that differ from what it holds, in the order first laid."""
         return [self._latest[pair] for pair, before in self._before.items() if self._latest[pair] != before]
 
     def _stored_links_of(self, document_id: str) -> dict[frozenset[str], Link]:
         if document_id not in self._stored:
-            self._stored[document_id] = {
-                frozenset((link.document_id, link.source_id)): link
-                for link in self._store.links_of(document_id)
-                if not ({link.document_id, link.source_id} & self._removed_ids)
-            }
+            kept: dict[frozenset[str], Link] = {}
+            removed: list[Link] = []
+            for link in self._store.links_of(document_id):
+                if {link.document_id, link.source_id} & self._removed_ids:
+                    removed.append(link)
+                else:
+                    kept[frozenset((link.document_id, link.source_id))] = link
+            self._stored[document_id] = kept
+            self._removed_links[document_id] = removed
         return self._stored[document_id]
 
 
 def _redecided(neighbourhood: _Neighbourhood, affected: set[str]) -> list[Link]:
     """Re-decide the links around documents whose links changed; return those that change.
 
-    First the direction of every link of an affected document (its parts changed, see
-    `decide_directions`), then sibling status: of the links among affected documents, and of every
+    First the direction of the links of affected documents that the change may turn (their parts changed,
+    see `unsettled`), then sibling status: of the links among affected documents, and of every
     link of a document whose sources changed because a link turned round.
     """
     around = _unique_links(link for document_id in sorted(affected) for link in neighbourhood.links_of(document_id))
+    around = unsettled(around, neighbourhood.changed_links_of)
     turned: set[str] = set()
     for link, before in zip(decide_directions(around, neighbourhood.links_of), around, strict=True):
         if link != before:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Final
 
 from server.domain.model import Cluster, ClusterMember, DirectionBasis, Link, PairwiseDirection, Provenance
@@ -79,6 +79,8 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     suppressed or not: the parts counted do not depend on directions or on sibling status, so the
     result depends only on which documents share which text, not on the order they were ingested in.
     """
+    # Every link of a hub is counted against all the others: its parts are read once, not once per link.
+    parts_of = _parts_once(links_of)
     decided = []
     for link in links:
         pairwise = link.pairwise or PairwiseDirection(link.source_id, link.basis, link.confidence)
@@ -86,7 +88,7 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
             decided.append(link)
             continue
         x, y = link.document_id, link.source_id
-        parts_x, parts_y = _other_parts(x, link, links_of(x)), _other_parts(y, link, links_of(y))
+        parts_x, parts_y = _other_parts(x, link, parts_of(x)), _other_parts(y, link, parts_of(y))
         if _compiled(parts_x, parts_y):
             source_id, confidence = y, _compilation_confidence(parts_x, parts_y)
         elif _compiled(parts_y, parts_x):
@@ -100,18 +102,82 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     return decided
 
 
-def _other_parts(document_id: str, link: Link, links: Iterable[Link]) -> int:
-    """Count the documents that share another part of `document_id` than `link` shares."""
-    part = _part_of(document_id, link)
-    other_end = link.other(document_id)
-    count = 0
-    for other in links:
-        if other.other(document_id) == other_end:
-            continue
-        other_part = _part_of(document_id, other)
-        shorter = min(_length(part), _length(other_part))
-        count += _overlap(part, other_part) < OTHER_PART_OVERLAP * shorter
-    return count
+def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
+    """Return the links among `links` whose direction a change may have altered, for `decide_directions`.
+
+    `changed_links_of(id)` returns the links of `id` that the change added, removed or altered, each as it
+    was and as it is. What `decide_directions` makes of a link depends on the link and, at each end, on how
+    many other links share another part of that end; a changed link that shares the same part of the end
+    leaves that count as it was. So the links of a wire story with a thousand copies are not all counted
+    again, each against all the others, whenever one more copy arrives: only the new copy's link is.
+    """
+    changed_pairs: dict[str, set[frozenset[str]]] = {}
+    # Per end, whether a part of it is another part than some changed link's, asked once per distinct part.
+    disturbed: dict[str, dict[_Part, bool]] = {}
+    changed_parts: dict[str, dict[_Part, int]] = {}
+    result = []
+    for link in links:
+        pair = frozenset((link.document_id, link.source_id))
+        for end in (link.document_id, link.source_id):
+            if end not in changed_pairs:
+                changed = changed_links_of(end)
+                changed_pairs[end] = {frozenset((other.document_id, other.source_id)) for other in changed}
+                changed_parts[end] = Counter(_Part.of(end, other) for other in changed)
+                disturbed[end] = {}
+            if pair in changed_pairs[end]:
+                result.append(link)
+                break
+            part = _Part.of(end, link)
+            seen = disturbed[end]
+            if part not in seen:
+                seen[part] = any(part.is_another(other) for other in changed_parts[end])
+            if seen[part]:
+                result.append(link)
+                break
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """The text of one document that one of its links shares: its character ranges, and their total length."""
+
+    ranges: tuple[tuple[int, int], ...]
+    length: int
+
+    @classmethod
+    def of(cls, document_id: str, link: Link) -> _Part:
+        ranges = tuple(_part_of(document_id, link))
+        return cls(ranges, _length(ranges))
+
+    def is_another(self, other: _Part) -> bool:
+        """Tell whether `other` is another part: the two overlap on less than OTHER_PART_OVERLAP of the shorter."""
+        return _overlap(self.ranges, other.ranges) < OTHER_PART_OVERLAP * min(self.length, other.length)
+
+
+def _parts_once(links_of: LinksOf) -> Callable[[str], Counter[_Part]]:
+    """Return, per document, how many of its links share each distinct part of it, worked out once per document.
+
+    Copies of one story mostly share the same stretch of it, so a story with a thousand copies has a few
+    distinct parts to count against, not a thousand.
+    """
+    parts: dict[str, Counter[_Part]] = {}
+
+    def parts_of(document_id: str) -> Counter[_Part]:
+        if document_id not in parts:
+            parts[document_id] = Counter(_Part.of(document_id, link) for link in links_of(document_id))
+        return parts[document_id]
+
+    return parts_of
+
+
+def _other_parts(document_id: str, link: Link, parts: Counter[_Part]) -> int:
+    """Count the documents that share another part of `document_id` than `link` shares.
+
+    `parts` counts the parts of all the links of `document_id`, `link` among them, as `links_of` has them;
+    the link's own part is no other part than itself, so counting it adds nothing.
+    """
+    part = _Part.of(document_id, link)
+    return sum(number for other, number in parts.items() if part.is_another(other))
 
 
 def _compiled(parts: int, other_end_parts: int) -> bool:
@@ -128,11 +194,11 @@ def _part_of(document_id: str, link: Link) -> list[tuple[int, int]]:
     return [(span.source_start, span.source_end) for span in link.evidence]
 
 
-def _length(ranges: list[tuple[int, int]]) -> int:
+def _length(ranges: Sequence[tuple[int, int]]) -> int:
     return sum(end - start for start, end in ranges)
 
 
-def _overlap(ranges: list[tuple[int, int]], others: list[tuple[int, int]]) -> int:
+def _overlap(ranges: Sequence[tuple[int, int]], others: Sequence[tuple[int, int]]) -> int:
     return sum(
         max(0, min(end, other_end) - max(start, other_start))
         for start, end in ranges

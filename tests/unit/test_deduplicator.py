@@ -19,6 +19,7 @@ from server.domain.errors import (
 )
 from server.domain.model import Comparison, DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
 from server.domain.ports import StoreChange
+from server.domain.provenance import decide_directions
 from server.domain.verification import LocalVerifier, VerificationJob, VerifiedComparisons
 from tests.fakes import ExactIndex, MemoryStore
 from tests.stories import (
@@ -355,6 +356,42 @@ def test_a_batch_over_the_limit_is_an_invalid_request(store: MemoryStore) -> Non
 def test_an_empty_batch_is_an_invalid_request(deduplicator: Deduplicator) -> None:
     with pytest.raises(InvalidRequestError, match="empty"):
         deduplicator.ingest([])
+
+
+PREFACES = (
+    "Readers in the valley wrote to us about traffic this week.",
+    "Our morning briefing brings the news from the coast today.",
+    "This page collects regional reports for commuters and families.",
+    "Subscribers asked about road works, and here is the latest.",
+    "The harbour district newsletter shares this report from the wires.",
+    "Evening edition: stories that matter to people along the estuary.",
+)
+
+
+def test_a_new_copy_of_a_much_copied_story_re_decides_only_its_own_links(
+    deduplicator: Deduplicator, store: MemoryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deduplicator.ingest([Document("wire", BRIDGE_STORY)])
+    for number, preface in enumerate(PREFACES[:-1]):
+        deduplicator.ingest([Document(f"copy-{number}", f"{preface} {BRIDGE_STORY}")])
+    decided: list[Link] = []
+
+    def spy(links: Sequence[Link], links_of: Callable[[str], list[Link]]) -> list[Link]:
+        decided.extend(links)
+        return decide_directions(links, links_of)
+
+    monkeypatch.setattr("server.domain.deduplicator.decide_directions", spy)
+    links_before = {(link.document_id, link.source_id): link for link in store.all_links()}
+
+    deduplicator.ingest([Document("copy-new", f"{PREFACES[-1]} {BRIDGE_STORY}")])
+
+    # The wire story and the five copies before share the same stretch of text with the new copy: their
+    # links to each other are settled, and only the new copy's links (to all six) are decided.
+    assert sorted(link.other("copy-new") for link in decided) == [*(f"copy-{n}" for n in range(5)), "wire"]
+    # Every pair of the six was linked before, and none of those links changed.
+    assert len(links_before) == 15
+    links_after = {(link.document_id, link.source_id): link for link in store.all_links()}
+    assert {key: links_after.get(key) for key in links_before} == links_before
 
 
 def test_deleting_the_wire_copy_removes_its_links_and_frees_the_siblings(
