@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_ingest, bench_query, bench_signatures, corpus
+from bench import bench_copies, bench_ingest, bench_query, bench_signatures, corpus
 from bench.corpus import GeneratedDocument, Kind, Shares, generate
 from bench.ingestion import Batch, batches_of, ingest
 from bench.report import Report
@@ -115,6 +115,20 @@ def test_ingest_benchmark_runs_both_pipelines_and_checks_links(capsys: pytest.Ca
     assert "ratio gRPC / datasketch" in printed
     assert "target ≥ 2x" in printed
     assert "linked to their source" in printed
+
+
+def test_copies_benchmark_times_each_quarter_and_traces_the_copies_to_the_story(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = bench_copies.main(["--copies", "24", "--batch-size", "4"])
+
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "copies 18 to 24" in printed
+    assert "last quarter / first quarter" in printed
+    # Dated as a feed is, every copy, excerpt and rewrite traces back to the story, and the story to nothing.
+    assert "24 of 24 documents checked have the story as their origin" in printed
+    assert "the story's own origin: none" in printed
 
 
 def test_query_benchmark_builds_a_store_and_prints_latency_memory_and_start(
