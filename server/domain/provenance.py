@@ -114,7 +114,7 @@ def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
     changed_pairs: dict[str, set[frozenset[str]]] = {}
     # Per end, whether a part of it is another part than some changed link's, asked once per distinct part.
     disturbed: dict[str, dict[_Part, bool]] = {}
-    changed_parts: dict[str, dict[_Part, int]] = {}
+    changed_parts: dict[str, set[_Part]] = {}
     result = []
     for link in links:
         pair = frozenset((link.document_id, link.source_id))
@@ -122,7 +122,7 @@ def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
             if end not in changed_pairs:
                 changed = changed_links_of(end)
                 changed_pairs[end] = {frozenset((other.document_id, other.source_id)) for other in changed}
-                changed_parts[end] = Counter(_Part.of(end, other) for other in changed)
+                changed_parts[end] = {_Part.of(end, other) for other in changed}
                 disturbed[end] = {}
             if pair in changed_pairs[end]:
                 result.append(link)
