@@ -16,6 +16,7 @@ do; with ``--undated`` they carry none, and direction comes from the texts and t
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -26,12 +27,11 @@ from typing import Final
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from bench.corpus import Kind, Shares, generate
-from bench.ingestion import Batch, batches_of
+from bench.corpus import GeneratedDocument, Kind, Shares, generate
 from bench.report import Report
 from bench.server_process import ServerProcess
 from client import DedupClient
-from dedup.v1 import document_pb2
+from dedup.v1 import dedup_service_pb2, document_pb2
 
 # The story's publication time; each later document is published a minute after the one before.
 FIRST_PUBLISHED: Final = 1_767_225_600  # 2026-01-01 00:00 UTC
@@ -67,17 +67,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         server.start()
         try:
             with DedupClient(server.address, timeout=600.0) as client:
-                (story_batch,) = batches_of([story], 1)
-                client.ingest(dated(story_batch, 0, arguments.undated))
+                messages = as_messages([story, *derived], arguments.undated)
+                statuses = Counter(_status_names(client.ingest(messages[:1])))
                 # Per batch: the documents stored before it and the seconds it took.
                 timings: list[tuple[int, int, float]] = []
-                stored = 0
-                for batch in batches_of(derived, arguments.batch_size):
-                    batch = dated(batch, stored + 1, arguments.undated)
+                for first in range(1, len(messages), arguments.batch_size):
+                    batch = messages[first : first + arguments.batch_size]
                     started = time.perf_counter()
-                    client.ingest(batch)
-                    timings.append((stored, len(batch), time.perf_counter() - started))
-                    stored += len(batch)
+                    results = client.ingest(batch)
+                    timings.append((first - 1, len(batch), time.perf_counter() - started))
+                    statuses.update(_status_names(results))
+                report.line("statuses: " + ", ".join(f"{name} {count}" for name, count in sorted(statuses.items())))
                 report_quarters(report, timings, len(derived))
                 check_origins(report, client, story.id, [document.id for document in derived])
         finally:
@@ -86,18 +86,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def dated(batch: Batch, first_position: int, undated: bool) -> Batch:
-    """Give each document of `batch` its publication time, a minute per position after the story's."""
-    if undated:
-        return batch
+def as_messages(documents: Sequence[GeneratedDocument], undated: bool) -> list[document_pb2.Document]:
+    """Make the request messages, each published a minute after the one before (none with `undated`)."""
     return [
         document_pb2.Document(
             id=document.id,
             text=document.text,
-            published_at=Timestamp(seconds=FIRST_PUBLISHED + 60 * (first_position + offset)),
+            published_at=None if undated else Timestamp(seconds=FIRST_PUBLISHED + 60 * position),
         )
-        for offset, document in enumerate(batch)
+        for position, document in enumerate(documents)
     ]
+
+
+def _status_names(results: Sequence[dedup_service_pb2.IngestResult]) -> list[str]:
+    return [dedup_service_pb2.IngestStatus.Name(result.status) for result in results]
 
 
 def report_quarters(report: Report, timings: list[tuple[int, int, float]], total: int) -> None:
@@ -116,7 +118,7 @@ def report_quarters(report: Report, timings: list[tuple[int, int, float]], total
 
 def check_origins(report: Report, client: DedupClient, story_id: str, derived_ids: Sequence[str]) -> None:
     """Count the documents (an even spread of at most MAX_CHECKED) whose origin is the story."""
-    step = max(1, len(derived_ids) // MAX_CHECKED)
+    step = math.ceil(len(derived_ids) / MAX_CHECKED)
     checked = derived_ids[::step]
     traced = sum(client.provenance(document_id).origin_id == story_id for document_id in checked)
     story_origin = client.provenance(story_id).origin_id

@@ -124,6 +124,7 @@ def test_copies_benchmark_times_each_quarter_and_traces_the_copies_to_the_story(
 
     printed = capsys.readouterr().out
     assert code == 0, printed
+    assert "statuses: INGEST_STATUS_CREATED 25" in printed
     assert "copies 18 to 24" in printed
     assert "last quarter / first quarter" in printed
     # Dated as a feed is, every copy, excerpt and rewrite traces back to the story, and the story to nothing.
