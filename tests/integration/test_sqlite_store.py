@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.adapters.minhash_lsh_index import MinHashLshIndex
-from server.adapters.sqlite_store import DATABASE_NAME, SqliteProvenanceStore
+from server.adapters.sqlite_store import COUNT_QUERIES, DATABASE_NAME, SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator
 from server.domain.errors import InvalidDocumentError
 from server.domain.model import DirectionBasis, Document, IngestStatus, Link, PairwiseDirection, Relation, Span
@@ -316,6 +316,19 @@ def test_counts_count_documents_passages_and_unsuppressed_links(store: SqlitePro
     add(store, "a", "b", "c", links=(link("a", "b"), link("c", "b", suppressed=True)))
 
     assert store.counts() == (3, 6, 1)
+
+
+def test_counting_reads_indexes_only_never_the_texts(store: SqliteProvenanceStore) -> None:
+    connection = sqlite3.connect(store.path)
+    try:
+        plans = [
+            " ".join(str(step[3]) for step in connection.execute(f"EXPLAIN QUERY PLAN {query}"))
+            for query in COUNT_QUERIES
+        ]
+    finally:
+        connection.close()
+
+    assert all("COVERING INDEX" in plan for plan in plans), plans
 
 
 def test_size_bytes_grows_as_documents_are_added(store: SqliteProvenanceStore) -> None:
