@@ -28,10 +28,11 @@ from typing import Final
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from bench.corpus import GeneratedDocument, Kind, Shares, generate
+from bench.ingestion import status_names
 from bench.report import Report
 from bench.server_process import ServerProcess
 from client import DedupClient
-from dedup.v1 import dedup_service_pb2, document_pb2
+from dedup.v1 import document_pb2
 
 # The story's publication time; each later document is published a minute after the one before.
 FIRST_PUBLISHED: Final = 1_767_225_600  # 2026-01-01 00:00 UTC
@@ -68,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             with DedupClient(server.address, timeout=600.0) as client:
                 messages = as_messages([story, *derived], arguments.undated)
-                statuses = Counter(_status_names(client.ingest(messages[:1])))
+                statuses = Counter(status_names(client.ingest(messages[:1])))
                 # Per batch: the documents stored before it and the seconds it took.
                 timings: list[tuple[int, int, float]] = []
                 for first in range(1, len(messages), arguments.batch_size):
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     started = time.perf_counter()
                     results = client.ingest(batch)
                     timings.append((first - 1, len(batch), time.perf_counter() - started))
-                    statuses.update(_status_names(results))
+                    statuses.update(status_names(results))
                 report.line("statuses: " + ", ".join(f"{name} {count}" for name, count in sorted(statuses.items())))
                 report_quarters(report, timings, len(derived))
                 check_origins(report, client, story.id, [document.id for document in derived])
@@ -96,10 +97,6 @@ def as_messages(documents: Sequence[GeneratedDocument], undated: bool) -> list[d
         )
         for position, document in enumerate(documents)
     ]
-
-
-def _status_names(results: Sequence[dedup_service_pb2.IngestResult]) -> list[str]:
-    return [dedup_service_pb2.IngestStatus.Name(result.status) for result in results]
 
 
 def report_quarters(report: Report, timings: list[tuple[int, int, float]], total: int) -> None:

@@ -34,6 +34,11 @@ def batches_of(documents: Iterable[GeneratedDocument], size: int) -> Iterator[Ba
         yield batch
 
 
+def status_names(results: Iterable[dedup_service_pb2.IngestResult]) -> list[str]:
+    """Return the name of each ingest result's status, as the reports count them."""
+    return [dedup_service_pb2.IngestStatus.Name(result.status) for result in results]
+
+
 @dataclass
 class IngestOutcome:
     """What an ingest run sent, how long it took from the first send to the last ack, and how it ended."""
@@ -148,4 +153,4 @@ def _send_batches(client: DedupClient, pending: queue.Queue[Batch | None], share
         with shared.lock:
             shared.acknowledged += len(results)
             shared.last_ack = max(shared.last_ack, acknowledged)
-            shared.statuses.update(dedup_service_pb2.IngestStatus.Name(result.status) for result in results)
+            shared.statuses.update(status_names(results))

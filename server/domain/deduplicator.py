@@ -464,7 +464,7 @@ class _Neighbourhood:
 
     def put(self, link: Link) -> None:
         """Lay `link` over the stored link between its two documents, if any."""
-        pair = frozenset((link.document_id, link.source_id))
+        pair = link.ends
         if pair not in self._before:
             self._before[pair] = self._stored_links_of(link.document_id).get(pair)
         self._latest[pair] = link
@@ -490,7 +490,7 @@ class _Neighbourhood:
                 if {link.document_id, link.source_id} & self._removed_ids:
                     removed.append(link)
                 else:
-                    kept[frozenset((link.document_id, link.source_id))] = link
+                    kept[link.ends] = link
             self._stored[document_id] = kept
             self._removed_links[document_id] = removed
         return self._stored[document_id]

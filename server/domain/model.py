@@ -169,6 +169,11 @@ class Link:
             evidence=_turned_round(self.evidence),
         )
 
+    @property
+    def ends(self) -> frozenset[str]:
+        """The two documents, whichever way the link points: a pair has one link."""
+        return frozenset((self.document_id, self.source_id))
+
     def other(self, document_id: str) -> str:
         """Return the end of the link that is not `document_id`."""
         return self.source_id if document_id == self.document_id else self.document_id

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from server.domain.model import Cluster, ClusterMember, DirectionBasis, Link, PairwiseDirection, Provenance
@@ -111,30 +111,36 @@ def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
     leaves that count as it was. So the links of a wire story with a thousand copies are not all counted
     again, each against all the others, whenever one more copy arrives: only the new copy's link is.
     """
-    changed_pairs: dict[str, set[frozenset[str]]] = {}
-    # Per end, whether a part of it is another part than some changed link's, asked once per distinct part.
-    disturbed: dict[str, dict[_Part, bool]] = {}
-    changed_parts: dict[str, set[_Part]] = {}
-    result = []
-    for link in links:
-        pair = frozenset((link.document_id, link.source_id))
-        for end in (link.document_id, link.source_id):
-            if end not in changed_pairs:
-                changed = changed_links_of(end)
-                changed_pairs[end] = {frozenset((other.document_id, other.source_id)) for other in changed}
-                changed_parts[end] = {_Part.of(end, other) for other in changed}
-                disturbed[end] = {}
-            if pair in changed_pairs[end]:
-                result.append(link)
-                break
-            part = _Part.of(end, link)
-            seen = disturbed[end]
-            if part not in seen:
-                seen[part] = any(part.is_another(other) for other in changed_parts[end])
-            if seen[part]:
-                result.append(link)
-                break
-    return result
+    changes: dict[str, _ChangeAt] = {}
+
+    def change_at(document_id: str) -> _ChangeAt:
+        if document_id not in changes:
+            changed = changed_links_of(document_id)
+            changes[document_id] = _ChangeAt(
+                frozenset(other.ends for other in changed), frozenset(_Part.of(document_id, c) for c in changed)
+            )
+        return changes[document_id]
+
+    return [link for link in links if any(change_at(end).may_turn(end, link) for end in link.ends)]
+
+
+@dataclass(frozen=True, slots=True)
+class _ChangeAt:
+    """What a change did at one document: the pairs of the links it touched there, and the parts they share."""
+
+    pairs: frozenset[frozenset[str]]
+    parts: frozenset[_Part]
+    # Whether a part of the document is another part than some changed link's, asked once per distinct part.
+    verdicts: dict[_Part, bool] = field(default_factory=dict)
+
+    def may_turn(self, document_id: str, link: Link) -> bool:
+        """Tell whether the change may alter what decides `link` at its end `document_id`."""
+        if link.ends in self.pairs:
+            return True
+        part = _Part.of(document_id, link)
+        if part not in self.verdicts:
+            self.verdicts[part] = any(part.is_another(other) for other in self.parts)
+        return self.verdicts[part]
 
 
 @dataclass(frozen=True, slots=True)
