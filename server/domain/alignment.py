@@ -21,6 +21,12 @@ SEED_DICE: Final = 0.33
 MAX_SEED_GAP: Final = 4
 # A fragment whose two sides, taken whole, are less similar than this is split with a smaller gap.
 MIN_FRAGMENT_COSINE: Final = 0.30
+# A sentence may seed with several sentences of the other text near one another: a headline, a repeated line or a
+# stock phrase meets many. Its counterpart is the one it matches best. A fragment reaches only as far as the seeds
+# that are each other's best match within it, and the seeds reached from those in steps of at most
+# COUNTERPART_REACH sentences on both sides (where one text cut into several sentences one that the other kept
+# whole). Without this, a headline that seeds with a copied sentence stretched the copy's fragment back to it.
+COUNTERPART_REACH: Final = 1
 # A run of at least STANDALONE_SEEDS seed sentences holding STANDALONE_WORDS words on each side is reuse on its
 # own (comparison.is_related takes the same bar). Independent reports of one event share names and quotes,
 # which makes single seeds, not runs.
@@ -140,11 +146,12 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) ->
     index_a = a if isinstance(a, SentenceIndex) else index_sentences(a)
     index_b = b if isinstance(b, SentenceIndex) else index_sentences(b)
     weights = _InverseSentenceFrequency(index_a, index_b)
-    seeds = _seeds(index_a, index_b, weights)
-    if not seeds:
+    seed_cosines = _seeds(index_a, index_b, weights)
+    if not seed_cosines:
         return EMPTY_ALIGNMENT
+    seeds = list(seed_cosines)
     cosines = _RangeCosines(index_a, index_b, weights)
-    groups = _extend(seeds, cosines, MAX_SEED_GAP)
+    groups = [_counterparts(group, seed_cosines) for group in _extend(seeds, cosines, MAX_SEED_GAP)]
     fragments = [_fragment(group, index_a.tokens, index_b.tokens, cosines) for group in groups]
     fragments.extend(_condensations(seeds, index_a, index_b, weights))
     fragments = _without_echoes(_drop_overlaps(fragments))
@@ -171,7 +178,8 @@ def _weighted(counts: Counter[str], weights: dict[str, float]) -> dict[str, floa
     return {term: value / norm for term, value in vector.items()} if norm else {}
 
 
-def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> list[tuple[int, int]]:
+def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> dict[tuple[int, int], float]:
+    """Return the seed sentence pairs (row of a, row of b), each with its cosine summed exactly."""
     # Count shared stems only for sentence pairs that share one, and weigh only the pairs whose
     # Dice overlap passes: most candidate texts share no sentence at all.
     # Pairs are counted under one integer key each: a Counter per sentence, updated per shared stem, cost
@@ -188,7 +196,7 @@ def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> lis
                 shared[key] = shared.get(key, 0) + 1
     vectors_a: dict[int, dict[str, float]] = {}
     vectors_b: dict[int, dict[str, float]] = {}
-    seeds = []
+    seeds = {}
     for key, overlap in shared.items():
         i, j = divmod(key, width)
         if 2 * overlap / (len(a.stems[i]) + len(b.stems[j])) < SEED_DICE:
@@ -198,8 +206,35 @@ def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> lis
         if j not in vectors_b:
             vectors_b[j] = _weighted(b.stems[j], weights)
         if _dot(vectors_a[i], vectors_b[j]) >= SEED_COSINE:
-            seeds.append((i, j))
+            # Summed exactly (the products are the same either way round, fsum's sum does not depend on their
+            # order), so that the best matches, ties included, are the same whichever text is a.
+            seeds[i, j] = math.fsum(weight * vectors_b[j].get(term, 0.0) for term, weight in vectors_a[i].items())
     return seeds
+
+
+def _counterparts(group: list[tuple[int, int]], seed_cosines: Mapping[tuple[int, int], float]) -> list[tuple[int, int]]:
+    """Return the seeds of a group that set its extent (see COUNTERPART_REACH), in the group's order."""
+    if len(group) < 2:
+        return group
+    best_a: dict[int, float] = {}
+    best_b: dict[int, float] = {}
+    for i, j in group:
+        cosine = seed_cosines[i, j]
+        best_a[i] = max(cosine, best_a.get(i, cosine))
+        best_b[j] = max(cosine, best_b.get(j, cosine))
+    # Never empty: the group's most similar seed is the best match of both its sentences.
+    kept = [(i, j) for i, j in group if seed_cosines[i, j] == best_a[i] == best_b[j]]
+    members, reached = set(group), set(kept)
+    reach = range(-COUNTERPART_REACH, COUNTERPART_REACH + 1)
+    steps = [(di, dj) for di in reach for dj in reach]
+    while kept:
+        i, j = kept.pop()
+        for di, dj in steps:
+            neighbour = (i + di, j + dj)
+            if neighbour in members and neighbour not in reached:
+                reached.add(neighbour)
+                kept.append(neighbour)
+    return [seed for seed in group if seed in reached]
 
 
 class _RangeCosines:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Final
 
 import pytest
 
@@ -25,6 +26,11 @@ from tests.stories import (
     WIRE_ID,
     seed_texts,
 )
+
+# A page that runs three sentences of the story under a headline of its own, which shares the words of one of
+# them, with two sentences on something else in between.
+HEADLINE: Final = "Harbour bridge works: lanes, ferries and forty thousand cars."
+PAGE_WITH_HEADLINE: Final = f"{HEADLINE} {GARDEN_STORY.rsplit('. ', 1)[0]}. {EXCERPT_BODY}"
 
 
 def mirrored(fragment: Fragment) -> Fragment:
@@ -169,6 +175,8 @@ def test_aligning_a_text_with_nothing_gives_no_fragments() -> None:
         (f"{BRIDGE_EXCERPT} {BRIDGE_REWRITE}", BRIDGE_STORY),
         (FLOOD_SUMMARY, FLOOD_REPORT),
         (f"{FOOTBALL_STORY} {FLOOD_SUMMARY} {GARDEN_STORY}", FLOOD_REPORT),
+        (PAGE_WITH_HEADLINE, BRIDGE_STORY),
+        (f"{BRIDGE_STORY} {EXCERPT_BODY}", BRIDGE_STORY),
     ],
 )
 def test_aligning_b_with_a_is_the_mirror_image_of_aligning_a_with_b(a: str, b: str) -> None:
@@ -181,6 +189,21 @@ def test_aligning_seed_texts_is_symmetric(a: str, b: str) -> None:
     first, second = tokenize(texts[a]), tokenize(texts[b])
 
     assert_mirror_images(align(first, second), align(second, first))
+
+
+def test_a_headline_that_seeds_with_a_copied_sentence_does_not_stretch_the_copy_back_to_it() -> None:
+    story, page = tokenize(BRIDGE_STORY), tokenize(PAGE_WITH_HEADLINE)
+
+    alignment = align(story, page)
+
+    # The headline seeds with the story's third sentence, three sentences before that sentence's copy: near
+    # enough to join the copy's fragment, but the copy is the story sentence's best match.
+    (fragment,) = alignment.fragments
+    assert fragment.seeds == 3
+    start, end = page.char_span(fragment.b_start, fragment.b_end)
+    assert PAGE_WITH_HEADLINE[start:end] == EXCERPT_BODY.rstrip(".")
+    start, end = story.char_span(fragment.a_start, fragment.a_end)
+    assert BRIDGE_STORY[start:end] == EXCERPT_BODY.rstrip(".")
 
 
 def test_a_summary_aligns_as_one_fragment_over_the_stretch_it_condenses() -> None:
