@@ -27,6 +27,8 @@ MIN_FRAGMENT_COSINE: Final = 0.30
 # COUNTERPART_REACH sentences on both sides (where one text cut into several sentences one that the other kept
 # whole). Without this, a headline that seeds with a copied sentence stretched the copy's fragment back to it.
 COUNTERPART_REACH: Final = 1
+# Two cosines closer than this are the same one (a sentence repeated word for word matches equally well twice).
+SAME_COSINE: Final = 1e-9
 # A run of at least STANDALONE_SEEDS seed sentences holding STANDALONE_WORDS words on each side is reuse on its
 # own (comparison.is_related takes the same bar). Independent reports of one event share names and quotes,
 # which makes single seeds, not runs.
@@ -179,7 +181,7 @@ def _weighted(counts: Counter[str], weights: dict[str, float]) -> dict[str, floa
 
 
 def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> dict[tuple[int, int], float]:
-    """Return the seed sentence pairs (row of a, row of b), each with its cosine summed exactly."""
+    """Return the seed sentence pairs (row of a, row of b), each with its cosine."""
     # Count shared stems only for sentence pairs that share one, and weigh only the pairs whose
     # Dice overlap passes: most candidate texts share no sentence at all.
     # Pairs are counted under one integer key each: a Counter per sentence, updated per shared stem, cost
@@ -205,25 +207,29 @@ def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> dic
             vectors_a[i] = _weighted(a.stems[i], weights)
         if j not in vectors_b:
             vectors_b[j] = _weighted(b.stems[j], weights)
-        if _dot(vectors_a[i], vectors_b[j]) >= SEED_COSINE:
-            # Summed exactly (the products are the same either way round, fsum's sum does not depend on their
-            # order), so that the best matches, ties included, are the same whichever text is a.
-            seeds[i, j] = math.fsum(weight * vectors_b[j].get(term, 0.0) for term, weight in vectors_a[i].items())
+        cosine = _dot(vectors_a[i], vectors_b[j])
+        if cosine >= SEED_COSINE:
+            seeds[i, j] = cosine
     return seeds
 
 
 def _counterparts(group: list[tuple[int, int]], seed_cosines: Mapping[tuple[int, int], float]) -> list[tuple[int, int]]:
     """Return the seeds of a group that set its extent (see COUNTERPART_REACH), in the group's order."""
-    if len(group) < 2:
-        return group
+    if len({i for i, _ in group}) == len({j for _, j in group}) == len(group):
+        return group  # every sentence seeds once: each seed is its sentences' best match
     best_a: dict[int, float] = {}
     best_b: dict[int, float] = {}
     for i, j in group:
         cosine = seed_cosines[i, j]
         best_a[i] = max(cosine, best_a.get(i, cosine))
         best_b[j] = max(cosine, best_b.get(j, cosine))
-    # Never empty: the group's most similar seed is the best match of both its sentences.
-    kept = [(i, j) for i, j in group if seed_cosines[i, j] == best_a[i] == best_b[j]]
+    # Never empty: the group's most similar seed is the best match of both its sentences. Cosines are summed in
+    # a's order, so the same pair may differ in its last bits when b is a: ties are judged within SAME_COSINE.
+    kept = [
+        (i, j)
+        for i, j in group
+        if seed_cosines[i, j] >= best_a[i] - SAME_COSINE and seed_cosines[i, j] >= best_b[j] - SAME_COSINE
+    ]
     members, reached = set(group), set(kept)
     reach = range(-COUNTERPART_REACH, COUNTERPART_REACH + 1)
     steps = [(di, dj) for di in reach for dj in reach]
