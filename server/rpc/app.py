@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from concurrent import futures
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
 from server.adapters.band_index import compile_kernels as compile_index_kernels
-from server.adapters.heap import release_free_heap
+from server.adapters.heap import limit_heap_arenas, release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_verifier import ProcessVerifier
 from server.adapters.sqlite_store import SqliteProvenanceStore
@@ -81,6 +82,8 @@ def build_server(settings: Settings) -> tuple[grpc.Server, int]:
 
 
 def build_running_server(settings: Settings) -> RunningServer:
+    # Before the request threads exist, which would each get an arena of the C heap (see limit_heap_arenas).
+    limit_heap_arenas(os.cpu_count() or 1)
     # Who may connect is settled first: a bad certificate or tokens file fails in a moment, not after loading
     # the index.
     interceptors: list[grpc.ServerInterceptor] = []

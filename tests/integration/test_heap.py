@@ -1,10 +1,55 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from server.adapters.heap import release_free_heap
+
+# Eight threads that each allocate from the C heap (blocks over pymalloc's limit) and wait, then the number of
+# arenas glibc reports (one <heap> element each in malloc_info's XML), in a fresh interpreter.
+COUNT_ARENAS = textwrap.dedent(
+    """
+    import ctypes, sys, tempfile, threading
+    from server.adapters.heap import limit_heap_arenas
+    if sys.argv[1] != "none" and not limit_heap_arenas(int(sys.argv[1])):
+        sys.exit(3)
+    done = threading.Event()
+    started = threading.Barrier(9)
+    def allocate():
+        blocks = [bytes(5000) for _ in range(100)]
+        started.wait()
+        done.wait()
+    threads = [threading.Thread(target=allocate) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    started.wait()
+    libc = ctypes.CDLL(None)
+    libc.fopen.restype = ctypes.c_void_p
+    libc.fopen.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+    libc.malloc_info.argtypes = [ctypes.c_int, ctypes.c_void_p]
+    libc.fclose.argtypes = [ctypes.c_void_p]
+    with tempfile.NamedTemporaryFile(suffix=".xml") as report:
+        handle = libc.fopen(report.name.encode(), b"w")
+        libc.malloc_info(0, handle)
+        libc.fclose(handle)
+        print(open(report.name).read().count("<heap nr="))
+    done.set()
+    """
+)
+
+
+def arenas_after_eight_threads(limit: str) -> int:
+    result = subprocess.run(  # noqa: S603 - this interpreter running the test's own script
+        [sys.executable, "-c", COUNT_ARENAS, limit], capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode == 3:
+        pytest.skip("the C library has no mallopt")
+    assert result.returncode == 0, result.stderr
+    return int(result.stdout)
 
 
 def anonymous_resident_kib() -> int:
@@ -27,3 +72,9 @@ def test_freed_blocks_pinned_behind_live_ones_are_given_back() -> None:
 
     assert before - anonymous_resident_kib() > 50_000  # of about 96 MB freed
     assert len(survivors) == 782
+
+
+def test_the_heap_makes_no_more_arenas_than_allowed() -> None:
+    assert arenas_after_eight_threads("none") > 2  # glibc's own limit is eight per core
+
+    assert arenas_after_eight_threads("2") == 2
