@@ -206,6 +206,21 @@ def test_a_headline_that_seeds_with_a_copied_sentence_does_not_stretch_the_copy_
     assert BRIDGE_STORY[start:end] == EXCERPT_BODY.rstrip(".")
 
 
+def test_a_sentence_cut_into_four_in_the_copy_seeds_with_every_piece() -> None:
+    # The source runs the story's first four sentences together as one; the copy keeps them apart. Each piece
+    # seeds with the long sentence, and only the first is its best match. The second lies next to it, the fourth
+    # next to the seed of the sentence that follows, and the third is kept only through those two.
+    long_sentence = ", ".join(sentence.rstrip(".") for sentence in BRIDGE_SENTENCES[:4]) + "."
+    rest = " ".join(BRIDGE_SENTENCES[4:])
+    copy, source = tokenize(BRIDGE_STORY), tokenize(f"{long_sentence} {rest}")
+
+    (fragment,) = align(copy, source).fragments
+
+    assert fragment.seeds == 8  # four pieces of the long sentence, then the four sentences after it
+    assert (fragment.a_start, fragment.a_end) == (0, len(copy))
+    assert (fragment.b_start, fragment.b_end) == (0, len(source))
+
+
 def test_a_summary_aligns_as_one_fragment_over_the_stretch_it_condenses() -> None:
     summary, report = tokenize(FLOOD_SUMMARY), tokenize(FLOOD_REPORT)
 
