@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS
+
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 # Verification (tokenising and aligning real texts) holds the GIL, so it runs in worker processes,
 # one per core: the server process itself mostly waits on them, on SQLite and on the network.
@@ -44,6 +46,8 @@ class Settings:
     index_save_windows: int = 16_384
     # Processes that verify candidates on the real texts; 0 verifies in the server process itself.
     verify_workers: int = DEFAULT_VERIFY_WORKERS
+    # Words between the windows a text is screened with (the stored passages are every PASSAGE_STRIDE words).
+    screening_stride: int = PASSAGE_STRIDE
     log_level: str = "INFO"
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -79,6 +83,11 @@ class Settings:
         if self.verify_workers < 0:
             raise ValueError(
                 f"verify_workers must be 0 (verify in the server process) or more, got {self.verify_workers}"
+            )
+        if not 1 <= self.screening_stride <= PASSAGE_WORDS:
+            raise ValueError(
+                f"screening_stride must be from 1 to {PASSAGE_WORDS} words (a passage window's length), "
+                f"got {self.screening_stride}"
             )
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds}")

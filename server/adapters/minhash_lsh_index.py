@@ -37,6 +37,11 @@ class MinHashLshIndex:
     query uses all its passages (every 25 words): any 75-word run of reused text still fills one query
     window that overlaps a stored window by at least 37 words, and the index keeps half the entries.
     A whole copy needs no index of its own: every one of its passages collides in every band.
+
+    With a `screening_stride` below the passage stride, a query is screened with windows taken that much
+    more often (signed apart, and never stored): a stored window then meets a query window that overlaps
+    it by at least 50 - stride / 2 words of a reused run. Reworded text, whose windows are less alike to
+    begin with, collides more often; so do texts that only share a subject, which then cost a verification.
     """
 
     def __init__(
@@ -46,7 +51,11 @@ class MinHashLshIndex:
         passage_threshold: float = PASSAGE_THRESHOLD,
         directory: Path | None = None,
         save_windows: int = SAVE_WINDOWS,
+        screening_stride: int = PASSAGE_STRIDE,
     ) -> None:
+        if not 1 <= screening_stride <= PASSAGE_WORDS:
+            raise ValueError(f"screening_stride must be in [1, {PASSAGE_WORDS}] words, got {screening_stride}")
+        self._screening_stride = screening_stride
         self._signer = MinHashSigner(num_perm=num_perm, seed=seed)
         banded = min(num_perm, BANDED_PERMUTATIONS)
         # datasketch chooses the bands and rows; BandIndex lays out band j over the same values as it does.
@@ -76,7 +85,12 @@ class MinHashLshIndex:
 
     def sign(self, text: str) -> Signatures:
         rows = self._signer.sign_text(text)
-        return Signatures(document=rows[0].tobytes(), passages=tuple(row.tobytes() for row in rows[1:]))
+        screening: tuple[bytes, ...] = ()
+        if self._screening_stride != PASSAGE_STRIDE:
+            screening = tuple(row.tobytes() for row in self._signer.sign_text(text, self._screening_stride)[1:])
+        return Signatures(
+            document=rows[0].tobytes(), passages=tuple(row.tobytes() for row in rows[1:]), screening=screening
+        )
 
     def add(self, sequence: int, signatures: Signatures) -> None:
         passages = _rows(signatures.passages)
@@ -97,7 +111,7 @@ class MinHashLshIndex:
         from their sketches (the low byte of all 128 values); documents estimated below the floor are chance
         collisions and left out.
         """
-        rows = _rows(signatures.passages)
+        rows = _rows(signatures.screening or signatures.passages)
         if len(rows) == 0:
             return {}
         return self._bands.screen(rows, self._closeness_floor, max_pairs)

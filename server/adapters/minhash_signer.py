@@ -46,26 +46,26 @@ class MinHashSigner:
         self._empty: npt.NDArray[np.uint32] = np.asarray(reference.hashvalues, dtype=np.uint32)
         self._stopwords = StopwordTable(STOPWORDS)
 
-    def sign_text(self, text: str) -> npt.NDArray[np.uint32]:
+    def sign_text(self, text: str, passage_stride: int = PASSAGE_STRIDE) -> npt.NDArray[np.uint32]:
         r"""Return the rows of a text: its document shingles' first, then each of its passages'.
 
         The rows are exactly `hash_values([document_shingles(tokens), *(p.features for p in
-        cut_passages(tokens))])` of `tokens = tokenize(text)`, for every text. They come from compiled
-        code (`sign_text_compiled`) when the text qualifies, and from the domain and `hash_values` when not.
+        cut_passages(tokens, PASSAGE_WORDS, passage_stride))])` of `tokens = tokenize(text)`, for every text.
+        They come from compiled code (`sign_text_compiled`) when the text qualifies, and from the domain and
+        `hash_values` when not.
 
         >>> MinHashSigner().sign_text("Mosul fell.\nThe leader left the city last week, officials said.").shape
         (2, 128)
         """
-        rows = self.sign_text_compiled(text)
+        rows = self.sign_text_compiled(text, passage_stride)
         if rows is None:
             tokens = tokenize(text)
-            rows = self.hash_values(
-                [document_shingles(tokens), *(passage.features for passage in cut_passages(tokens))]
-            )
+            passages = cut_passages(tokens, PASSAGE_WORDS, passage_stride)
+            rows = self.hash_values([document_shingles(tokens), *(passage.features for passage in passages)])
         return rows
 
-    def sign_text_compiled(self, text: str) -> npt.NDArray[np.uint32] | None:
-        """Return `sign_text(text)` computed in one compiled pass, or None when the text does not qualify.
+    def sign_text_compiled(self, text: str, passage_stride: int = PASSAGE_STRIDE) -> npt.NDArray[np.uint32] | None:
+        """Return `sign_text(text, passage_stride)` computed in one compiled pass; None when the text does not qualify.
 
         A text qualifies unless a token that `tokenize` keeps (links masked, boilerplate lines dropped) has a
         character whose normal form the kernel does not table: a half-width katakana letter, a compatibility
@@ -93,7 +93,7 @@ class MinHashSigner:
             self._empty,
             SHINGLE_WORDS,
             PASSAGE_WORDS,
-            PASSAGE_STRIDE,
+            passage_stride,
             STEM_LENGTH,
             MIN_CONTENT_LINE_WORDS,
         )

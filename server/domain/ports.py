@@ -12,10 +12,15 @@ from server.domain.verification import VerificationJob
 
 @dataclass(frozen=True, slots=True)
 class Signatures:
-    """A document's MinHash signatures, as opaque bytes: one for the whole text, one per passage."""
+    """A document's MinHash signatures, as opaque bytes: one for the whole text, one per passage.
+
+    `screening` holds the signatures of windows taken more often than the passages, used only to find
+    candidates and never stored; empty when the passages themselves are used.
+    """
 
     document: bytes
     passages: tuple[bytes, ...]
+    screening: tuple[bytes, ...] = ()
 
 
 class SignatureIndex(Protocol):

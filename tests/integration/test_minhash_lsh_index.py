@@ -14,10 +14,13 @@ from tests.fakes import ExactIndex, MemoryStore
 from tests.stories import (
     BRIDGE_COPY,
     BRIDGE_EXCERPT,
+    BRIDGE_INDEPENDENT,
     BRIDGE_REWRITE,
     BRIDGE_STORY,
     EXCERPT_ID,
+    FLOOD_REPORT,
     FOOTBALL_STORY,
+    GARDEN_STORY,
     REWRITE_ID,
     WIRE_ID,
     seed_texts,
@@ -194,3 +197,38 @@ def test_the_seeds_trace_to_the_wire_copy_with_the_real_index_too(lsh: MinHashLs
         (link.document_id, link.source_id, link.relation) for link in store.all_links() if not link.suppressed
     }
     assert unsuppressed == {(REWRITE_ID, WIRE_ID, Relation.REWRITE), (EXCERPT_ID, WIRE_ID, Relation.EXCERPT)}
+
+
+def test_a_finer_screening_stride_signs_extra_windows_for_screening_only() -> None:
+    fine = MinHashLshIndex(screening_stride=10)
+    default = MinHashLshIndex()
+
+    signatures = fine.sign(FLOOD_REPORT)
+
+    stored = default.sign(FLOOD_REPORT)
+    assert (signatures.document, signatures.passages) == (stored.document, stored.passages)
+    assert stored.screening == ()
+    # 217 words: windows at 0, 10, ... 160 and one ending with the text (167), against 0, 25, ... 150 and 167.
+    assert (len(signatures.passages), len(signatures.screening)) == (8, 18)
+
+
+def test_a_short_reused_run_that_the_passage_windows_miss_is_found_with_a_finer_screening_stride() -> None:
+    # Forty words of the report, fewer than a window, among sentences on other subjects. Which stored window
+    # they meet, and how much of it, depends on where the run falls; here no query window every 25 words shares
+    # enough of one to collide in a band, and one every 10 words does.
+    filler = f"{FOOTBALL_STORY} {GARDEN_STORY} {BRIDGE_INDEPENDENT}".split()
+    run = FLOOD_REPORT.split()[17:57]
+    page = " ".join([*filler[:45], *run, *filler[45:105]])
+    found = {}
+    for stride in (25, 10):
+        index = MinHashLshIndex(screening_stride=stride)
+        index.add(1, index.sign(FLOOD_REPORT))
+        found[stride] = 1 in index.screen(index.sign(page), max_pairs=20_000)
+
+    assert found == {25: False, 10: True}
+
+
+@pytest.mark.parametrize("stride", [0, 51])
+def test_a_screening_stride_outside_a_window_is_refused(stride: int) -> None:
+    with pytest.raises(ValueError, match="screening_stride"):
+        MinHashLshIndex(screening_stride=stride)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from server.adapters.compiled_signer import IMPLEMENTS_DOMAIN_PATTERNS, RUN, character_tables, xxh32
 from server.adapters.minhash_signer import HASH_SCHEME, MinHashSigner, token_hash
-from server.domain.passages import cut_passages, document_shingles
+from server.domain.passages import PASSAGE_WORDS, cut_passages, document_shingles
 from server.domain.tokenization import STOPWORDS, tokenize
 
 CORPUS = sorted((Path(__file__).resolve().parents[2] / "corpus").glob("*.txt"))
@@ -145,6 +145,21 @@ def test_the_kernel_implements_the_domains_token_and_link_patterns() -> None:
     # When this fails, the domain changed how it tokenises: sign_text falls back to the reference path
     # (still exact, but slow) until compiled_signer learns the new patterns.
     assert IMPLEMENTS_DOMAIN_PATTERNS
+
+
+@pytest.mark.parametrize("stride", [1, 7, 10, 50])
+def test_seed_articles_sign_like_the_reference_at_other_passage_strides(stride: int) -> None:
+    for path in CORPUS:
+        text = path.read_text(encoding="utf-8")
+        tokens = tokenize(text)
+        passages = cut_passages(tokens, PASSAGE_WORDS, stride)
+        expected = SIGNER.hash_values([document_shingles(tokens), *(passage.features for passage in passages)])
+
+        compiled = SIGNER.sign_text_compiled(text, stride)
+
+        assert compiled is not None
+        np.testing.assert_array_equal(compiled, expected)
+        np.testing.assert_array_equal(SIGNER.sign_text(text, stride), expected)
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda path: path.stem)

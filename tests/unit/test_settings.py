@@ -75,6 +75,19 @@ def test_limits_must_be_positive(name: str) -> None:
         Settings(**{name: 0})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("stride", [0, 51])
+def test_the_screening_stride_must_fit_in_a_passage_window(stride: int) -> None:
+    with pytest.raises(ValueError, match="screening_stride must be from 1 to 50 words"):
+        Settings(screening_stride=stride)
+
+
+def test_the_screening_stride_comes_from_the_flag_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().screening_stride == 25
+    monkeypatch.setenv("DEDUP_SCREENING_STRIDE", "12")
+    assert parse_settings([]).screening_stride == 12
+    assert parse_settings(["--screening-stride", "10"]).screening_stride == 10
+
+
 def test_environment_variables_set_paths_flags_and_numbers() -> None:
     settings = Settings.from_env(
         {
