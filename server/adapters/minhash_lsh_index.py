@@ -39,9 +39,10 @@ class MinHashLshIndex:
     A whole copy needs no index of its own: every one of its passages collides in every band.
 
     With a `screening_stride` below the passage stride, a query is screened with windows taken that much
-    more often (signed apart, and never stored): a stored window then meets a query window that overlaps
-    it by at least 50 - stride / 2 words of a reused run. Reworded text, whose windows are less alike to
-    begin with, collides more often; so do texts that only share a subject, which then cost a verification.
+    more often (signed apart, and never stored): a stored window that lies inside a reused run then meets a
+    query window overlapping it by at least 50 - stride / 2 words, not 37. Reworded text, whose windows are
+    less alike to begin with, collides more often; so do texts that only share a subject, which then cost a
+    verification.
     """
 
     def __init__(
