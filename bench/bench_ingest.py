@@ -63,10 +63,15 @@ def datasketch_pipeline(documents: Sequence[GeneratedDocument]) -> float:
 
 
 def grpc_ingest(
-    documents: Sequence[GeneratedDocument], work_dir: Path, streams: int, batch_size: int, keep_running: bool
+    documents: Sequence[GeneratedDocument],
+    work_dir: Path,
+    streams: int,
+    batch_size: int,
+    keep_running: bool,
+    server_arguments: Sequence[str] = (),
 ) -> tuple[IngestOutcome, ServerProcess]:
     """Ingest into a new server over a new store; return the outcome and the server (stopped unless asked)."""
-    server = ServerProcess(work_dir / "data", work_dir / "server.log")
+    server = ServerProcess(work_dir / "data", work_dir / "server.log", tuple(server_arguments))
     server.start()
     try:
         # A text query signs a text and stores nothing: it warms the server (lazily compiled or loaded code,
@@ -135,6 +140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each pipeline; medians are reported")
     parser.add_argument("--no-check", action="store_true", help="skip the provenance sanity check")
     parser.add_argument("--work-dir", type=Path, help="keep stores and server logs here instead of a temp dir")
+    parser.add_argument(
+        "--server-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="pass ARG to the server measured, once per ARG (e.g. --server-arg=--screening-stride=10)",
+    )
     arguments = parser.parse_args(argv)
     if min(arguments.documents, arguments.streams, arguments.batch_size, arguments.repeat) < 1:
         parser.error("--documents, --streams, --batch-size and --repeat must be at least 1")
@@ -169,7 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 work_dir = root / f"run-{run + 1}"
                 work_dir.mkdir(parents=True, exist_ok=True)
                 outcome, server = grpc_ingest(
-                    documents, work_dir, arguments.streams, arguments.batch_size, keep_running=last
+                    documents,
+                    work_dir,
+                    arguments.streams,
+                    arguments.batch_size,
+                    keep_running=last,
+                    server_arguments=arguments.server_arg,
                 )
                 if outcome.errors or outcome.documents != len(documents):
                     report.line(f"INGEST FAILED: {outcome.documents} of {len(documents)} acknowledged")

@@ -117,6 +117,12 @@ def test_ingest_benchmark_runs_both_pipelines_and_checks_links(capsys: pytest.Ca
     assert "linked to their source" in printed
 
 
+def test_ingest_benchmark_passes_server_arguments_to_the_server_it_measures() -> None:
+    # A stride the server refuses: the server's own message shows the argument reached it.
+    with pytest.raises(RuntimeError, match="screening_stride must be from 1 to 50"):
+        bench_ingest.main(["--documents", "8", "--server-arg=--screening-stride=0", "--no-check"])
+
+
 def test_copies_benchmark_times_each_quarter_and_traces_the_copies_to_the_story(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
