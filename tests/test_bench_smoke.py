@@ -117,10 +117,12 @@ def test_ingest_benchmark_runs_both_pipelines_and_checks_links(capsys: pytest.Ca
     assert "linked to their source" in printed
 
 
-def test_ingest_benchmark_passes_server_arguments_to_the_server_it_measures() -> None:
+def test_ingest_and_query_benchmarks_pass_server_arguments_to_the_servers_they_start(tmp_path: Path) -> None:
     # A stride the server refuses: the server's own message shows the argument reached it.
     with pytest.raises(RuntimeError, match="screening_stride must be from 1 to 50"):
         bench_ingest.main(["--documents", "8", "--server-arg=--screening-stride=0", "--no-check"])
+    with pytest.raises(RuntimeError, match="screening_stride must be from 1 to 50"):
+        bench_query.main(["--documents", "8", "--store", str(tmp_path / "store"), "--server-arg=--screening-stride=0"])
 
 
 def test_copies_benchmark_times_each_quarter_and_traces_the_copies_to_the_story(
