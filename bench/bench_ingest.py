@@ -34,7 +34,7 @@ from datasketch import MinHash, MinHashLSH
 from bench.corpus import GeneratedDocument, Kind, generate
 from bench.ingestion import DEFAULT_BATCH_SIZE, DEFAULT_STREAMS, IngestOutcome, batches_of, ingest
 from bench.report import Report, Target
-from bench.server_process import ServerProcess
+from bench.server_process import ServerProcess, add_server_arguments
 from client import DedupClient
 from dedup.v1 import document_pb2
 
@@ -68,10 +68,10 @@ def grpc_ingest(
     streams: int,
     batch_size: int,
     keep_running: bool,
-    server_arguments: Sequence[str] = (),
+    server_arguments: tuple[str, ...] = (),
 ) -> tuple[IngestOutcome, ServerProcess]:
     """Ingest into a new server over a new store; return the outcome and the server (stopped unless asked)."""
-    server = ServerProcess(work_dir / "data", work_dir / "server.log", tuple(server_arguments))
+    server = ServerProcess(work_dir / "data", work_dir / "server.log", server_arguments)
     server.start()
     try:
         # A text query signs a text and stores nothing: it warms the server (lazily compiled or loaded code,
@@ -140,13 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs of each pipeline; medians are reported")
     parser.add_argument("--no-check", action="store_true", help="skip the provenance sanity check")
     parser.add_argument("--work-dir", type=Path, help="keep stores and server logs here instead of a temp dir")
-    parser.add_argument(
-        "--server-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="pass ARG to the server measured, once per ARG (e.g. --server-arg=--screening-stride=10)",
-    )
+    add_server_arguments(parser)
     arguments = parser.parse_args(argv)
     if min(arguments.documents, arguments.streams, arguments.batch_size, arguments.repeat) < 1:
         parser.error("--documents, --streams, --batch-size and --repeat must be at least 1")
@@ -186,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     arguments.streams,
                     arguments.batch_size,
                     keep_running=last,
-                    server_arguments=arguments.server_arg,
+                    server_arguments=tuple(arguments.server_arguments),
                 )
                 if outcome.errors or outcome.documents != len(documents):
                     report.line(f"INGEST FAILED: {outcome.documents} of {len(documents)} acknowledged")

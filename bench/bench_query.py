@@ -37,7 +37,7 @@ from typing import Final
 from bench.corpus import CORPUS_VERSION, DEFAULT_ID_PREFIX, GeneratedDocument, generate
 from bench.ingestion import DEFAULT_BATCH_SIZE, DEFAULT_STREAMS, batches_of, ingest
 from bench.report import Report, Target
-from bench.server_process import Memory, ServerProcess
+from bench.server_process import Memory, ServerProcess, add_server_arguments
 from client import DedupClient, DedupClientError
 from client.load import percentile
 
@@ -133,7 +133,7 @@ def build_store(
     seed: int,
     streams: int,
     batch_size: int,
-    server_arguments: Sequence[str] = (),
+    server_arguments: tuple[str, ...] = (),
 ) -> int:
     """Make sure `store` holds the first `documents` of the corpus for `seed`; return the stored count."""
     marker = store / MARKER_NAME
@@ -151,7 +151,7 @@ def build_store(
                 f"pass --seed {recorded.get('seed')} or another --store"
             )
     store.mkdir(parents=True, exist_ok=True)
-    with ServerProcess(store, log, tuple(server_arguments)) as server:
+    with ServerProcess(store, log, server_arguments) as server:
         server.start()
         with DedupClient(server.address, timeout=60.0) as client:
             stored = client.stats().document_count
@@ -203,8 +203,8 @@ def _skip(documents: Iterator[GeneratedDocument], count: int) -> Iterator[Genera
             yield document
 
 
-def empty_server_memory(work: Path, server_arguments: Sequence[str] = ()) -> Memory:
-    with ServerProcess(work / "empty-store", work / "empty-server.log", tuple(server_arguments)) as server:
+def empty_server_memory(work: Path, server_arguments: tuple[str, ...] = ()) -> Memory:
+    with ServerProcess(work / "empty-store", work / "empty-server.log", server_arguments) as server:
         server.start()
         with DedupClient(server.address, timeout=60.0) as client:
             warm_up(client)
@@ -232,13 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=60.0, help="longest a phase may run (default 60)")
     parser.add_argument("--restarts", type=int, default=3, help="timed starts on the store (default 3)")
     parser.add_argument("--limit", type=int, default=10, help="FindSimilar limit (default 10)")
-    parser.add_argument(
-        "--server-arg",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="pass ARG to every server the benchmark starts, once per ARG (e.g. --server-arg=--screening-stride=10)",
-    )
+    add_server_arguments(parser)
     arguments = parser.parse_args(argv)
     if min(arguments.documents, arguments.streams, arguments.batch_size, arguments.clients) < 1:
         parser.error("--documents, --streams, --batch-size and --clients must be at least 1")
@@ -253,7 +247,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="bench-query-") as temporary:
         work = Path(temporary)
-        empty = empty_server_memory(work, arguments.server_arg)
+        server_arguments = tuple(arguments.server_arguments)
+        empty = empty_server_memory(work, server_arguments)
         report.line(f"empty server: VmRSS {empty.resident / 2**20:,.1f} MiB, VmHWM {empty.peak / 2**20:,.1f} MiB")
 
         store = arguments.store or work / "store"
@@ -266,10 +261,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             arguments.seed,
             arguments.streams,
             arguments.batch_size,
-            arguments.server_arg,
+            server_arguments,
         )
 
-        server = ServerProcess(store, log, tuple(arguments.server_arg))
+        server = ServerProcess(store, log, server_arguments)
         starts: list[float] = []
         memories: list[Memory] = []
         try:

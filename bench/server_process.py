@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import socket
@@ -23,6 +24,19 @@ _POLL_CHANNEL_OPTIONS: Final = [
     ("grpc.min_reconnect_backoff_ms", 10),
     ("grpc.max_reconnect_backoff_ms", 50),
 ]
+
+
+def add_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `--server-arg ARG` (repeatable): arguments for every server the benchmark starts, to measure a setting."""
+    parser.add_argument(
+        "--server-arg",
+        dest="server_arguments",
+        action="append",
+        type=str,
+        default=[],
+        metavar="ARG",
+        help="pass ARG to every server the benchmark starts, once per ARG (e.g. --server-arg=--screening-stride=10)",
+    )
 
 
 def free_port() -> int:

@@ -27,6 +27,7 @@ MIN_FRAGMENT_COSINE: Final = 0.30
 # COUNTERPART_REACH sentences on both sides (where one text cut into several sentences one that the other kept
 # whole). Without this, a headline that seeds with a copied sentence stretched the copy's fragment back to it.
 COUNTERPART_REACH: Final = 1
+_COUNTERPART_STEPS: Final = tuple(itertools.product(range(-COUNTERPART_REACH, COUNTERPART_REACH + 1), repeat=2))
 # Two cosines closer than this are the same one (a sentence repeated word for word matches equally well twice).
 SAME_COSINE: Final = 1e-9
 # A run of at least STANDALONE_SEEDS seed sentences holding STANDALONE_WORDS words on each side is reuse on its
@@ -231,11 +232,9 @@ def _counterparts(group: list[tuple[int, int]], seed_cosines: Mapping[tuple[int,
         if seed_cosines[i, j] >= best_a[i] - SAME_COSINE and seed_cosines[i, j] >= best_b[j] - SAME_COSINE
     ]
     members, reached = set(group), set(kept)
-    reach = range(-COUNTERPART_REACH, COUNTERPART_REACH + 1)
-    steps = [(di, dj) for di in reach for dj in reach]
     while kept:
         i, j = kept.pop()
-        for di, dj in steps:
+        for di, dj in _COUNTERPART_STEPS:
             neighbour = (i + di, j + dj)
             if neighbour in members and neighbour not in reached:
                 reached.add(neighbour)

@@ -487,7 +487,7 @@ class _Neighbourhood:
             kept: dict[frozenset[str], Link] = {}
             removed: list[Link] = []
             for link in self._store.links_of(document_id):
-                if {link.document_id, link.source_id} & self._removed_ids:
+                if link.ends & self._removed_ids:
                     removed.append(link)
                 else:
                     kept[link.ends] = link
@@ -515,9 +515,9 @@ def _redecided(neighbourhood: _Neighbourhood, affected: set[str]) -> list[Link]:
         link
         for document_id in sorted(affected | turned)
         for link in neighbourhood.links_of(document_id)
-        if {link.document_id, link.source_id} <= affected or {link.document_id, link.source_id} & turned
+        if link.ends <= affected or link.ends & turned
     )
-    ends = sorted({end for link in candidates for end in (link.document_id, link.source_id)})
+    ends = sorted({end for link in candidates for end in link.ends})
     context = _unique_links(link for end in ends for link in neighbourhood.links_of(end))
     for link, before in zip(decide_suppression(candidates, context), candidates, strict=True):
         if link != before:
