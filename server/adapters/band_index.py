@@ -271,6 +271,52 @@ class BandIndex:
             return {}
         return _best_per_sequence(self._window_sequences.view()[windows[close]], estimates[close])
 
+    def close_windows(
+        self, passage_signatures: UInt32Array, sequences: Iterable[int], floor: float
+    ) -> dict[int, tuple[int, int]]:
+        """Return sequence → (query windows estimated at least `floor` alike to one of its windows, its windows).
+
+        Every window of each document is compared with every query window, by their sketches, whether or not
+        the two met in a band. A stored document's windows are consecutive, so each document costs one read.
+        """
+        wanted = list(sequences)
+        if not wanted or len(passage_signatures) == 0:
+            return {}
+        query_sketches = _sketch(passage_signatures)
+        window_sequences = self._window_sequences.view()
+        ranges = self._window_ranges(window_sequences, wanted)
+        # An estimate reaches the floor from this many equal bytes, the same test screen() makes.
+        least_equal = self._sketches.width * (floor * (1.0 - _CHANCE_BYTE_AGREEMENT) + _CHANCE_BYTE_AGREEMENT)
+        result = {}
+        for sequence, (first, end) in ranges.items():
+            stored = self._sketches.read(np.arange(first, end, dtype=np.int64))
+            most_equal = _most_equal_bytes(query_sketches, stored)
+            result[sequence] = (int(np.count_nonzero(most_equal >= least_equal - 1e-9)), end - first)
+        return result
+
+    def _window_ranges(self, window_sequences: UInt32Array, sequences: list[int]) -> dict[int, tuple[int, int]]:
+        """Return each live sequence's windows as a range [first, end) of window ids."""
+        wanted = np.asarray(sequences, dtype=np.uint32)
+        if self._sequences_sorted:
+            firsts = np.searchsorted(window_sequences, wanted, side="left")
+            ends = np.searchsorted(window_sequences, wanted, side="right")
+        else:
+            # Out of order after a restore or a rolled-back batch: one pass finds them all. A document's windows
+            # are still consecutive, as it adds them in one call.
+            places = np.flatnonzero(np.isin(window_sequences, wanted))
+            found = window_sequences[places]
+            order = np.argsort(found, kind="stable")
+            found, places = found[order], places[order]
+            firsts = places[np.searchsorted(found, wanted, side="left").clip(max=max(0, len(places) - 1))]
+            counts = np.searchsorted(found, wanted, side="right") - np.searchsorted(found, wanted, side="left")
+            ends = firsts + counts
+        dead = self._dead.view()
+        return {
+            sequence: (int(first), int(end))
+            for sequence, first, end in zip(sequences, firsts.tolist(), ends.tolist(), strict=True)
+            if end > first and not dead[first]
+        }
+
     def _colliding_pairs(
         self, passage_signatures: UInt32Array
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
@@ -629,6 +675,23 @@ def _read_rows(descriptor: int, rows: npt.NDArray[np.int64], width: int, out: np
     return -1
 
 
+@numba.njit(cache=True, nogil=True)
+def _most_equal_bytes(query: npt.NDArray[np.uint8], stored: npt.NDArray[np.uint8]) -> npt.NDArray[np.int64]:
+    """Return, for each query sketch, the most bytes it shares (in place) with any one stored sketch."""
+    # Compiled: a long document against a long query is a hundred thousand sketch pairs, and numpy would make
+    # the whole comparison in memory first.
+    most = np.zeros(len(query), dtype=np.int64)
+    for row in range(len(query)):
+        for other in range(len(stored)):
+            equal = 0
+            for value in range(query.shape[1]):
+                if query[row, value] == stored[other, value]:
+                    equal += 1
+            if equal > most[row]:
+                most[row] = equal
+    return most
+
+
 def compile_kernels() -> None:
     """Compile (or load from numba's cache) the look-up and sketch-reading code, on empty inputs."""
     _lookup(
@@ -638,6 +701,7 @@ def compile_kernels() -> None:
         np.empty((0, 0), dtype=np.uint32),
     )
     _read_rows(-1, np.empty(0, dtype=np.int64), 1, np.empty((0, 1), dtype=np.uint8))
+    _most_equal_bytes(np.zeros((1, 1), dtype=np.uint8), np.zeros((1, 1), dtype=np.uint8))
 
 
 def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_]) -> list[_Segment]:

@@ -331,3 +331,36 @@ def test_copies_of_one_text_beyond_the_common_key_limit_are_all_found() -> None:
     index.checkpoint()
 
     assert index.screen(source, 0.9, 1000) == dict.fromkeys(range(1, 11), 1.0)
+
+
+def brute_force_close_windows(
+    stored: npt.NDArray[np.uint32], query: npt.NDArray[np.uint32], floor: float
+) -> tuple[int, int]:
+    """(query windows estimated at least `floor` alike to some stored window, stored windows), over all pairs."""
+    agree = ((query[:, None, :] & 0xFF) == (stored[None, :, :] & 0xFF)).mean(axis=2)
+    estimates = (agree - 1 / 256) / (1 - 1 / 256)
+    return int((estimates.max(axis=1) >= floor).sum()), len(stored)
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_close_windows_compares_every_window_of_each_document_with_every_query_window(
+    tmp_path: Path, in_order: bool
+) -> None:
+    signatures = corpus(120)
+    order = sorted(signatures) if in_order else list(np.random.default_rng(4).permutation(sorted(signatures)))
+    index = BandIndex(BANDS, ROWS, tmp_path, save_windows=20)
+    for number, sequence in enumerate(order, start=1):
+        index.add(int(sequence), signatures[int(sequence)])
+        if number % 17 == 0:
+            index.checkpoint()
+    index.remove(5)
+
+    live = {sequence: rows for sequence, rows in signatures.items() if sequence != 5}
+    # Near copies are estimated about 0.5 alike window by window: floors around it split them.
+    for floor in (0.3, 0.45, 0.5, 0.55):
+        for query_sequence in (1, 30, 97, 100, 120):
+            query = signatures[query_sequence]
+            expected = {sequence: brute_force_close_windows(rows, query, floor) for sequence, rows in live.items()}
+            assert index.close_windows(query, range(1, 122), floor) == expected
+    # The near copies (the last fifth) are close to their originals in every window.
+    assert index.close_windows(signatures[100], [4], 0.3)[4] == (len(signatures[4]), len(signatures[4]))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from server.adapters.minhash_lsh_index import PASSAGE_THRESHOLD, MinHashLshIndex
@@ -232,3 +233,33 @@ def test_a_short_reused_run_that_the_passage_windows_miss_is_found_with_a_finer_
 def test_a_screening_stride_outside_a_window_is_refused(stride: int) -> None:
     with pytest.raises(ValueError, match="screening_stride"):
         MinHashLshIndex(screening_stride=stride)
+
+
+def window_like(query_window: np.ndarray, equal_values: int, rng: np.random.Generator) -> np.ndarray:
+    """A random window sharing its first `equal_values` values with `query_window` (its first band among them)."""
+    window = rng.integers(0, 2**32, size=query_window.shape, dtype=np.uint32)
+    window[:equal_values] = query_window[:equal_values]
+    return window
+
+
+def as_signatures(rows: np.ndarray) -> Signatures:
+    return Signatures(document=b"", passages=tuple(row.tobytes() for row in rows))
+
+
+def test_a_document_below_the_passage_threshold_is_kept_only_when_two_query_passages_are_close_to_it() -> None:
+    rng = np.random.default_rng(11)
+    index = MinHashLshIndex()
+    query = rng.integers(0, 2**32, size=(3, index.parameters.num_perm), dtype=np.uint32)
+    unrelated = rng.integers(0, 2**32, size=(1, index.parameters.num_perm), dtype=np.uint32)
+    weak = 36  # of 128 values: an estimate of about 0.28, over the floor and under the threshold of 0.3
+    index.add(1, as_signatures(np.stack([window_like(query[0], weak, rng), unrelated[0]])))  # one close passage
+    index.add(2, as_signatures(np.stack([window_like(query[0], weak, rng), window_like(query[1], weak, rng)])))
+    index.add(3, as_signatures(window_like(query[0], weak, rng)[None, :]))  # a single window: nothing to corroborate
+    index.add(4, as_signatures(np.stack([window_like(query[0], 80, rng), unrelated[0]])))  # over the threshold
+
+    closeness = index.screen(as_signatures(query), max_pairs=1000)
+
+    assert set(closeness) == {2, 3, 4}
+    assert closeness[2] < PASSAGE_THRESHOLD <= closeness[4]
+    # A query of one passage has no second one to offer.
+    assert set(index.screen(as_signatures(query[:1]), max_pairs=1000)) == {1, 2, 3, 4}
