@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pytest
 from datasketch import LeanMinHash, MinHashLSH
 
+from server.adapters import band_index
 from server.adapters.band_index import COMMON_KEY_WINDOWS, MANIFEST_NAME, SKETCHES_NAME, BandIndex, band_keys
 from server.adapters.minhash_signer import HASH_SCHEME, MinHashSigner
 
@@ -51,7 +52,12 @@ def brute_force_strength(stored: dict[int, npt.NDArray[np.uint32]], query: npt.N
     return strength
 
 
-def test_candidates_are_exactly_what_datasketch_minhashlsh_finds_with_the_same_bands() -> None:
+@pytest.mark.parametrize("bucket_entries", [band_index.BUCKET_ENTRIES, 1])
+def test_candidates_are_exactly_what_datasketch_minhashlsh_finds_with_the_same_bands(
+    monkeypatch: pytest.MonkeyPatch, bucket_entries: int
+) -> None:
+    # One key per bucket cuts even these small segments into many buckets, as a store of millions is cut.
+    monkeypatch.setattr(band_index, "BUCKET_ENTRIES", bucket_entries)
     signatures = corpus(200)
     index = BandIndex(BANDS, ROWS)
     reference = MinHashLSH(num_perm=SIGNER.num_perm, params=(BANDS, ROWS))
@@ -62,6 +68,8 @@ def test_candidates_are_exactly_what_datasketch_minhashlsh_finds_with_the_same_b
         # Checkpoints now and then: the answer must not depend on what is in segments and what is recent.
         if sequence % 23 == 0:
             index.checkpoint()
+    if bucket_entries == 1:
+        assert min(segment.bucket_shift for segment in index._segments) < 32 - 4  # 16 buckets or more
 
     for query in signatures.values():
         expected = {
