@@ -339,26 +339,25 @@ class BandIndex:
         return result
 
     def _window_ranges(self, window_sequences: UInt32Array, sequences: list[int]) -> dict[int, tuple[int, int]]:
-        """Return each live sequence's windows as a range [first, end) of window ids."""
+        """Return each live sequence's windows as a range [first, end) of window ids.
+
+        A document adds its windows in one call, so they are consecutive whatever order documents came in.
+        """
         wanted = np.asarray(sequences, dtype=np.uint32)
         if self._sequences_sorted:
             firsts = np.searchsorted(window_sequences, wanted, side="left")
-            ends = np.searchsorted(window_sequences, wanted, side="right")
+            counts = np.searchsorted(window_sequences, wanted, side="right") - firsts
+            found = wanted
         else:
-            # Out of order after a restore or a rolled-back batch: one pass finds them all. A document's windows
-            # are still consecutive, as it adds them in one call.
+            # Out of order after a restore or a rolled-back batch: one pass over every window finds them all.
             places = np.flatnonzero(np.isin(window_sequences, wanted))
-            found = window_sequences[places]
-            order = np.argsort(found, kind="stable")
-            found, places = found[order], places[order]
-            firsts = places[np.searchsorted(found, wanted, side="left").clip(max=max(0, len(places) - 1))]
-            counts = np.searchsorted(found, wanted, side="right") - np.searchsorted(found, wanted, side="left")
-            ends = firsts + counts
+            found, first_places, counts = np.unique(window_sequences[places], return_index=True, return_counts=True)
+            firsts = places[first_places]
         dead = self._dead.view()
         return {
-            sequence: (int(first), int(end))
-            for sequence, first, end in zip(sequences, firsts.tolist(), ends.tolist(), strict=True)
-            if end > first and not dead[first]
+            sequence: (first, first + count)
+            for sequence, first, count in zip(found.tolist(), firsts.tolist(), counts.tolist(), strict=True)
+            if count and not dead[first]
         }
 
     def _colliding_pairs(
