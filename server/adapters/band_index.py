@@ -321,7 +321,7 @@ class BandIndex:
         """Return sequence → (query windows estimated at least `floor` alike to one of its windows, its windows).
 
         Every window of each document is compared with every query window, by their sketches, whether or not
-        the two met in a band. A stored document's windows are consecutive, so each document costs one read.
+        the two met in a band. A stored document's windows are consecutive, and all are read in one call.
         """
         wanted = list(sequences)
         if not wanted or len(passage_signatures) == 0:
@@ -331,11 +331,16 @@ class BandIndex:
         ranges = self._window_ranges(window_sequences, wanted)
         # An estimate reaches the floor from this many equal bytes, the same test screen() makes.
         least_equal = self._sketches.width * (floor * (1.0 - _CHANCE_BYTE_AGREEMENT) + _CHANCE_BYTE_AGREEMENT)
+        if not ranges:
+            return {}
+        # All the documents' sketches in one read: opening the file for each document cost more than its reads.
+        stored = self._sketches.read(np.concatenate([np.arange(first, end) for first, end in ranges.values()]))
         result = {}
+        offset = 0
         for sequence, (first, end) in ranges.items():
-            stored = self._sketches.read(np.arange(first, end, dtype=np.int64))
-            most_equal = _most_equal_bytes(query_sketches, stored)
+            most_equal = _most_equal_bytes(query_sketches, stored[offset : offset + end - first])
             result[sequence] = (int(np.count_nonzero(most_equal >= least_equal - 1e-9)), end - first)
+            offset += end - first
         return result
 
     def _window_ranges(self, window_sequences: UInt32Array, sequences: list[int]) -> dict[int, tuple[int, int]]:
