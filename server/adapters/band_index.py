@@ -333,8 +333,8 @@ class BandIndex:
         least_equal = self._sketches.width * (floor * (1.0 - _CHANCE_BYTE_AGREEMENT) + _CHANCE_BYTE_AGREEMENT)
         if not ranges:
             return {}
-        # All the documents' sketches in one read: opening the file for each document cost more than its reads.
-        stored = self._sketches.read(np.concatenate([np.arange(first, end) for first, end in ranges.values()]))
+        # The file is opened once for all the documents, and each document's windows are read in one piece.
+        stored = self._sketches.read_ranges(list(ranges.values()))
         result = {}
         offset = 0
         for sequence, (first, end) in ranges.items():
@@ -685,6 +685,23 @@ class _WindowSketches:
             failed = _read_rows(handle.fileno(), np.ascontiguousarray(windows, dtype=np.int64), self.width, result)
         if failed >= 0:
             raise OSError(f"the sketch of window {int(windows[failed])} could not be read whole from {self._path}")
+        return result
+
+    def read_ranges(self, ranges: Sequence[tuple[int, int]]) -> npt.NDArray[np.uint8]:
+        """Return the sketches of the windows in each range [first, end), one range after another."""
+        if self._path is None:
+            memory = self._memory.view().reshape(-1, self.width)
+            return np.concatenate([memory[first:end] for first, end in ranges] or [memory[:0]])
+        result = np.empty((sum(end - first for first, end in ranges), self.width), dtype=np.uint8)
+        row = 0
+        # One read per range, not per window: a document's windows lie side by side in the file.
+        with self._path.open("rb", buffering=0) as handle:
+            for first, end in ranges:
+                data = os.pread(handle.fileno(), (end - first) * self.width, first * self.width)
+                if len(data) != (end - first) * self.width:
+                    raise OSError(f"the sketches of windows {first}-{end - 1} could not be read whole: {self._path}")
+                result[row : row + end - first] = np.frombuffer(data, dtype=np.uint8).reshape(-1, self.width)
+                row += end - first
         return result
 
     def keep(self, windows: int) -> bool:

@@ -291,6 +291,8 @@ def test_a_sketch_that_cannot_be_read_whole_is_an_error_not_a_guess(tmp_path: Pa
 
     with pytest.raises(OSError, match="could not be read whole"):
         index.screen(signatures[30], floor=0.0, max_pairs=100)
+    with pytest.raises(OSError, match="could not be read whole"):
+        index.close_windows(signatures[30], [30], floor=0.0)
 
 
 def meeting_in_band_zero_only(query: npt.NDArray[np.uint32], rng: np.random.Generator) -> npt.NDArray[np.uint32]:
