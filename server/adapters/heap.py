@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import logging
-from typing import Final
+from collections.abc import Callable
+from typing import Final, cast
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -19,13 +20,9 @@ def release_free_heap() -> bool:
     temporaries of loading a large index stay resident after they are freed (about 17 MB at 100,000
     documents). `malloc_trim` releases every free page, wherever it lies in the heap.
     """
-    try:
-        trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        _LOGGER.debug("this C library has no malloc_trim; freed heap memory stays with the process")
+    trim = _c_function("malloc_trim", [ctypes.c_size_t], "freed heap memory stays with the process")
+    if trim is None:
         return False
-    trim.argtypes = [ctypes.c_size_t]
-    trim.restype = ctypes.c_int
     trim(0)
     return True
 
@@ -39,11 +36,17 @@ def limit_heap_arenas(count: int) -> bool:
     above what the same store took once restarted; with two arenas (one per core), 19 and 32 MB. Call it before
     the threads start.
     """
+    mallopt = _c_function("mallopt", [ctypes.c_int, ctypes.c_int], "its heap makes as many arenas as it likes")
+    return mallopt is not None and bool(mallopt(_M_ARENA_MAX, count))
+
+
+def _c_function(name: str, argument_types: list[type], without_it: str) -> Callable[..., int] | None:
+    """Return the C library's function `name` (returning int), or None where there is none (not glibc)."""
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        function = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
-        _LOGGER.debug("this C library has no mallopt; its heap makes as many arenas as it likes")
-        return False
-    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    mallopt.restype = ctypes.c_int
-    return bool(mallopt(_M_ARENA_MAX, count))
+        _LOGGER.debug("this C library has no %s; %s", name, without_it)
+        return None
+    function.argtypes = argument_types
+    function.restype = ctypes.c_int
+    return cast(Callable[..., int], function)

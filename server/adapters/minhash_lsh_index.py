@@ -123,11 +123,12 @@ class MinHashLshIndex:
         from their sketches (the low byte of all 128 values); documents estimated below the floor are chance
         collisions and left out.
         """
-        rows = _rows(signatures.screening or signatures.passages)
+        passages = _rows(signatures.passages)
+        rows = _rows(signatures.screening) if signatures.screening else passages
         if len(rows) == 0:
             return {}
         closeness = self._bands.screen(rows, self._closeness_floor, max_pairs)
-        return self._corroborated(closeness, _rows(signatures.passages))
+        return self._corroborated(closeness, passages)
 
     def _corroborated(self, closeness: dict[int, float], passages: npt.NDArray[np.uint32]) -> dict[int, float]:
         """Drop the documents below the passage threshold that too few query passages are close to."""
