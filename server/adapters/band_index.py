@@ -44,7 +44,10 @@ MAX_BUCKET_BITS: Final = 16
 COMMON_KEY_WINDOWS: Final = 64
 MANIFEST_NAME: Final = "manifest.json"
 SKETCHES_NAME: Final = "sketches.bin"
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
+# Version 2 merged segments with one band's mask of removed windows applied to every band, which dropped live
+# windows' entries from the other bands. Its files are kept only where no window was ever removed.
+_FORMAT_BEFORE_PER_BAND_MERGES: Final = 2
 # A window's sketch keeps the low byte of each of its signature values. Where two windows' MinHash values are
 # equal their bytes are too, and elsewhere bytes agree by chance once in 256, so the share of equal bytes
 # still estimates the windows' Jaccard similarity, from a quarter of the bytes.
@@ -94,16 +97,6 @@ class _Segment:
         object.__setattr__(self, "bucket_shift", shift)
         object.__setattr__(self, "buckets", starts)
 
-    @classmethod
-    def sorted_from(cls, first_window: int, window_count: int, keys: UInt32Array, windows: UInt32Array) -> _Segment:
-        """Build a segment from (bands, n) keys and their windows, sorting each band by key."""
-        order = np.argsort(keys, axis=1, kind="stable")
-        return cls(
-            first_window,
-            window_count,
-            *_flat(np.take_along_axis(keys, order, axis=1), np.take_along_axis(windows, order, axis=1)),
-        )
-
     def band_arrays(self) -> tuple[UInt32Array, UInt32Array]:
         """Return the keys and windows as (bands, n) arrays, each band sorted by key."""
         bands = len(self.offsets) - 1
@@ -120,13 +113,10 @@ class _Segment:
         """Merge two consecutive segments into one, leaving out dead windows."""
         old_keys, old_windows = older.band_arrays()
         new_keys, new_windows = newer.band_arrays()
-        keys = np.concatenate([old_keys, new_keys], axis=1)
-        windows = np.concatenate([old_windows, new_windows], axis=1)
-        if keys.shape[1]:
-            alive = ~dead[windows[0]]
-            keys, windows = keys[:, alive], windows[:, alive]
-        # Both halves are sorted per band, so a stable sort sees two runs and merges them in linear time.
-        return _Segment.sorted_from(older.first_window, older.window_count + newer.window_count, keys, windows)
+        # Every window has one entry in each band, so each band keeps as many entries as there are live windows.
+        live = int(np.count_nonzero(~dead[old_windows[0]])) + int(np.count_nonzero(~dead[new_windows[0]]))
+        keys, windows = _merge_bands(old_keys, old_windows, new_keys, new_windows, dead, live)
+        return _Segment(older.first_window, older.window_count + newer.window_count, *_flat(keys, windows))
 
 
 def _bucket_starts(keys: UInt32Array, offsets: npt.NDArray[np.int64]) -> tuple[int, UInt32Array]:
@@ -191,6 +181,41 @@ def _lookup(
                 hits_window[hit] = windows[entry]
                 hit += 1
     return hits_query, hits_window
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge_bands(
+    old_keys: UInt32Array,
+    old_windows: UInt32Array,
+    new_keys: UInt32Array,
+    new_windows: UInt32Array,
+    dead: npt.NDArray[np.bool_],
+    live: int,
+) -> tuple[UInt32Array, UInt32Array]:
+    """Merge two (bands, n) tables, each band sorted by key, into one (bands, live) table without dead windows.
+
+    Equal keys keep the older table's windows first, as a stable sort of the two would.
+    """
+    # Compiled: a stable sort of the concatenated bands took 9.5 s for a 4M-window segment and a 2M one, while
+    # the ingest that triggered it waited; this walks each band once.
+    bands = old_keys.shape[0]
+    keys = np.empty((bands, live), dtype=np.uint32)
+    windows = np.empty((bands, live), dtype=np.uint32)
+    old_count, new_count = old_keys.shape[1], new_keys.shape[1]
+    for band in range(bands):
+        old, new, out = 0, 0, 0
+        while old < old_count or new < new_count:
+            if new == new_count or (old < old_count and old_keys[band, old] <= new_keys[band, new]):
+                key, window = old_keys[band, old], old_windows[band, old]
+                old += 1
+            else:
+                key, window = new_keys[band, new], new_windows[band, new]
+                new += 1
+            if not dead[window]:
+                keys[band, out] = key
+                windows[band, out] = window
+                out += 1
+    return keys, windows
 
 
 def _flat(keys: UInt32Array, windows: UInt32Array) -> tuple[UInt32Array, UInt32Array, npt.NDArray[np.int64]]:
@@ -442,10 +467,8 @@ class BandIndex:
                 self._sequences_sorted = bool(np.all(every[1:] >= every[:-1]))
                 self._dead.extend(np.zeros(len(sequences), dtype=np.bool_))
                 dead = self._dead.view()
-                dead_file = self._path("dead.npy")
-                if dead_file is not None and dead_file.exists():
-                    saved_dead = np.load(dead_file)
-                    dead[saved_dead[saved_dead < len(dead)]] = True
+                saved_dead = self._saved_dead_windows()
+                dead[saved_dead[saved_dead < len(dead)]] = True
                 gone = ~np.isin(sequences, np.fromiter(stored, dtype=np.int64, count=len(stored)))
                 dead |= gone
                 self._dead_windows = int(np.count_nonzero(dead))
@@ -529,19 +552,31 @@ class BandIndex:
             if stale.name not in names:
                 stale.unlink(missing_ok=True)
 
+    def _saved_dead_windows(self) -> UInt32Array:
+        dead_file = self._path("dead.npy")
+        if dead_file is None or not dead_file.exists():
+            return np.empty(0, dtype=np.uint32)
+        return cast(UInt32Array, np.load(dead_file))
+
     def _load_segments(self) -> tuple[list[_Segment], UInt32Array | None]:
         """Return the saved segments and the sequence of each window they cover (None when nothing is saved)."""
         manifest_path = self._path(MANIFEST_NAME)
         if manifest_path is None or not manifest_path.exists():
             return [], None
         manifest = json.loads(manifest_path.read_text())
-        if (manifest.get("format"), manifest.get("bands"), manifest.get("rows"), manifest.get("sketch_width")) != (
-            FORMAT_VERSION,
+        if (manifest.get("bands"), manifest.get("rows"), manifest.get("sketch_width")) != (
             self.bands,
             self.rows,
             self._sketches.width,
-        ):
+        ) or manifest.get("format") not in (FORMAT_VERSION, _FORMAT_BEFORE_PER_BAND_MERGES):
             _LOGGER.warning("the saved index in %s has other parameters; rebuilding it from the store", manifest_path)
+            return [], None
+        if manifest["format"] == _FORMAT_BEFORE_PER_BAND_MERGES and len(self._saved_dead_windows()):
+            _LOGGER.warning(
+                "the saved index in %s may lack entries of documents stored after a removal; rebuilding it "
+                "from the store",
+                manifest_path,
+            )
             return [], None
         segments = []
         sequences = []
@@ -763,7 +798,7 @@ def _most_equal_bytes(query: npt.NDArray[np.uint8], stored: npt.NDArray[np.uint8
 
 
 def compile_kernels() -> None:
-    """Compile (or load from numba's cache) the look-up and sketch-reading code, on empty inputs."""
+    """Compile (or load from numba's cache) the look-up, merging and sketch-reading code, on empty inputs."""
     _lookup(
         np.empty(0, dtype=np.uint32),
         np.empty(0, dtype=np.uint32),
@@ -774,6 +809,8 @@ def compile_kernels() -> None:
     )
     _read_rows(-1, np.empty(0, dtype=np.int64), 1, np.empty((0, 1), dtype=np.uint8))
     _most_equal_bytes(np.zeros((1, 1), dtype=np.uint8), np.zeros((1, 1), dtype=np.uint8))
+    empty = np.empty((1, 0), dtype=np.uint32)
+    _merge_bands(empty, empty, empty, empty, np.empty(0, dtype=np.bool_), 0)
 
 
 def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_]) -> list[_Segment]:

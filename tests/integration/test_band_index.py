@@ -120,12 +120,16 @@ def test_removed_documents_are_gone_before_and_after_their_entries_are_merged_aw
     assert all(sequence not in index.candidates(signatures[sequence]) for sequence in range(1, 51))
     assert len(index) == 50
     # Enough new entries to merge the segment holding the removed ones.
-    for sequence, rows in corpus(100, seed=4).items():
-        index.add(1000 + sequence, rows)
+    added = {1000 + sequence: rows for sequence, rows in corpus(100, seed=4).items()}
+    filled(index, added)
     index.checkpoint()
 
+    assert len(index._segments) == 1
     assert all(sequence not in index.candidates(signatures[sequence]) for sequence in range(1, 51))
-    assert 51 in index.candidates(signatures[51])
+    # The merge drops the removed windows' entries from every band, and no live window's entry from any band.
+    live = {sequence: rows for sequence, rows in signatures.items() if sequence > 50} | added
+    for sequence in (51, 60, 77, 100, 1001, 1050):
+        assert index.candidates(live[sequence]) == brute_force_strength(live, live[sequence])
     assert index.memory_bytes() < 2 * entries_before
 
 
@@ -186,6 +190,29 @@ def test_a_saved_index_with_other_bands_is_ignored_and_everything_is_reported_mi
 
     assert other.restore(signatures) == set(signatures)
     assert len(other) == 0
+
+
+@pytest.mark.parametrize("removed", [False, True])
+def test_an_index_saved_before_per_band_merges_is_kept_only_when_nothing_was_removed(
+    tmp_path: Path, removed: bool
+) -> None:
+    signatures = corpus(60)
+    index = filled(BandIndex(BANDS, ROWS, tmp_path, save_windows=10), signatures)
+    if removed:
+        index.remove(5)
+    index.checkpoint()
+    manifest_path = tmp_path / MANIFEST_NAME
+    manifest = json.loads(manifest_path.read_text())
+    manifest_path.write_text(json.dumps(manifest | {"format": 2}))
+
+    restored = BandIndex(BANDS, ROWS, tmp_path)
+    missing = restored.restore(set(signatures) - {5} if removed else set(signatures))
+
+    if removed:
+        assert missing == set(signatures) - {5}
+    else:
+        assert missing == set()
+        assert restored.candidates(signatures[9]) == index.candidates(signatures[9])
 
 
 @pytest.mark.parametrize("documents", [0, 1])
