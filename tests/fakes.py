@@ -90,6 +90,9 @@ class ExactIndex:
     def checkpoint(self) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
     def restore(self, stored_sequences: Iterable[int]) -> set[int]:
         # Nothing is saved: every stored document is to be added again.
         with self._lock:

@@ -232,7 +232,8 @@ class BandIndex:
     a window id), plus 5 bytes per window for its document and deletion flag. New entries gather in a
     small dict and become a sorted segment at each `checkpoint`; segments merge log-structured, and
     large ones are written to `directory`, so that a restart reloads them instead of re-reading every
-    signature from the store.
+    signature from the store. With `merge_in_background`, merging and saving run in a thread of their own
+    (stopped by `close`), so that `checkpoint` returns as soon as the new segment is searchable.
 
     Documents are known by their store sequence number: the index holds no strings. Each window also has a
     sketch (the low byte of all its values), kept in a file beside the segments, with which `screen` tells
@@ -247,6 +248,7 @@ class BandIndex:
         save_windows: int = SAVE_WINDOWS,
         sketch_width: int = 128,
         common_key_windows: int = COMMON_KEY_WINDOWS,
+        merge_in_background: bool = False,
     ) -> None:
         self.bands = bands
         self.rows = rows
@@ -268,6 +270,15 @@ class BandIndex:
         self._recent = _RecentTable()
         self._recent_first_window = 0
         self._persisted_dead = 0
+        # One merge (and save) at a time: each replaces the segments it started from with their merge.
+        self._merge_lock = threading.Lock()
+        self._merge_wanted = threading.Condition()
+        self._merge_requested = False
+        self._closing = False
+        self._merger: threading.Thread | None = None
+        if merge_in_background:
+            self._merger = threading.Thread(target=self._merge_when_asked, name="index-merger", daemon=True)
+            self._merger.start()
 
     def add(self, sequence: int, passage_signatures: UInt32Array) -> None:
         """Index a document's passages under its sequence number (one window per signature row)."""
@@ -431,7 +442,7 @@ class BandIndex:
         )
 
     def checkpoint(self) -> None:
-        """Fold recent entries into a sorted segment, merge segments, and save what has grown large."""
+        """Fold recent entries into a sorted segment, then merge segments and save what has grown large."""
         with self._lock:
             recent = self._recent
             first = self._recent_first_window
@@ -440,15 +451,52 @@ class BandIndex:
             self._recent_first_window = end
             if end > first:
                 self._segments.append(self._segment_from(recent, first, end))
-            segments = list(self._segments)
-            # No copy: flags only ever turn on, so a window removed during the merge is merely kept in it,
-            # and still filtered out at query time.
-            dead = self._dead.view()
-        merged = _merged(segments, dead)
-        with self._lock:
-            # Only this method replaces segments, and the deduplicator calls it from its write lock.
-            self._segments = merged + self._segments[len(segments) :]
-        self._save()
+        if self._merger is None:
+            self._merge_and_save()
+            return
+        # A merge of the largest segments at a million documents takes seconds; the caller (an ingest holding the
+        # store's write lock) should not wait for it, and the merger thread runs it on another core.
+        with self._merge_wanted:
+            self._merge_requested = True
+            self._merge_wanted.notify()
+
+    def close(self) -> None:
+        """Finish a requested merge and save, and stop the merger thread; later checkpoints merge in the caller."""
+        merger = self._merger
+        if merger is None:
+            return
+        with self._merge_wanted:
+            self._closing = True
+            self._merge_wanted.notify()
+        merger.join()
+        self._merger = None
+
+    def _merge_when_asked(self) -> None:
+        while True:
+            with self._merge_wanted:
+                while not self._merge_requested and not self._closing:
+                    self._merge_wanted.wait()
+                if not self._merge_requested:
+                    return
+                self._merge_requested = False
+            try:
+                self._merge_and_save()
+            except Exception:
+                # Nothing is lost: the store holds every document, and unsaved windows are replayed from it at start.
+                _LOGGER.exception("merging or saving the index failed; the next checkpoint tries again")
+
+    def _merge_and_save(self) -> None:
+        with self._merge_lock:
+            with self._lock:
+                segments = list(self._segments)
+                # No copy: flags only ever turn on, so a window removed during the merge is merely kept in it,
+                # and still filtered out at query time.
+                dead = self._dead.view()
+            merged = _merged(segments, dead)
+            with self._lock:
+                # Checkpoints only append segments meanwhile, and only merges replace them.
+                self._segments = merged + self._segments[len(segments) :]
+            self._save()
 
     def restore(self, stored_sequences: Iterable[int]) -> set[int]:
         """Load the saved segments, drop documents the store no longer has; return stored ones still to add."""

@@ -64,6 +64,7 @@ class MinHashLshIndex:
         directory: Path | None = None,
         save_windows: int = SAVE_WINDOWS,
         screening_stride: int = PASSAGE_STRIDE,
+        merge_in_background: bool = False,
     ) -> None:
         if not 1 <= screening_stride <= PASSAGE_WORDS:
             raise ValueError(f"screening_stride must be in [1, {PASSAGE_WORDS}] words, got {screening_stride}")
@@ -72,7 +73,14 @@ class MinHashLshIndex:
         banded = min(num_perm, BANDED_PERMUTATIONS)
         # datasketch chooses the bands and rows; BandIndex lays out band j over the same values as it does.
         optimum = MinHashLSH(threshold=passage_threshold, num_perm=banded)
-        self._bands = BandIndex(optimum.b, optimum.r, directory, save_windows, sketch_width=num_perm)
+        self._bands = BandIndex(
+            optimum.b,
+            optimum.r,
+            directory,
+            save_windows,
+            sketch_width=num_perm,
+            merge_in_background=merge_in_background,
+        )
         standard_error = math.sqrt(passage_threshold * (1.0 - passage_threshold) / num_perm)
         self._closeness_floor = passage_threshold - CLOSENESS_STANDARD_ERRORS * standard_error
         self._parameters = IndexParameters(
@@ -147,6 +155,9 @@ class MinHashLshIndex:
 
     def checkpoint(self) -> None:
         self._bands.checkpoint()
+
+    def close(self) -> None:
+        self._bands.close()
 
     def restore(self, stored_sequences: Iterable[int]) -> set[int]:
         return self._bands.restore(stored_sequences)

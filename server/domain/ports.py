@@ -56,6 +56,10 @@ class SignatureIndex(Protocol):
         """Called after each change the store has committed: a chance to compact and save the index."""
         ...
 
+    def close(self) -> None:
+        """Finish compacting and saving what `checkpoint` started; the index still answers afterwards."""
+        ...
+
     def restore(self, stored_sequences: Iterable[int]) -> set[int]:
         """Reload a saved index, forget documents the store no longer has; return stored sequences to add."""
         ...

@@ -50,6 +50,7 @@ class RunningServer:
     store: SqliteProvenanceStore
     executor: futures.ThreadPoolExecutor
     verifier: Verifier
+    index: MinHashLshIndex
 
     def stop(self, grace: float | None) -> bool:
         """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, then close the store.
@@ -71,6 +72,7 @@ class RunningServer:
         if not handlers_done.wait(HANDLER_SETTLE_SECONDS):
             return False
         self.verifier.close()
+        self.index.close()
         self.store.close()
         return True
 
@@ -102,6 +104,7 @@ def build_running_server(settings: Settings) -> RunningServer:
         directory=settings.data_dir / INDEX_DIRECTORY,
         save_windows=settings.index_save_windows,
         screening_stride=settings.screening_stride,
+        merge_in_background=True,
     )
     # The signing and index kernels compile (or load from numba's cache) on first use: pay that before serving,
     # so that the first request does not wait seconds for it.
@@ -111,6 +114,7 @@ def build_running_server(settings: Settings) -> RunningServer:
     if stored_parameters is not None and _signature_parameters(stored_parameters) != _signature_parameters(
         index.parameters
     ):
+        index.close()
         store.close()
         raise ValueError(
             f"the store in {settings.data_dir} was built with {stored_parameters}; signatures made with other "
@@ -169,6 +173,7 @@ def build_running_server(settings: Settings) -> RunningServer:
         port = 0
     if port == 0:
         verifier.close()
+        index.close()
         store.close()
         reason = "the address is in use or not valid here"
         if credentials is not None:
@@ -180,7 +185,7 @@ def build_running_server(settings: Settings) -> RunningServer:
             settings.listen,
             " and ".join(settings.exposure_gaps),
         )
-    return RunningServer(server, port, health_servicer, store, executor, verifier)
+    return RunningServer(server, port, health_servicer, store, executor, verifier, index)
 
 
 def _signature_parameters(parameters: IndexParameters) -> tuple[object, ...]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -131,6 +132,53 @@ def test_removed_documents_are_gone_before_and_after_their_entries_are_merged_aw
     for sequence in (51, 60, 77, 100, 1001, 1050):
         assert index.candidates(live[sequence]) == brute_force_strength(live, live[sequence])
     assert index.memory_bytes() < 2 * entries_before
+
+
+def test_merging_in_the_background_lets_checkpoints_return_and_answers_stay_exact(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    merging, release = threading.Event(), threading.Event()
+    merge = band_index._Segment.merge
+
+    def held_merge(
+        older: band_index._Segment, newer: band_index._Segment, dead: npt.NDArray[np.bool_]
+    ) -> band_index._Segment:
+        merging.set()
+        assert release.wait(30)
+        return merge(older, newer, dead)
+
+    monkeypatch.setattr(band_index._Segment, "merge", staticmethod(held_merge))
+    signatures = corpus(300)
+    index = BandIndex(BANDS, ROWS, tmp_path, save_windows=50, merge_in_background=True)
+    filled(index, {sequence: signatures[sequence] for sequence in range(1, 101)})
+    index.checkpoint()
+    filled(index, {sequence: signatures[sequence] for sequence in range(101, 201)})
+    index.checkpoint()  # the two segments are due to merge, and the merge is held
+    assert merging.wait(30)
+
+    # Ingest goes on while the merge is held: more documents, a removal, more checkpoints.
+    for sequence in range(201, 301):
+        index.add(sequence, signatures[sequence])
+        if sequence % 25 == 0:
+            index.checkpoint()
+    index.remove(7)
+    live = {sequence: rows for sequence, rows in signatures.items() if sequence != 7}
+    for sequence in (1, 7, 150, 240, 300):
+        assert index.candidates(signatures[sequence]) == brute_force_strength(live, signatures[sequence])
+
+    release.set()
+    index.close()
+    assert len(index._segments) < 5
+    for sequence in (1, 7, 150, 240, 300):
+        assert index.candidates(signatures[sequence]) == brute_force_strength(live, signatures[sequence])
+    # close() saved what the merges made: a restart replays only what the saved segments lack.
+    restored = BandIndex(BANDS, ROWS, tmp_path, save_windows=50)
+    missing = restored.restore(set(live))
+    assert len(missing) < 50
+    for sequence in missing:
+        restored.add(sequence, live[sequence])
+    for sequence in (1, 7, 150, 240, 300):
+        assert restored.candidates(signatures[sequence]) == brute_force_strength(live, signatures[sequence])
 
 
 @pytest.mark.parametrize("order", ["ascending", "shuffled"])
