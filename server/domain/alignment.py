@@ -53,6 +53,12 @@ CONDENSATION_STEP: Final = 2.0
 # words with almost any sentence on its subject, and a few of them always fall in order.
 CONDENSATION_MAX_RATIO: Final = 20.0
 CONDENSED_MAX_AMBIGUITY: Final = 2.0
+# A fragment reaches on over the sentence pair just before it, and just after it, while that pair's cosine is at
+# least EDGE_COSINE: beside sentences that are reused, a pair too reworded to seed is still more likely reused
+# than not. The first and last sentences of a reworded passage are often its most changed (an opening or
+# closing phrase rewritten to fit its new surroundings); half the seeds' bar still asks for a shared
+# content word of weight.
+EDGE_COSINE: Final = SEED_COSINE / 2
 # Shingle length used for whole-document Jaccard and for measuring how verbatim a fragment is.
 VERBATIM_NGRAM: Final = 4
 
@@ -155,7 +161,7 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) ->
     seeds = list(seed_cosines)
     cosines = _RangeCosines(index_a, index_b, weights)
     groups = [_counterparts(group, seed_cosines) for group in _extend(seeds, cosines, MAX_SEED_GAP)]
-    fragments = [_fragment(group, index_a.tokens, index_b.tokens, cosines) for group in groups]
+    fragments = [_fragment(group, index_a, index_b, weights, cosines) for group in groups]
     fragments.extend(_condensations(seeds, index_a, index_b, weights))
     fragments = _without_echoes(_drop_overlaps(fragments))
     return _summarise(fragments, index_a.tokens, index_b.tokens)
@@ -318,9 +324,26 @@ def _summed(rows: Sequence[list[str]]) -> Counter[str]:
     return Counter(itertools.chain.from_iterable(rows))
 
 
-def _fragment(group: list[tuple[int, int]], a: TokenizedText, b: TokenizedText, cosines: _RangeCosines) -> Fragment:
-    rows = (min(i for i, _ in group), max(i for i, _ in group), min(j for _, j in group), max(j for _, j in group))
-    return _fragment_over(rows, a, b, len(group), cosines.of_group(group))
+def _fragment(
+    group: list[tuple[int, int]],
+    a: SentenceIndex,
+    b: SentenceIndex,
+    weights: dict[str, float],
+    cosines: _RangeCosines,
+) -> Fragment:
+    """Return the fragment a group of seeds spans, reaching on over alike sentence pairs at its edges."""
+    first_a, first_b = min(i for i, _ in group), min(j for _, j in group)
+    last_a, last_b = max(i for i, _ in group), max(j for _, j in group)
+    while first_a > 0 and first_b > 0 and _cosine(a.stems[first_a - 1], b.stems[first_b - 1], weights) >= EDGE_COSINE:
+        first_a, first_b = first_a - 1, first_b - 1
+    while (
+        last_a + 1 < len(a.stems)
+        and last_b + 1 < len(b.stems)
+        and _cosine(a.stems[last_a + 1], b.stems[last_b + 1], weights) >= EDGE_COSINE
+    ):
+        last_a, last_b = last_a + 1, last_b + 1
+    # The seeds and their cosine stay the group's: what was reached on is not evidence of reuse by itself.
+    return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(group), cosines.of_group(group))
 
 
 def _fragment_over(

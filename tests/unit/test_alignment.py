@@ -17,6 +17,7 @@ from tests.stories import (
     BRIDGE_SENTENCES,
     BRIDGE_STORY,
     EXCERPT_BODY,
+    EXCERPT_TAIL,
     FLOOD_REPORT,
     FLOOD_SENTENCES,
     FLOOD_SUMMARY,
@@ -116,6 +117,32 @@ def test_a_lone_shared_sentence_beside_a_reused_run_is_not_evidence() -> None:
     # Alone, the same sentence is all the evidence there is, and is kept.
     (kept,) = align(tokenize(f"{FOOTBALL_STORY} {lone} {GARDEN_STORY}"), story).fragments
     assert kept.seeds == 1
+
+
+@pytest.mark.parametrize(
+    ("opening", "reached"),
+    [
+        # Shares "council" and "rebuild" with the story's first sentence: too little to seed (cosine 0.18).
+        ("The council met again, and the question of rebuilding was answered at last.", True),
+        # Shares "council" and "Riverton" only (cosine 0.15, under half the seeds' bar).
+        ("Riverton's council has answered the question that residents asked all year.", False),
+    ],
+)
+def test_a_fragment_reaches_over_the_reworded_sentence_beside_it_only_when_that_pair_is_alike(
+    opening: str, reached: bool
+) -> None:
+    # The opening rewrites the story's first sentence, and three copied sentences follow; then a line of its own.
+    text = " ".join([opening, *BRIDGE_SENTENCES[1:4], EXCERPT_TAIL])
+    tokens, story = tokenize(text), tokenize(BRIDGE_STORY)
+
+    (fragment,) = align(tokens, story).fragments
+
+    start, end = tokens.char_span(fragment.a_start, fragment.a_end)
+    source_start, source_end = story.char_span(fragment.b_start, fragment.b_end)
+    copied = " ".join(BRIDGE_SENTENCES[1:4]).rstrip(".")
+    assert text[start:end] == (f"{opening} {copied}" if reached else copied)
+    assert BRIDGE_STORY[source_start:source_end] == " ".join(BRIDGE_SENTENCES[0 if reached else 1 : 4]).rstrip(".")
+    assert fragment.seeds == 3
 
 
 def test_a_reworded_story_aligns_with_its_source_throughout() -> None:
