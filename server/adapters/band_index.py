@@ -455,7 +455,7 @@ class BandIndex:
             self._merge_and_save()
             return
         # A merge of the largest segments at a million documents takes seconds; the caller (an ingest holding the
-        # store's write lock) should not wait for it, and the merger thread runs it on another core.
+        # deduplicator's write lock) should not wait for it, and the merger thread runs it on another core.
         with self._merge_wanted:
             self._merge_requested = True
             self._merge_wanted.notify()

@@ -334,16 +334,19 @@ def _fragment(
     """Return the fragment a group of seeds spans, reaching on over alike sentence pairs at its edges."""
     first_a, first_b = min(i for i, _ in group), min(j for _, j in group)
     last_a, last_b = max(i for i, _ in group), max(j for _, j in group)
-    while first_a > 0 and first_b > 0 and _cosine(a.stems[first_a - 1], b.stems[first_b - 1], weights) >= EDGE_COSINE:
+    while _alike_beside(a, b, first_a - 1, first_b - 1, weights):
         first_a, first_b = first_a - 1, first_b - 1
-    while (
-        last_a + 1 < len(a.stems)
-        and last_b + 1 < len(b.stems)
-        and _cosine(a.stems[last_a + 1], b.stems[last_b + 1], weights) >= EDGE_COSINE
-    ):
+    while _alike_beside(a, b, last_a + 1, last_b + 1, weights):
         last_a, last_b = last_a + 1, last_b + 1
     # The seeds and their cosine stay the group's: what was reached on is not evidence of reuse by itself.
     return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(group), cosines.of_group(group))
+
+
+def _alike_beside(a: SentenceIndex, b: SentenceIndex, row_a: int, row_b: int, weights: dict[str, float]) -> bool:
+    """Tell whether sentences row_a of a and row_b of b both exist and are alike enough to reach over (EDGE_COSINE)."""
+    if not (0 <= row_a < len(a.stems) and 0 <= row_b < len(b.stems)):
+        return False
+    return _cosine(a.stems[row_a], b.stems[row_b], weights) >= EDGE_COSINE
 
 
 def _fragment_over(
