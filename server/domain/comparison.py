@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Final
 
-from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences, stands_alone
+from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences, shingle_set, stands_alone
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
-from server.domain.passages import document_shingles
+from server.domain.passages import SHINGLE_WORDS
 from server.domain.tokenization import TokenizedText, content_stems, tokenize
 
 # Two texts are related when one aligned fragment stands on its own (alignment.STANDALONE_SEEDS seed sentences
@@ -58,10 +58,12 @@ class TextProfile:
         return self.sentences.tokens
 
     @cached_property
-    def shingles(self) -> frozenset[str]:
+    def shingles(self) -> set[tuple[str, ...]]:
         # Made on first use, for texts found related to another: most candidates a text is compared with
-        # are not, while a text related to several (a wire story, a query) is shingled once.
-        return document_shingles(self.tokens)
+        # are not, while a text related to several (a wire story, a query) is shingled once. The word 5-grams
+        # the signatures hash as joined strings, kept here as tuples of the words: the same sets (a word holds
+        # no space), without making and hashing a new string per n-gram.
+        return shingle_set(self.tokens.words, SHINGLE_WORDS)
 
 
 def profile_text(text: str, document: Document | None = None, sequence: int | None = None) -> TextProfile:
@@ -245,6 +247,8 @@ def _rounded(value: float) -> float:
     return round(value, 6)
 
 
-def _jaccard(a: frozenset[str], b: frozenset[str]) -> float:
-    union = len(a | b)
-    return len(a & b) / union if union else 0.0
+def _jaccard(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
+    shared = len(a & b)
+    # Counted, not built: the union of two long texts' n-gram sets is the larger half of the work.
+    union = len(a) + len(b) - shared
+    return shared / union if union else 0.0

@@ -7,6 +7,8 @@ import pytest
 
 from server.domain.comparison import TextProfile, compare_profiles, profile_text
 from server.domain.model import Comparison, DirectionBasis, Document, Link, Relation
+from server.domain.passages import document_shingles
+from server.domain.tokenization import tokenize
 from tests.stories import (
     BRIDGE_COPY,
     BRIDGE_EXCERPT,
@@ -159,6 +161,26 @@ def test_a_near_verbatim_whole_copy_is_a_duplicate() -> None:
 
     assert comparison.relation is Relation.DUPLICATE
     assert comparison.jaccard > 0.8
+
+
+@pytest.mark.parametrize(
+    ("text", "other"),
+    [
+        (BRIDGE_COPY, BRIDGE_STORY),
+        (BRIDGE_EXCERPT, BRIDGE_STORY),
+        (BRIDGE_REWRITE, BRIDGE_STORY),
+        (DAM_EXCERPT, DAM_STORY),
+    ],
+)
+def test_jaccard_is_that_of_the_two_texts_word_5_gram_sets(text: str, other: str) -> None:
+    comparison = compare_profiles(profile_text(text), profile_text(other))
+    assert comparison is not None
+    shingles, other_shingles = (document_shingles(tokenize(each)) for each in (text, other))
+
+    expected = len(shingles & other_shingles) / len(shingles | other_shingles)
+
+    assert comparison.jaccard == round(expected, 6)
+    assert 0.0 < comparison.jaccard < 1.0
 
 
 def test_a_summary_derives_from_the_report_it_condenses_whichever_was_stored_first() -> None:
