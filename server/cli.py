@@ -64,6 +64,12 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         help="words between the windows a text is screened with; below 25 finds more reworded reuse and "
         f"verifies more chance candidates (default {base.screening_stride})",
     )
+    parser.add_argument(
+        "--index-stride",
+        type=int,
+        help="words between the passages a stored document is indexed at: 25 stores every passage and finds "
+        f"shorter reworded reuse, for twice the index memory (default {base.index_stride})",
+    )
     parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING or ERROR (default {base.log_level})")
     security = parser.add_argument_group("security", "Without these, listen on a loopback address only.")
     security.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve TLS with this certificate chain")

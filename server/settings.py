@@ -48,6 +48,8 @@ class Settings:
     verify_workers: int = DEFAULT_VERIFY_WORKERS
     # Words between the windows a text is screened with (the stored passages are every PASSAGE_STRIDE words).
     screening_stride: int = PASSAGE_STRIDE
+    # Words between the passages a stored document is indexed at: 50 (every other passage) or 25 (every one).
+    index_stride: int = 2 * PASSAGE_STRIDE
     log_level: str = "INFO"
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -88,6 +90,11 @@ class Settings:
             raise ValueError(
                 f"screening_stride must be from 1 to {PASSAGE_WORDS} words (a passage window's length), "
                 f"got {self.screening_stride}"
+            )
+        if self.index_stride not in (PASSAGE_STRIDE, 2 * PASSAGE_STRIDE):
+            raise ValueError(
+                f"index_stride must be {2 * PASSAGE_STRIDE} (every other passage) or {PASSAGE_STRIDE} (every "
+                f"passage, twice the index memory) words, got {self.index_stride}"
             )
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds}")

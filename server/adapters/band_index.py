@@ -249,8 +249,12 @@ class BandIndex:
         sketch_width: int = 128,
         common_key_windows: int = COMMON_KEY_WINDOWS,
         merge_in_background: bool = False,
+        window_stride: int = 50,
     ) -> None:
         self.bands = bands
+        # Words between a document's stored windows, chosen by the caller: recorded with a saved index, so
+        # that an index saved with another stride is rebuilt rather than mixed with it.
+        self.window_stride = window_stride
         self.rows = rows
         self._directory = directory
         self._save_windows = save_windows
@@ -589,6 +593,7 @@ class BandIndex:
             "bands": self.bands,
             "rows": self.rows,
             "sketch_width": self._sketches.width,
+            "window_stride": self.window_stride,
             "segments": names,
         }
         _write_atomically(directory / MANIFEST_NAME, lambda handle: handle.write(json.dumps(manifest).encode()))
@@ -612,11 +617,17 @@ class BandIndex:
         if manifest_path is None or not manifest_path.exists():
             return [], None
         manifest = json.loads(manifest_path.read_text())
-        if (manifest.get("bands"), manifest.get("rows"), manifest.get("sketch_width")) != (
-            self.bands,
-            self.rows,
-            self._sketches.width,
-        ) or manifest.get("format") not in (FORMAT_VERSION, _FORMAT_BEFORE_PER_BAND_MERGES):
+        # Indexes saved before the stride was recorded were all saved with 50.
+        saved = (
+            manifest.get("bands"),
+            manifest.get("rows"),
+            manifest.get("sketch_width"),
+            manifest.get("window_stride", 50),
+        )
+        if saved != (self.bands, self.rows, self._sketches.width, self.window_stride) or manifest.get("format") not in (
+            FORMAT_VERSION,
+            _FORMAT_BEFORE_PER_BAND_MERGES,
+        ):
             _LOGGER.warning("the saved index in %s has other parameters; rebuilding it from the store", manifest_path)
             return [], None
         if manifest["format"] == _FORMAT_BEFORE_PER_BAND_MERGES and len(self._saved_dead_windows()):

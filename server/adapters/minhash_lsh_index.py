@@ -39,14 +39,19 @@ CORROBORATING_PASSAGES: Final = 2
 # 21 bands of 3, an 8-byte entry each, so a stored passage costs 168 bytes. All 128 values (37 bands)
 # would cost 296 bytes for a recall gain only on passages already near the threshold.
 BANDED_PERMUTATIONS: Final = 64
+# Words between the passages a stored document is indexed at: every other passage by default, or every one.
+INDEX_STRIDE: Final = 2 * PASSAGE_STRIDE
+INDEX_STRIDES: Final = (PASSAGE_STRIDE, 2 * PASSAGE_STRIDE)
 
 
 class MinHashLshIndex:
     """Finds candidate documents by their passages' MinHash signatures, banded as in datasketch's MinHashLSH.
 
-    Stored documents are indexed at every other passage (a window of 50 words every 50 words), while a
-    query uses all its passages (every 25 words): any 75-word run of reused text still fills one query
-    window that overlaps a stored window by at least 37 words, and the index keeps half the entries.
+    Stored documents are indexed at every other passage by default (a window of 50 words every
+    `index_stride` = 50 words), while a query uses all its passages (every 25 words): any 75-word run of
+    reused text still fills one query window that overlaps a stored window by at least 37 words, and the
+    index keeps half the entries. With `index_stride` 25 every passage is stored: twice the index memory,
+    for shorter reworded passages that straddle two stored windows.
     A whole copy needs no index of its own: every one of its passages collides in every band.
 
     With a `screening_stride` below the passage stride, a query is screened with windows taken that much
@@ -65,9 +70,13 @@ class MinHashLshIndex:
         save_windows: int = SAVE_WINDOWS,
         screening_stride: int = PASSAGE_STRIDE,
         merge_in_background: bool = False,
+        index_stride: int = INDEX_STRIDE,
     ) -> None:
         if not 1 <= screening_stride <= PASSAGE_WORDS:
             raise ValueError(f"screening_stride must be in [1, {PASSAGE_WORDS}] words, got {screening_stride}")
+        if index_stride not in INDEX_STRIDES:
+            raise ValueError(f"index_stride must be one of {INDEX_STRIDES} words, got {index_stride}")
+        self._stored_step = index_stride // PASSAGE_STRIDE
         self._screening_stride = screening_stride
         self._signer = MinHashSigner(num_perm=num_perm, seed=seed)
         banded = min(num_perm, BANDED_PERMUTATIONS)
@@ -80,6 +89,7 @@ class MinHashLshIndex:
             save_windows,
             sketch_width=num_perm,
             merge_in_background=merge_in_background,
+            window_stride=index_stride,
         )
         standard_error = math.sqrt(passage_threshold * (1.0 - passage_threshold) / num_perm)
         self._closeness_floor = passage_threshold - CLOSENESS_STANDARD_ERRORS * standard_error
@@ -116,7 +126,7 @@ class MinHashLshIndex:
         passages = _rows(signatures.passages)
         if len(passages) == 0:
             return
-        stored = list(range(0, len(passages), 2))
+        stored = list(range(0, len(passages), self._stored_step))
         if stored[-1] != len(passages) - 1:
             stored.append(len(passages) - 1)
         self._bands.add(sequence, passages[stored])

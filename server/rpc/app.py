@@ -105,6 +105,7 @@ def build_running_server(settings: Settings) -> RunningServer:
         save_windows=settings.index_save_windows,
         screening_stride=settings.screening_stride,
         merge_in_background=True,
+        index_stride=settings.index_stride,
     )
     # The signing and index kernels compile (or load from numba's cache) on first use: pay that before serving,
     # so that the first request does not wait seconds for it.

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from server.adapters.minhash_lsh_index import PASSAGE_THRESHOLD, MinHashLshIndex
+from server.adapters.minhash_lsh_index import INDEX_STRIDE, PASSAGE_THRESHOLD, MinHashLshIndex
 from server.domain.deduplicator import Deduplicator, Limits
 from server.domain.model import Document, Relation
 from server.domain.passages import cut_passages
@@ -263,3 +264,35 @@ def test_a_document_below_the_passage_threshold_is_kept_only_when_two_query_pass
     assert closeness[2] < PASSAGE_THRESHOLD <= closeness[4]
     # A query of one passage has no second one to offer.
     assert set(index.screen(as_signatures(query[:1]), max_pairs=1000)) == {1, 2, 3, 4}
+
+
+@pytest.mark.parametrize(("index_stride", "step"), [(INDEX_STRIDE, 2), (25, 1)])
+def test_a_stored_document_is_indexed_at_every_passage_its_index_stride_reaches(index_stride: int, step: int) -> None:
+    index = MinHashLshIndex(index_stride=index_stride)
+    text = seed_texts()[WIRE_ID]
+    signatures = index.sign(text)
+    passages = len(signatures.passages)
+    assert passages > 4
+
+    index.add(1, signatures)
+
+    # Every `step`-th passage, and the last one so that the text's end is indexed too.
+    expected = len(set(range(0, passages, step)) | {passages - 1})
+    assert len(index._bands._window_sequences) == expected
+
+
+def test_an_index_saved_with_another_stride_is_rebuilt_from_the_store(tmp_path: Path) -> None:
+    texts = {sequence: text for sequence, text in enumerate([BRIDGE_STORY, FLOOD_REPORT, *seed_texts().values()], 1)}
+    saved = MinHashLshIndex(directory=tmp_path, save_windows=1)
+    for sequence, text in texts.items():
+        saved.add(sequence, saved.sign(text))
+    saved.checkpoint()
+
+    assert MinHashLshIndex(directory=tmp_path, save_windows=1).restore(set(texts)) == set()
+    assert MinHashLshIndex(directory=tmp_path, save_windows=1, index_stride=25).restore(set(texts)) == set(texts)
+
+
+@pytest.mark.parametrize("index_stride", [0, 10, 75])
+def test_an_index_stride_other_than_one_or_two_passages_is_refused(index_stride: int) -> None:
+    with pytest.raises(ValueError, match="index_stride must be one of"):
+        MinHashLshIndex(index_stride=index_stride)

@@ -88,6 +88,19 @@ def test_the_screening_stride_comes_from_the_flag_over_the_environment(monkeypat
     assert parse_settings(["--screening-stride", "10"]).screening_stride == 10
 
 
+@pytest.mark.parametrize("stride", [0, 10, 100])
+def test_the_index_stride_is_one_or_two_passages(stride: int) -> None:
+    with pytest.raises(ValueError, match=r"index_stride must be 50 \(every other passage\) or 25"):
+        Settings(index_stride=stride)
+
+
+def test_the_index_stride_comes_from_the_flag_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().index_stride == 50
+    monkeypatch.setenv("DEDUP_INDEX_STRIDE", "25")
+    assert parse_settings([]).index_stride == 25
+    assert parse_settings(["--index-stride", "50"]).index_stride == 50
+
+
 def test_environment_variables_set_paths_flags_and_numbers() -> None:
     settings = Settings.from_env(
         {
