@@ -46,7 +46,7 @@ class Settings:
     index_save_windows: int = 16_384
     # Processes that verify candidates on the real texts; 0 verifies in the server process itself.
     verify_workers: int = DEFAULT_VERIFY_WORKERS
-    # Words between the windows a text is screened with (the stored passages are every PASSAGE_STRIDE words).
+    # Words between the windows a text is screened with (the stored passages are every index_stride words).
     screening_stride: int = PASSAGE_STRIDE
     # Words between the passages a stored document is indexed at: 50 (every other passage) or 25 (every one).
     index_stride: int = 2 * PASSAGE_STRIDE

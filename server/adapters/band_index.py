@@ -48,6 +48,8 @@ FORMAT_VERSION: Final = 3
 # Version 2 merged segments with one band's mask of removed windows applied to every band, which dropped live
 # windows' entries from the other bands. Its files are kept only where no window was ever removed.
 _FORMAT_BEFORE_PER_BAND_MERGES: Final = 2
+# Indexes saved before the words between a document's stored windows were recorded all used this many.
+WINDOW_STRIDE_BEFORE_RECORDED: Final = 50
 # A window's sketch keeps the low byte of each of its signature values. Where two windows' MinHash values are
 # equal their bytes are too, and elsewhere bytes agree by chance once in 256, so the share of equal bytes
 # still estimates the windows' Jaccard similarity, from a quarter of the bytes.
@@ -249,13 +251,13 @@ class BandIndex:
         sketch_width: int = 128,
         common_key_windows: int = COMMON_KEY_WINDOWS,
         merge_in_background: bool = False,
-        window_stride: int = 50,
+        window_stride: int = WINDOW_STRIDE_BEFORE_RECORDED,
     ) -> None:
         self.bands = bands
+        self.rows = rows
         # Words between a document's stored windows, chosen by the caller: recorded with a saved index, so
         # that an index saved with another stride is rebuilt rather than mixed with it.
         self.window_stride = window_stride
-        self.rows = rows
         self._directory = directory
         self._save_windows = save_windows
         self._common_key_windows = common_key_windows
@@ -617,12 +619,11 @@ class BandIndex:
         if manifest_path is None or not manifest_path.exists():
             return [], None
         manifest = json.loads(manifest_path.read_text())
-        # Indexes saved before the stride was recorded were all saved with 50.
         saved = (
             manifest.get("bands"),
             manifest.get("rows"),
             manifest.get("sketch_width"),
-            manifest.get("window_stride", 50),
+            manifest.get("window_stride", WINDOW_STRIDE_BEFORE_RECORDED),
         )
         if saved != (self.bands, self.rows, self._sketches.width, self.window_stride) or manifest.get("format") not in (
             FORMAT_VERSION,
