@@ -81,24 +81,23 @@ def test_the_screening_stride_must_fit_in_a_passage_window(stride: int) -> None:
         Settings(screening_stride=stride)
 
 
-def test_the_screening_stride_comes_from_the_flag_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().screening_stride == 25
-    monkeypatch.setenv("DEDUP_SCREENING_STRIDE", "12")
-    assert parse_settings([]).screening_stride == 12
-    assert parse_settings(["--screening-stride", "10"]).screening_stride == 10
-
-
 @pytest.mark.parametrize("stride", [0, 10, 100])
 def test_the_index_stride_is_one_or_two_passages(stride: int) -> None:
     with pytest.raises(ValueError, match=r"index_stride must be 50 \(every other passage\) or 25"):
         Settings(index_stride=stride)
 
 
-def test_the_index_stride_comes_from_the_flag_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert Settings().index_stride == 50
-    monkeypatch.setenv("DEDUP_INDEX_STRIDE", "25")
-    assert parse_settings([]).index_stride == 25
-    assert parse_settings(["--index-stride", "50"]).index_stride == 50
+@pytest.mark.parametrize(
+    ("name", "default", "from_environment", "from_flag"),
+    [("screening_stride", 25, 12, 10), ("index_stride", 50, 25, 50)],
+)
+def test_a_stride_comes_from_the_flag_over_the_environment(
+    monkeypatch: pytest.MonkeyPatch, name: str, default: int, from_environment: int, from_flag: int
+) -> None:
+    assert getattr(Settings(), name) == default
+    monkeypatch.setenv(f"DEDUP_{name.upper()}", str(from_environment))
+    assert getattr(parse_settings([]), name) == from_environment
+    assert getattr(parse_settings([f"--{name.replace('_', '-')}", str(from_flag)]), name) == from_flag
 
 
 def test_environment_variables_set_paths_flags_and_numbers() -> None:
