@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS
+from server.domain.passages import INDEX_STRIDE, INDEX_STRIDES, PASSAGE_STRIDE, PASSAGE_WORDS
 
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 # Verification (tokenising and aligning real texts) holds the GIL, so it runs in worker processes,
@@ -49,7 +49,7 @@ class Settings:
     # Words between the windows a text is screened with (the stored passages are every index_stride words).
     screening_stride: int = PASSAGE_STRIDE
     # Words between the passages a stored document is indexed at: 50 (every other passage) or 25 (every one).
-    index_stride: int = 2 * PASSAGE_STRIDE
+    index_stride: int = INDEX_STRIDE
     log_level: str = "INFO"
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -91,9 +91,9 @@ class Settings:
                 f"screening_stride must be from 1 to {PASSAGE_WORDS} words (a passage window's length), "
                 f"got {self.screening_stride}"
             )
-        if self.index_stride not in (PASSAGE_STRIDE, 2 * PASSAGE_STRIDE):
+        if self.index_stride not in INDEX_STRIDES:
             raise ValueError(
-                f"index_stride must be {2 * PASSAGE_STRIDE} (every other passage) or {PASSAGE_STRIDE} (every "
+                f"index_stride must be {INDEX_STRIDE} (every other passage) or {PASSAGE_STRIDE} (every "
                 f"passage, twice the index memory) words, got {self.index_stride}"
             )
         if self.grace_seconds < 0:

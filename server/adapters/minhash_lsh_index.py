@@ -14,7 +14,7 @@ from datasketch import MinHashLSH
 from server.adapters.band_index import SAVE_WINDOWS, BandIndex
 from server.adapters.minhash_signer import HASH_FUNCTION, HASH_SCHEME, MinHashSigner
 from server.domain.model import IndexParameters
-from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS, SHINGLE_WORDS
+from server.domain.passages import INDEX_STRIDE, INDEX_STRIDES, PASSAGE_STRIDE, PASSAGE_WORDS, SHINGLE_WORDS
 from server.domain.ports import Signatures
 
 # Passages of a rewrite keep about a third or more of their content stems (measured on the seed
@@ -39,9 +39,6 @@ CORROBORATING_PASSAGES: Final = 2
 # 21 bands of 3, an 8-byte entry each, so a stored passage costs 168 bytes. All 128 values (37 bands)
 # would cost 296 bytes for a recall gain only on passages already near the threshold.
 BANDED_PERMUTATIONS: Final = 64
-# Words between the passages a stored document is indexed at: every other passage by default, or every one.
-INDEX_STRIDE: Final = 2 * PASSAGE_STRIDE
-INDEX_STRIDES: Final = (PASSAGE_STRIDE, 2 * PASSAGE_STRIDE)
 
 
 class MinHashLshIndex:

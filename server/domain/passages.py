@@ -11,6 +11,10 @@ from server.domain.tokenization import TokenizedText, is_content_word, stem
 # news prose, and a stride of half a window means any reused run of 75 words fills one window.
 PASSAGE_WORDS: Final = 50
 PASSAGE_STRIDE: Final = 25
+# Words between the passages a stored document is indexed at: every other passage by default (half the index
+# memory), or every one.
+INDEX_STRIDE: Final = 2 * PASSAGE_STRIDE
+INDEX_STRIDES: Final = (PASSAGE_STRIDE, INDEX_STRIDE)
 # Word n-gram length of the document-level shingles (near-verbatim whole copies).
 SHINGLE_WORDS: Final = 5
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.adapters.minhash_lsh_index import INDEX_STRIDE, PASSAGE_THRESHOLD, MinHashLshIndex
+from server.adapters.minhash_lsh_index import PASSAGE_THRESHOLD, MinHashLshIndex
 from server.domain.deduplicator import Deduplicator, Limits
 from server.domain.model import Document, Relation
-from server.domain.passages import cut_passages
+from server.domain.passages import INDEX_STRIDE, cut_passages
 from server.domain.ports import SignatureIndex, Signatures
 from server.domain.tokenization import tokenize
 from tests.fakes import ExactIndex, MemoryStore
