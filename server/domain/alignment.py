@@ -61,11 +61,19 @@ CONDENSED_MAX_AMBIGUITY: Final = 2.0
 EDGE_COSINE: Final = SEED_COSINE / 2
 # Shingle length used for whole-document Jaccard and for measuring how verbatim a fragment is.
 VERBATIM_NGRAM: Final = 4
+# A fragment whose word n-grams are at least this share verbatim is a copy, and a copy ends where its words stop
+# matching: words of its edge sentences before the first shared n-gram, or after the last, were not copied (a
+# heading run into the copied sentence, the host's words around an insertion).
+COPY_SHARE: Final = 0.5
 
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
-    """An aligned pair of token ranges `[a_start, a_end)` in text a and `[b_start, b_end)` in text b."""
+    """An aligned pair of token ranges `[a_start, a_end)` in text a and `[b_start, b_end)` in text b.
+
+    `verbatim` is measured over the whole sentences the fragment spans, before a copy's ends are trimmed to its
+    copied words (see COPY_SHARE).
+    """
 
     a_start: int
     a_end: int
@@ -361,6 +369,11 @@ def _fragment_over(
     first_a, last_a, first_b, last_b = rows
     a_start, a_end = a.sentences[first_a].token_start, a.sentences[last_a].token_end
     b_start, b_end = b.sentences[first_b].token_start, b.sentences[last_b].token_end
+    a_shingles, b_shingles = shingle_set(a.words[a_start:a_end]), shingle_set(b.words[b_start:b_end])
+    verbatim = _shared_share(a_shingles, b_shingles)
+    if verbatim >= COPY_SHARE:
+        a_start, a_end = _copied_within(a, first_a, last_a, b_shingles)
+        b_start, b_end = _copied_within(b, first_b, last_b, a_shingles)
     return Fragment(
         a_start=a_start,
         a_end=a_end,
@@ -368,9 +381,26 @@ def _fragment_over(
         b_end=b_end,
         seeds=seeds,
         cosine=cosine,
-        verbatim=verbatim_share(a.words[a_start:a_end], b.words[b_start:b_end]),
+        verbatim=verbatim,
         condensed=condensed,
     )
+
+
+def _copied_within(text: TokenizedText, first: int, last: int, other: set[tuple[str, ...]]) -> tuple[int, int]:
+    """Return sentences first..last of `text` as tokens, less the words of the edge sentences before (after) the copy.
+
+    The copy begins with the edge sentence's first word n-gram found in `other`, and ends with its last; an edge
+    sentence with none is kept whole.
+    """
+    words, size = text.words, VERBATIM_NGRAM
+    start, end = text.sentences[first].token_start, text.sentences[last].token_end
+    if end - start < size:
+        return start, end
+    head_end = min(text.sentences[first].token_end, end - size + 1)
+    head = next((place for place in range(start, head_end) if words[place : place + size] in other), start)
+    tail_start = max(text.sentences[last].token_start + size, head + size)
+    tail = next((place for place in range(end, tail_start - 1, -1) if words[place - size : place] in other), end)
+    return head, tail
 
 
 def _condensations(
@@ -486,7 +516,10 @@ def shingle_set(words: tuple[str, ...] | list[str], size: int = VERBATIM_NGRAM) 
 
 def verbatim_share(a_words: tuple[str, ...], b_words: tuple[str, ...]) -> float:
     """Return the share of the shorter side's word n-grams that occur verbatim in the other side."""
-    a_shingles, b_shingles = shingle_set(a_words), shingle_set(b_words)
+    return _shared_share(shingle_set(a_words), shingle_set(b_words))
+
+
+def _shared_share(a_shingles: set[tuple[str, ...]], b_shingles: set[tuple[str, ...]]) -> float:
     smaller = min(len(a_shingles), len(b_shingles))
     return len(a_shingles & b_shingles) / smaller if smaller else 0.0
 

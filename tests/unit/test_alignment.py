@@ -145,6 +145,22 @@ def test_a_fragment_reaches_over_the_reworded_sentence_beside_it_only_when_that_
     assert fragment.seeds == 3
 
 
+def test_a_copys_evidence_leaves_out_the_words_run_into_its_edge_sentences() -> None:
+    # A heading without a full stop runs into the first copied sentence, and the page's own words go on from the
+    # last one: each edge sentence is partly copied.
+    body = " ".join(BRIDGE_SENTENCES[2:5]).rstrip(".")
+    text = f"Commuter news in brief {body}, our reporter on the quay adds. {EXCERPT_TAIL}"
+    tokens, story = tokenize(text), tokenize(BRIDGE_STORY)
+
+    (fragment,) = align(tokens, story).fragments
+
+    start, end = tokens.char_span(fragment.a_start, fragment.a_end)
+    source_start, source_end = story.char_span(fragment.b_start, fragment.b_end)
+    assert text[start:end] == body
+    assert BRIDGE_STORY[source_start:source_end] == body
+    assert fragment.seeds == 3
+
+
 def test_a_reworded_story_aligns_with_its_source_throughout() -> None:
     rewrite, story = tokenize(BRIDGE_REWRITE), tokenize(BRIDGE_STORY)
 
