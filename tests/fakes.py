@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -151,6 +151,7 @@ class MemoryStore:
         self._links: dict[tuple[str, str], Link] = {}
         self._last_sequence = 0
         self._parameters: IndexParameters | None = None
+        self._tokenization_version: int | None = None
         self._lock = threading.Lock()
         self.applied: list[StoreChange] = []
 
@@ -197,6 +198,16 @@ class MemoryStore:
             ]
         yield from items
 
+    def iter_texts(self) -> Iterator[tuple[int, str]]:
+        with self._lock:
+            ordered = sorted(self._documents.values(), key=lambda stored: stored.sequence)
+        yield from ((stored.sequence, stored.document.text) for stored in ordered)
+
+    def replace_signatures(self, signatures: Mapping[int, Signatures]) -> None:
+        with self._lock:
+            ids = {stored.sequence: document_id for document_id, stored in self._documents.items()}
+            self._signatures = self._signatures | {ids[sequence]: new for sequence, new in signatures.items()}
+
     def links_of(self, document_id: str) -> list[Link]:
         with self._lock:
             return [link for key, link in self._links.items() if document_id in key]
@@ -237,6 +248,12 @@ class MemoryStore:
 
     def load_parameters(self) -> IndexParameters | None:
         return self._parameters
+
+    def tokenization_version(self) -> int | None:
+        return self._tokenization_version
+
+    def save_tokenization_version(self, version: int) -> None:
+        self._tokenization_version = version
 
     def save_parameters(self, parameters: IndexParameters) -> None:
         self._parameters = parameters

@@ -70,6 +70,10 @@ _PIC_TWITTER: Final = np.frombuffer(b"pic.twitter.com/", dtype=np.uint8)
 _SPACE_BYTE: Final = 0x20
 _AT_BYTE: Final = 0x40
 _S_BYTE: Final = 0x73
+_LOWER_A_BYTE: Final = 0x61
+_LOWER_Z_BYTE: Final = 0x7A
+_CARRIAGE_RETURN: Final = 0x0D
+_LINE_FEED: Final = 0x0A
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +325,15 @@ def _link_end(text: npt.NDArray[np.uint8], start: int, classes: npt.NDArray[np.u
     return end
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _continues_line(text: npt.NDArray[np.uint8], start: int, classes: npt.NDArray[np.uint8]) -> bool:
+    # Whether the line beginning at `start` continues the one before it, as the domain joins lines: it starts with a
+    # lower-case ASCII letter that does not begin a link or handle (those are blanked before the domain looks).
+    if start >= text.shape[0] or not _LOWER_A_BYTE <= text[start] <= _LOWER_Z_BYTE:
+        return False
+    return not (classes[text[start]] & LINK_START and _link_end(text, start, classes) > start)
+
+
 @numba.njit(cache=True, nogil=True)
 def _scan_tokens(
     text: npt.NDArray[np.uint8],
@@ -403,6 +416,11 @@ def _scan_tokens(
             unfolded[count] = True
             count += 1
         elif kind & LINE_BREAK:
+            if text[position] == _CARRIAGE_RETURN and position + 1 < size and text[position + 1] == _LINE_FEED:
+                width = 2  # one line break, as str.splitlines reads it
+            if _continues_line(text, position + width, classes):
+                position += width
+                continue
             if count - line_start >= min_line_words:
                 starts[kept : kept + count - line_start] = starts[line_start:count]
                 ends[kept : kept + count - line_start] = ends[line_start:count]

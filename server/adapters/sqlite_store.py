@@ -6,7 +6,7 @@ import json
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +28,8 @@ DATABASE_NAME: Final = "provenance.sqlite3"
 SCHEMA_VERSION: Final = "2"
 # Sequences per IN (...) query: below SQLite's default limit of bound parameters (32766 since 3.32).
 _SQL_CHUNK: Final = 500
+# Texts are read a page at a time, so that no query stays open while the caller writes between pages.
+_TEXT_PAGE: Final = 1000
 
 # What GetStats counts: documents with their passages, and links that are not between siblings.
 COUNT_QUERIES: Final = (
@@ -166,6 +168,33 @@ class SqliteProvenanceStore:
             if sequence in wanted:
                 yield int(sequence), _signatures_from_row(document_signature, passage_signatures, passage_count)
 
+    def iter_texts(self) -> Iterator[tuple[int, str]]:
+        after = -1
+        while True:
+            rows = (
+                self._connection()
+                .execute(
+                    "SELECT sequence, text FROM documents WHERE sequence > ? ORDER BY sequence LIMIT ?",
+                    (after, _TEXT_PAGE),
+                )
+                .fetchall()
+            )
+            if not rows:
+                return
+            yield from ((int(sequence), str(text)) for sequence, text in rows)
+            after = rows[-1][0]
+
+    def replace_signatures(self, signatures: Mapping[int, Signatures]) -> None:
+        with self._write_lock, self._transaction() as transaction:
+            transaction.executemany(
+                "UPDATE documents SET document_signature = ?, passage_signatures = ?, passage_count = ? "
+                "WHERE sequence = ?",
+                [
+                    (new.document, _pack(new.passages), len(new.passages), sequence)
+                    for sequence, new in signatures.items()
+                ],
+            )
+
     def links_of(self, document_id: str) -> list[Link]:
         rows = (
             self._connection()
@@ -235,6 +264,18 @@ class SqliteProvenanceStore:
                 "INSERT INTO meta VALUES ('index_parameters', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 (json.dumps(asdict(parameters), sort_keys=True),),
+            )
+
+    def tokenization_version(self) -> int | None:
+        value = self._meta("tokenization_version")
+        return int(value) if value is not None else None
+
+    def save_tokenization_version(self, version: int) -> None:
+        with self._write_lock, self._transaction() as transaction:
+            transaction.execute(
+                "INSERT INTO meta VALUES ('tokenization_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(version),),
             )
 
     def counts(self) -> tuple[int, int, int]:

@@ -46,14 +46,26 @@ from server.domain.provenance import (
     provenance_of,
     unsettled,
 )
+from server.domain.tokenization import TOKENIZATION_VERSION, words_may_differ_since
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
 
 DEFAULT_MATCH_LIMIT: Final = 10
 # While the index is filled at start, it is compacted (and saved) every this many documents.
 LOAD_CHECKPOINT_DOCUMENTS: Final = 2000
+# Texts signed again at start (see TOKENIZATION_VERSION) are stored this many at a time.
+RESIGN_BATCH_DOCUMENTS: Final = 1000
 # An ingest hands its verification jobs over this many at a time: enough to keep two workers busy
 # while the next documents are screened, few enough that the first start early.
 JOBS_PER_SUBMISSION: Final = 4
+
+
+@dataclass(frozen=True, slots=True)
+class IndexLoad:
+    """What filling the index at start did: documents indexed, read from the store, and signed again."""
+
+    indexed: int
+    added: int
+    resigned: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,17 +130,50 @@ class Deduplicator:
     def limits(self) -> Limits:
         return self._limits
 
-    def load_index(self) -> tuple[int, int]:
-        """Reload the saved index and add the stored documents it lacks; return (indexed, added) counts."""
+    def load_index(self) -> IndexLoad:
+        """Sign again texts signed under older rules, then reload the saved index and add the documents it lacks."""
+        resigned = self._resign_older_tokenization()
         missing = self._index.restore(self._store.sequences())
+        for sequence in resigned - missing:
+            # The saved index holds the windows of its old signatures.
+            self._index.remove(sequence)
         added = 0
-        for sequence, signatures in self._store.iter_signatures(missing):
+        for sequence, signatures in self._store.iter_signatures(missing | resigned):
             self._index.add(sequence, signatures)
             added += 1
             if added % LOAD_CHECKPOINT_DOCUMENTS == 0:
                 self._index.checkpoint()
         self._index.checkpoint()
-        return len(self._index), added
+        return IndexLoad(len(self._index), added, len(resigned))
+
+    def _resign_older_tokenization(self) -> set[int]:
+        """Sign again the stored texts whose words the tokenizer may read otherwise than when they were signed.
+
+        Their new signatures are stored a batch at a time, and the version last: a start that stops half way
+        signs again what it had not recorded yet.
+        """
+        # A store that recorded no version was signed under version 1, or is new and holds nothing to sign.
+        version = self._store.tokenization_version() or 1
+        if version > TOKENIZATION_VERSION:
+            raise ValueError(
+                f"the store was signed under tokenization version {version}, newer than this server's "
+                f"{TOKENIZATION_VERSION}: run a server as new as the one that signed it"
+            )
+        resigned: set[int] = set()
+        if version == TOKENIZATION_VERSION:
+            return resigned
+        batch: dict[int, Signatures] = {}
+        for sequence, text in self._store.iter_texts():
+            if words_may_differ_since(version, text):
+                batch[sequence] = self._index.sign(text)
+            if len(batch) >= RESIGN_BATCH_DOCUMENTS:
+                self._store.replace_signatures(batch)
+                resigned.update(batch)
+                batch = {}
+        self._store.replace_signatures(batch)
+        resigned.update(batch)
+        self._store.save_tokenization_version(TOKENIZATION_VERSION)
+        return resigned
 
     def ingest(self, documents: Sequence[Document], replace: bool = False) -> list[IngestResult]:
         """Store documents and the links they take part in; one result per document, in order.

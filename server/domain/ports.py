@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -105,6 +105,14 @@ class ProvenanceStore(Protocol):
         """Yield (sequence, signatures) of the stored documents among `sequences`, to fill an index at start."""
         ...
 
+    def iter_texts(self) -> Iterator[tuple[int, str]]:
+        """Yield (sequence, text) of every stored document, in sequence order."""
+        ...
+
+    def replace_signatures(self, signatures: Mapping[int, Signatures]) -> None:
+        """Store new signatures for the stored documents with these sequences, atomically."""
+        ...
+
     def links_of(self, document_id: str) -> list[Link]:
         """Return every stored link that has `document_id` at either end, suppressed or not."""
         ...
@@ -123,6 +131,12 @@ class ProvenanceStore(Protocol):
     def load_parameters(self) -> IndexParameters | None: ...
 
     def save_parameters(self, parameters: IndexParameters) -> None: ...
+
+    def tokenization_version(self) -> int | None:
+        """Return the tokenization version the stored signatures were made under; None when none was recorded."""
+        ...
+
+    def save_tokenization_version(self, version: int) -> None: ...
 
     def counts(self) -> tuple[int, int, int]:
         """Return the numbers of stored documents, passages and (unsuppressed) links."""

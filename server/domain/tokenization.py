@@ -34,6 +34,20 @@ _CLOSERS: Final = "\"'\u201d\u2019)\\]"  # quotes (straight and curly) and brack
 _OPENERS: Final = "\"'\u201c\u2018(\\["
 _SENTENCE_END: Final = re.compile(rf"[.!?{_CJK_STOPS}][{_CLOSERS}]*(?=\s+[{_OPENERS}]?[^\sa-z])|[{_CJK_STOPS}]")
 
+# Text wrapped at a fixed width (mail, books, pages converted from PDF) breaks lines inside sentences. A line that
+# starts with a lower-case letter continues the line before it: its sentence goes on, and a short piece of it
+# ("states.", "evaluation") is not a boilerplate line. Only ASCII letters are looked at, so that the compiled
+# signer can apply the same rule byte by byte. A link or handle at the start of a line is blanked first, and does
+# not continue anything.
+_LOWER_CASE_ASCII: Final = frozenset("abcdefghijklmnopqrstuvwxyz")
+# What str.splitlines ends a line at.
+_LINE_BREAK_CHARACTERS: Final = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+# Raised whenever a change to these rules changes which words some text keeps, and so its signatures; a store
+# records the version its signatures were made under, and signatures made under another are made again at start.
+# Version 2 joins continued lines (version 1 read each line on its own).
+TOKENIZATION_VERSION: Final = 2
+_CONTINUED_LINE: Final = re.compile(rf"[{_LINE_BREAK_CHARACTERS}][a-z]")
+
 # Words that carry grammar rather than content: rewrites change them freely, so content
 # comparisons leave them out. English only; other languages keep all their words as content.
 STOPWORDS: Final = frozenset(
@@ -298,11 +312,21 @@ def content_stems(words: Iterable[str]) -> list[str]:
     return [word[:STEM_LENGTH] for word in words if word not in STOPWORDS]
 
 
+def words_may_differ_since(version: int, text: str) -> bool:
+    r"""Tell whether `text` may keep other words under these rules than under those of `version` (TOKENIZATION_VERSION).
+
+    >>> words_may_differ_since(1, "A line that is cut\nin two"), words_may_differ_since(1, "One\nTwo")
+    (True, False)
+    """
+    return version < TOKENIZATION_VERSION and _CONTINUED_LINE.search(text) is not None
+
+
 def tokenize(text: str) -> TokenizedText:
     r"""Cut `text` into normalised word tokens and sentences, dropping boilerplate lines.
 
-    A line is boilerplate when, once links and handles are removed, it has fewer than
-    MIN_CONTENT_LINE_WORDS words. When every line is boilerplate (a short text), nothing is dropped.
+    A line that starts with a lower-case ASCII letter continues the one before it (wrapped text). A line is
+    boilerplate when, once links and handles are removed, it has fewer than MIN_CONTENT_LINE_WORDS words. When
+    every line is boilerplate (a short text), nothing is dropped.
 
     >>> tokens = tokenize("Scroll down\nThe Leader LEFT Mosul last week. He hid in the desert villages.")
     >>> tokens.words[:5]
@@ -383,12 +407,24 @@ def _normalised(words: list[str]) -> list[str]:
 def _content_lines(masked: str, sentence_ends: list[int]) -> list[_ScannedLine]:
     # Each line is scanned once: the words that decide whether it is boilerplate are its tokens.
     lines = []
+    for start, end in _joined_lines(masked):
+        scanned = _scanned_line(masked, start, end, sentence_ends)
+        if scanned.word_count >= MIN_CONTENT_LINE_WORDS:
+            lines.append(scanned)
+    return lines
+
+
+def _joined_lines(masked: str) -> list[tuple[int, int]]:
+    """Return the lines of `masked` as [start, end) without their line breaks, continued lines joined (see tokenize)."""
+    lines: list[tuple[int, int]] = []
     position = 0
     for line in masked.splitlines(keepends=True):
         start, position = position, position + len(line)
-        scanned = _scanned_line(masked, start, start + len(line.rstrip("\r\n")), sentence_ends)
-        if scanned.word_count >= MIN_CONTENT_LINE_WORDS:
-            lines.append(scanned)
+        end = start + len(line.rstrip("\r\n"))
+        if lines and line[:1] in _LOWER_CASE_ASCII:
+            lines[-1] = (lines[-1][0], end)
+        else:
+            lines.append((start, end))
     return lines
 
 

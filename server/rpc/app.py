@@ -136,14 +136,21 @@ def build_running_server(settings: Settings) -> RunningServer:
         ),
         verifier,
     )
-    indexed, added = deduplicator.load_index()
+    try:
+        loaded = deduplicator.load_index()
+    except ValueError:
+        index.close()
+        store.close()
+        raise
     release_free_heap()
     _LOGGER.info(
         "indexed %d documents from %s (%d read from the store, the rest from the saved index)",
-        indexed,
+        loaded.indexed,
         store.path,
-        added,
+        loaded.added,
     )
+    if loaded.resigned:
+        _LOGGER.info("signed %d stored texts again: the tokenizer now reads their words otherwise", loaded.resigned)
     if isinstance(verifier, ProcessVerifier):
         verifier.start()
         _LOGGER.info("verifying candidates in %d worker processes", verifier.workers)

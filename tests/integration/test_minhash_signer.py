@@ -215,6 +215,10 @@ def test_a_long_unpunctuated_text_signs_like_the_reference() -> None:
         "WwW.Example.com/x HTTP://a.b/c @Handle_1 @Józef a@b foohttp://x @ @@x one two",
         "\u2028".join(["a b c d e"] * 30) + "\x85x y\r\nz\x0cw\x1cv\x1dq\x1er\x1fs\x0bt",
         "lone \ud800 surrogate and other words",
+        # Wrapped lines: a line that starts with a lower-case letter continues the one before, unless a link starts it.
+        "Students must identify themselves as\noutlined in\nthe\r\nrequirements below. The\nstudent body\rworks",
+        "A short line\nhttp://x.com/a then words\nwww.y.org more words\npic.twitter.com/b and more\nzebra",
+        "\nfirst\n\nsecond line here\u2028third line here\x85fourth\r\r\nfifth and sixth words",
         "𝐀𝐁 \U00020000 😀 emoji and astral words",
     ],
 )

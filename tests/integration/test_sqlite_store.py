@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sqlite3
+import textwrap
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -10,11 +12,12 @@ import pytest
 
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.sqlite_store import COUNT_QUERIES, DATABASE_NAME, SqliteProvenanceStore
-from server.domain.deduplicator import Deduplicator
+from server.domain.deduplicator import Deduplicator, IndexLoad
 from server.domain.errors import InvalidDocumentError
 from server.domain.model import DirectionBasis, Document, IngestStatus, Link, PairwiseDirection, Relation, Span
 from server.domain.ports import Signatures, StoreChange
-from tests.stories import EXCERPT_ID, REWRITE_ID, SEED_IDS, WIRE_ID, seed_texts
+from server.domain.tokenization import TOKENIZATION_VERSION
+from tests.stories import BRIDGE_STORY, EXCERPT_ID, FOOTBALL_STORY, REWRITE_ID, SEED_IDS, WIRE_ID, seed_texts
 
 WIDTH = 16
 
@@ -384,10 +387,84 @@ def test_the_seed_provenance_survives_a_restart(tmp_path: Path) -> None:
     reopened = SqliteProvenanceStore(tmp_path)
     try:
         restarted = Deduplicator(reopened, MinHashLshIndex())
-        assert restarted.load_index() == (len(SEED_IDS), len(SEED_IDS))
+        assert restarted.load_index() == IndexLoad(len(SEED_IDS), len(SEED_IDS), 0)
         assert restarted.provenance(REWRITE_ID).origin_id == WIRE_ID
         assert restarted.provenance(EXCERPT_ID).origin_id == WIRE_ID
         assert [match.document_id for match in restarted.find_similar(document_id=WIRE_ID)] == [REWRITE_ID, EXCERPT_ID]
         assert reopened.counts()[0::2] == (5, 2)
     finally:
         reopened.close()
+
+
+def test_texts_are_read_a_page_at_a_time_and_signatures_replaced_in_place(store: SqliteProvenanceStore) -> None:
+    # More documents than a page of texts.
+    count = 2500
+    store.apply(
+        StoreChange(
+            added=[(document(f"doc-{number}", f"Text {number}"), signatures(number % 200)) for number in range(count)],
+            first_sequence=1,
+        )
+    )
+
+    texts = list(store.iter_texts())
+    store.replace_signatures({1: signatures(207, passages=3), count: signatures(208, passages=1)})
+
+    assert texts == [(number + 1, f"Text {number}") for number in range(count)]
+    assert store.get_signatures("doc-0") == signatures(207, passages=3)
+    assert store.get_signatures(f"doc-{count - 1}") == signatures(208, passages=1)
+    assert store.get_signatures("doc-1") == signatures(1)
+    assert store.counts()[1] == 2 * (count - 2) + 3 + 1
+
+
+def test_texts_signed_under_older_tokenization_are_signed_again_and_reindexed_at_start(tmp_path: Path) -> None:
+    # Lines cut at 40 characters, some starting in lower case: since version 2 they continue the line before.
+    wrapped = textwrap.fill(BRIDGE_STORY, width=40)
+
+    def started() -> tuple[SqliteProvenanceStore, MinHashLshIndex, Deduplicator]:
+        store = SqliteProvenanceStore(tmp_path)
+        # Saved at every checkpoint, so that a restart reloads the windows the index had.
+        index = MinHashLshIndex(directory=tmp_path / "index", save_windows=1)
+        return store, index, Deduplicator(store, index)
+
+    store, index, deduplicator = started()
+    deduplicator.load_index()
+    deduplicator.ingest([Document("wrapped", wrapped), Document("wire", seed_texts()[WIRE_ID])])
+    # As if signed under older rules, which read the text otherwise: its stored signatures are another text's, and
+    # so are its windows in the saved index once it is rebuilt from them.
+    wrapped_sequence = store.sequence_of("wrapped")
+    assert wrapped_sequence is not None
+    store.replace_signatures({wrapped_sequence: index.sign(FOOTBALL_STORY)})
+    index.close()
+    store.close()
+    shutil.rmtree(tmp_path / "index")
+    store, index, deduplicator = started()
+    assert deduplicator.load_index() == IndexLoad(2, 2, 0)
+    store.save_tokenization_version(1)
+    index.close()
+    store.close()
+
+    store, index, deduplicator = started()
+    try:
+        loaded = deduplicator.load_index()
+
+        # Only the wrapped text changes under the new rules; the wire story has no line in lower case.
+        assert loaded == IndexLoad(2, 1, 1)
+        assert store.tokenization_version() == TOKENIZATION_VERSION
+        assert store.get_signatures("wrapped") == index.sign(wrapped)
+        assert wrapped_sequence in index.screen(index.sign(wrapped), max_pairs=1000)
+        assert wrapped_sequence not in index.screen(index.sign(FOOTBALL_STORY), max_pairs=1000)
+        assert [match.document_id for match in deduplicator.find_similar(text=wrapped)][:1] == ["wrapped"]
+    finally:
+        index.close()
+        store.close()
+
+
+def test_a_store_signed_under_a_newer_tokenization_is_refused(tmp_path: Path) -> None:
+    store = SqliteProvenanceStore(tmp_path)
+    store.save_tokenization_version(TOKENIZATION_VERSION + 1)
+    try:
+        with pytest.raises(ValueError, match="newer than this server"):
+            Deduplicator(store, MinHashLshIndex()).load_index()
+        assert store.tokenization_version() == TOKENIZATION_VERSION + 1
+    finally:
+        store.close()

@@ -10,7 +10,7 @@ import pytest
 
 from bench.corpus import Shares, generate
 from server.domain.comparison import compare_profiles, profile_text
-from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, Limits
+from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, IndexLoad, Limits
 from server.domain.errors import (
     DocumentAlreadyExistsError,
     DocumentNotFoundError,
@@ -730,7 +730,7 @@ def test_a_new_deduplicator_over_the_same_store_loads_the_index(seeded: Deduplic
     fresh_index = ExactIndex()
     restarted = Deduplicator(store, fresh_index)
 
-    assert restarted.load_index() == (5, 5)
+    assert restarted.load_index() == IndexLoad(5, 5, 0)
     assert len(fresh_index) == 5
     assert [match.document_id for match in restarted.find_similar(document_id=WIRE_ID)] == [REWRITE_ID, EXCERPT_ID]
 

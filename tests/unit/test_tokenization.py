@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import itertools
+import string
 
 import pytest
 from hypothesis import given, settings
@@ -187,6 +188,36 @@ def test_each_line_starts_a_new_sentence() -> None:
     assert tokens.sentences[1].token_start == 7
 
 
+def test_a_line_that_starts_in_lower_case_continues_the_line_before_it() -> None:
+    # Text wrapped at a fixed width: its short pieces of lines are not boilerplate, and its sentences go on.
+    text = (
+        "Students must identify themselves to the officer and provide the papers as\n"
+        "outlined\n"
+        "in the requirements below. Their\r\n"
+        "accommodation is arranged within thirty days.\n"
+        "Advertisement\n"
+        "http://example.com/apply to apply online today\n"
+        "Applications close in May."
+    )
+
+    tokens = tokenize(text)
+
+    assert [" ".join(words) for words in sentence_words(tokens)] == [
+        "students must identify themselves to the officer and provide the papers as outlined in the requirements below",
+        "their accommodation is arranged within thirty days",
+        "to apply online today",
+        "applications close in may",
+    ]
+    assert_spans_point_at_original(text, tokens)
+
+
+def test_a_line_that_starts_with_a_link_does_not_continue_the_line_before_it() -> None:
+    tokens = tokenize("The council approved the plan on Monday\nwww.example.com has the full text of it")
+
+    assert len(tokens.sentences) == 2
+    assert tokens.sentences[1].token_start == 7
+
+
 def test_unpunctuated_text_is_cut_into_bounded_sentences() -> None:
     tokens = tokenize(" ".join(f"word{index}" for index in range(3 * MAX_SENTENCE_WORDS + 5)))
 
@@ -269,7 +300,15 @@ _LINE_BREAKS = st.sampled_from(["\n", "\r\n", "\r", "\u2028", "\x0b", "\x85"])
 )
 def test_a_text_tokenizes_as_its_kept_lines_do_one_by_one(lines: list[str], breaks: list[str]) -> None:
     text = "".join(line + line_break for line, line_break in zip(lines, breaks, strict=False))
-    kept = [tokenize(line) for line in lines if len(tokenize(line)) >= MIN_CONTENT_LINE_WORDS]
+    # A line whose first character is a lower-case ASCII letter starting a word (not a link) continues the one before.
+    # Lines as str.splitlines reads them: "\r", an empty line and "\n" are one line break.
+    joined: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if joined and line[:1] in string.ascii_lowercase and tokenize(line).starts[:1] == (0,):
+            joined[-1] += line
+        else:
+            joined.append(line)
+    kept = [tokenize(line) for line in joined if len(tokenize(line)) >= MIN_CONTENT_LINE_WORDS]
 
     tokens = tokenize(text)
 
