@@ -61,11 +61,16 @@ JOBS_PER_SUBMISSION: Final = 4
 
 @dataclass(frozen=True, slots=True)
 class IndexLoad:
-    """What filling the index at start did: documents indexed, read from the store, and signed again."""
+    """What filling the index at start did: documents indexed, read from the store, checked and signed again.
+
+    `checked` counts the stored texts read because the store was signed under older tokenization rules, and
+    `resigned` those of them signed again.
+    """
 
     indexed: int
     added: int
-    resigned: int
+    checked: int = 0
+    resigned: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +137,7 @@ class Deduplicator:
 
     def load_index(self) -> IndexLoad:
         """Sign again texts signed under older rules, then reload the saved index and add the documents it lacks."""
-        resigned = self._resign_older_tokenization()
+        checked, resigned = self._resign_older_tokenization()
         missing = self._index.restore(self._store.sequences())
         for sequence in resigned - missing:
             # The saved index holds the windows of its old signatures.
@@ -144,10 +149,12 @@ class Deduplicator:
             if added % LOAD_CHECKPOINT_DOCUMENTS == 0:
                 self._index.checkpoint()
         self._index.checkpoint()
-        return IndexLoad(len(self._index), added, len(resigned))
+        return IndexLoad(len(self._index), added, checked, len(resigned))
 
-    def _resign_older_tokenization(self) -> set[int]:
+    def _resign_older_tokenization(self) -> tuple[int, set[int]]:
         """Sign again the stored texts whose words the tokenizer may read otherwise than when they were signed.
+
+        Returns the number of texts read and the sequences signed again.
 
         Their new signatures are stored a batch at a time, and the version last: a start that stops half way
         signs again what it had not recorded yet.
@@ -159,11 +166,13 @@ class Deduplicator:
                 f"the store was signed under tokenization version {version}, newer than this server's "
                 f"{TOKENIZATION_VERSION}: run a server as new as the one that signed it"
             )
+        checked = 0
         resigned: set[int] = set()
         if version == TOKENIZATION_VERSION:
-            return resigned
+            return checked, resigned
         batch: dict[int, Signatures] = {}
         for sequence, text in self._store.iter_texts():
+            checked += 1
             if words_may_differ_since(version, text):
                 batch[sequence] = self._index.sign(text)
             if len(batch) >= RESIGN_BATCH_DOCUMENTS:
@@ -173,7 +182,7 @@ class Deduplicator:
         self._store.replace_signatures(batch)
         resigned.update(batch)
         self._store.save_tokenization_version(TOKENIZATION_VERSION)
-        return resigned
+        return checked, resigned
 
     def ingest(self, documents: Sequence[Document], replace: bool = False) -> list[IngestResult]:
         """Store documents and the links they take part in; one result per document, in order.

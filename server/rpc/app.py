@@ -23,6 +23,7 @@ from server.adapters.sqlite_store import SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator, Limits
 from server.domain.model import IndexParameters
 from server.domain.ports import Verifier
+from server.domain.tokenization import TOKENIZATION_VERSION
 from server.domain.verification import LocalVerifier
 from server.rpc.interceptors import BearerTokenInterceptor, RequestDecodingInterceptor
 from server.rpc.servicer import DedupServicer
@@ -149,8 +150,13 @@ def build_running_server(settings: Settings) -> RunningServer:
         store.path,
         loaded.added,
     )
-    if loaded.resigned:
-        _LOGGER.info("signed %d stored texts again: the tokenizer now reads their words otherwise", loaded.resigned)
+    if loaded.checked:
+        _LOGGER.info(
+            "read %d texts signed under older tokenization rules (now version %d): %d signed again",
+            loaded.checked,
+            TOKENIZATION_VERSION,
+            loaded.resigned,
+        )
     if isinstance(verifier, ProcessVerifier):
         verifier.start()
         _LOGGER.info("verifying candidates in %d worker processes", verifier.workers)
