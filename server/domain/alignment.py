@@ -370,7 +370,7 @@ def _fragment_over(
     a_start, a_end = a.sentences[first_a].token_start, a.sentences[last_a].token_end
     b_start, b_end = b.sentences[first_b].token_start, b.sentences[last_b].token_end
     a_shingles, b_shingles = shingle_set(a.words[a_start:a_end]), shingle_set(b.words[b_start:b_end])
-    verbatim = _shared_share(a_shingles, b_shingles)
+    verbatim = verbatim_share(a_shingles, b_shingles)
     if verbatim >= COPY_SHARE:
         a_start, a_end = _copied_within(a, first_a, last_a, b_shingles)
         b_start, b_end = _copied_within(b, first_b, last_b, a_shingles)
@@ -514,12 +514,8 @@ def shingle_set(words: tuple[str, ...] | list[str], size: int = VERBATIM_NGRAM) 
     return set(zip(*(words[offset:] for offset in range(size)), strict=False))
 
 
-def verbatim_share(a_words: tuple[str, ...], b_words: tuple[str, ...]) -> float:
-    """Return the share of the shorter side's word n-grams that occur verbatim in the other side."""
-    return _shared_share(shingle_set(a_words), shingle_set(b_words))
-
-
-def _shared_share(a_shingles: set[tuple[str, ...]], b_shingles: set[tuple[str, ...]]) -> float:
+def verbatim_share(a_shingles: set[tuple[str, ...]], b_shingles: set[tuple[str, ...]]) -> float:
+    """Return the share of the smaller side's word n-grams (`shingle_set`) that occur verbatim in the other side."""
     smaller = min(len(a_shingles), len(b_shingles))
     return len(a_shingles & b_shingles) / smaller if smaller else 0.0
 

@@ -154,10 +154,8 @@ class Deduplicator:
     def _resign_older_tokenization(self) -> tuple[int, set[int]]:
         """Sign again the stored texts whose words the tokenizer may read otherwise than when they were signed.
 
-        Returns the number of texts read and the sequences signed again.
-
         Their new signatures are stored a batch at a time, and the version last: a start that stops half way
-        signs again what it had not recorded yet.
+        signs again what it had not recorded yet. Returns the number of texts read and the sequences signed again.
         """
         # A store that recorded no version was signed under version 1, or is new and holds nothing to sign.
         version = self._store.tokenization_version() or 1

@@ -5,7 +5,7 @@ from typing import Final
 
 import pytest
 
-from server.domain.alignment import Alignment, Fragment, align, verbatim_share
+from server.domain.alignment import Alignment, Fragment, align, shingle_set, verbatim_share
 from server.domain.comparison import is_related
 from server.domain.tokenization import tokenize
 from tests.stories import (
@@ -348,9 +348,9 @@ def test_a_run_whose_sentences_each_meet_several_of_the_other_text_is_not_a_cond
 
 
 def test_verbatim_share_measures_the_shorter_side() -> None:
-    long = ("one", "two", "three", "four", "five", "six", "seven", "eight")
-    short = ("three", "four", "five", "six")
+    long = shingle_set(("one", "two", "three", "four", "five", "six", "seven", "eight"))
+    short = shingle_set(("three", "four", "five", "six"))
 
     assert verbatim_share(short, long) == 1.0
     assert verbatim_share(long, short) == 1.0
-    assert verbatim_share(short, ("nine", "ten", "eleven", "twelve")) == 0.0
+    assert verbatim_share(short, shingle_set(("nine", "ten", "eleven", "twelve"))) == 0.0
