@@ -29,10 +29,14 @@ _URL_PATTERN: Final = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S*|@\w
 _LINK_SCAN: Final = re.compile(rf"(?=[hwp@])(?:{_URL_PATTERN.pattern})", _URL_PATTERN.flags)
 # A sentence ends at . ! ? (or their CJK forms), possibly followed by closing quotes or brackets,
 # when what follows starts a new sentence. Lower-case continuations ("U.S. and Iraqi") do not split.
+# Text scraped from pages often glues a block to the one before it without a space ("in the world.Directions"):
+# a stop between a lower-case word and a capitalised one ends a sentence too ("U.S.Army" has no lower-case word).
 _CJK_STOPS: Final = "\u3002\uff01\uff1f"  # ideographic full stop, full-width ! and ?
 _CLOSERS: Final = "\"'\u201d\u2019)\\]"  # quotes (straight and curly) and brackets that close a sentence
 _OPENERS: Final = "\"'\u201c\u2018(\\["
-_SENTENCE_END: Final = re.compile(rf"[.!?{_CJK_STOPS}][{_CLOSERS}]*(?=\s+[{_OPENERS}]?[^\sa-z])|[{_CJK_STOPS}]")
+_SENTENCE_END: Final = re.compile(
+    rf"[.!?{_CJK_STOPS}][{_CLOSERS}]*(?=\s+[{_OPENERS}]?[^\sa-z])|[{_CJK_STOPS}]|(?<=[a-z][a-z])[.!?](?=[A-Z][a-z])"
+)
 
 # Text wrapped at a fixed width (mail, books, pages converted from PDF) breaks lines inside sentences. A line that
 # starts with a lower-case letter continues the line before it: its sentence goes on, and a short piece of it

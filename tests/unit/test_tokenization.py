@@ -163,6 +163,17 @@ def test_an_abbreviation_followed_by_a_lower_case_word_does_not_end_a_sentence()
     ]
 
 
+def test_a_stop_glued_to_a_capitalised_word_ends_a_sentence_unless_it_follows_an_abbreviation() -> None:
+    # Blocks of a scraped page run together without a space; an abbreviation glued to a name does not split.
+    tokens = tokenize("Answer what the passage implies.Directions for the next part follow. The U.S.Army band plays.")
+
+    assert sentence_words(tokens) == [
+        ("answer", "what", "the", "passage", "implies"),
+        ("directions", "for", "the", "next", "part", "follow"),
+        ("the", "u", "s", "army", "band", "plays"),
+    ]
+
+
 def test_closing_quotes_stay_with_the_sentence_they_end() -> None:
     tokens = tokenize('He said "the game is up." Then he left the city for good.')
 
