@@ -342,9 +342,10 @@ def tokenize(text: str) -> TokenizedText:
     """
     # Links and handles become as many spaces as they had characters, so offsets stay offsets into text.
     masked = _LINK_SCAN.sub(_blank, text)
-    # A sentence end is punctuation before white space (or a CJK full stop), never inside a token. Found
-    # over the whole text, the only ends that scanning each line alone would not find are those whose
-    # white space runs to the end of their line: no word follows them on the line, so they cut nothing.
+    # A sentence end is punctuation before white space, a CJK full stop, or a stop glued to a capitalised word:
+    # never inside a token. Found over the whole text, the only ends that scanning each line alone would not
+    # find are those whose white space runs to the end of their line: no word follows them on the line, so they
+    # cut nothing.
     sentence_ends = [match.end() for match in _SENTENCE_END.finditer(masked)]
     lines = _content_lines(masked, sentence_ends)
     if not lines:
