@@ -507,7 +507,8 @@ class BandIndex:
     def restore(self, stored_sequences: Iterable[int]) -> set[int]:
         """Load the saved segments, drop documents the store no longer has; return stored ones still to add."""
         stored = set(stored_sequences)
-        segments, sequences = self._load_segments()
+        saved_dead = self._saved_dead_windows()
+        segments, sequences = self._load_segments(saved_dead)
         saved_windows = 0 if sequences is None else len(sequences)
         if not self._sketches.keep(saved_windows):
             _LOGGER.warning("the window sketches in %s are incomplete; rebuilding the index", self._directory)
@@ -521,7 +522,6 @@ class BandIndex:
                 self._sequences_sorted = bool(np.all(every[1:] >= every[:-1]))
                 self._dead.extend(np.zeros(len(sequences), dtype=np.bool_))
                 dead = self._dead.view()
-                saved_dead = self._saved_dead_windows()
                 dead[saved_dead[saved_dead < len(dead)]] = True
                 gone = ~np.isin(sequences, np.fromiter(stored, dtype=np.int64, count=len(stored)))
                 dead |= gone
@@ -613,8 +613,11 @@ class BandIndex:
             return np.empty(0, dtype=np.uint32)
         return cast(UInt32Array, np.load(dead_file))
 
-    def _load_segments(self) -> tuple[list[_Segment], UInt32Array | None]:
-        """Return the saved segments and the sequence of each window they cover (None when nothing is saved)."""
+    def _load_segments(self, saved_dead: UInt32Array) -> tuple[list[_Segment], UInt32Array | None]:
+        """Return the saved segments and the sequence of each window they cover (None when nothing is saved).
+
+        `saved_dead` holds the removed windows saved beside them.
+        """
         manifest_path = self._path(MANIFEST_NAME)
         if manifest_path is None or not manifest_path.exists():
             return [], None
@@ -631,7 +634,7 @@ class BandIndex:
         ):
             _LOGGER.warning("the saved index in %s has other parameters; rebuilding it from the store", manifest_path)
             return [], None
-        if manifest["format"] == _FORMAT_BEFORE_PER_BAND_MERGES and len(self._saved_dead_windows()):
+        if manifest["format"] == _FORMAT_BEFORE_PER_BAND_MERGES and len(saved_dead):
             _LOGGER.warning(
                 "the saved index in %s may lack entries of documents stored after a removal; rebuilding it "
                 "from the store",

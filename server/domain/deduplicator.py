@@ -136,26 +136,22 @@ class Deduplicator:
         return self._limits
 
     def load_index(self) -> IndexLoad:
-        """Sign again texts signed under older rules, then reload the saved index and add the documents it lacks."""
-        checked, resigned = self._resign_older_tokenization()
+        """Reload the saved index, add the stored documents it lacks, and sign again texts signed under older rules."""
         missing = self._index.restore(self._store.sequences())
-        for sequence in resigned - missing:
-            # The saved index holds the windows of its old signatures.
-            self._index.remove(sequence)
-        added = 0
-        for sequence, signatures in self._store.iter_signatures(missing | resigned):
+        for added, (sequence, signatures) in enumerate(self._store.iter_signatures(missing), 1):
             self._index.add(sequence, signatures)
-            added += 1
             if added % LOAD_CHECKPOINT_DOCUMENTS == 0:
                 self._index.checkpoint()
+        checked, resigned = self._resign_older_tokenization()
         self._index.checkpoint()
-        return IndexLoad(len(self._index), added, checked, len(resigned))
+        return IndexLoad(len(self._index), len(missing | resigned), checked, len(resigned))
 
     def _resign_older_tokenization(self) -> tuple[int, set[int]]:
         """Sign again the stored texts whose words the tokenizer may read otherwise than when they were signed.
 
-        Their new signatures are stored a batch at a time, and the version last: a start that stops half way
-        signs again what it had not recorded yet. Returns the number of texts read and the sequences signed again.
+        Their new signatures are stored and indexed a batch at a time, in place of the old ones, and the version is
+        saved last: a start that stops half way signs again what it had not recorded yet. Returns the number of
+        texts read and the sequences signed again.
         """
         # A store that recorded no version was signed under version 1, or is new and holds nothing to sign.
         version = self._store.tokenization_version() or 1
@@ -174,13 +170,22 @@ class Deduplicator:
             if words_may_differ_since(version, text):
                 batch[sequence] = self._index.sign(text)
             if len(batch) >= RESIGN_BATCH_DOCUMENTS:
-                self._store.replace_signatures(batch)
+                self._replace_signatures(batch)
                 resigned.update(batch)
                 batch = {}
-        self._store.replace_signatures(batch)
+        self._replace_signatures(batch)
         resigned.update(batch)
         self._store.save_tokenization_version(TOKENIZATION_VERSION)
         return checked, resigned
+
+    def _replace_signatures(self, signatures: dict[int, Signatures]) -> None:
+        # Indexed from the signatures in hand: reading them back would scan the store from the oldest of them.
+        self._store.replace_signatures(signatures)
+        for sequence, new in signatures.items():
+            # The index holds the windows of its old signatures, from the saved index or the store.
+            self._index.remove(sequence)
+            self._index.add(sequence, new)
+        self._index.checkpoint()
 
     def ingest(self, documents: Sequence[Document], replace: bool = False) -> list[IngestResult]:
         """Store documents and the links they take part in; one result per document, in order.
