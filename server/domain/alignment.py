@@ -53,6 +53,11 @@ CONDENSATION_STEP: Final = 2.0
 # words with almost any sentence on its subject, and a few of them always fall in order.
 CONDENSATION_MAX_RATIO: Final = 20.0
 CONDENSED_MAX_AMBIGUITY: Final = 2.0
+# A summary restates a few points picked from across what it summarises, and rarely the very first or last
+# sentences: its chain stops short of the ends. When the stretch from the first restated sentence to the last
+# already spans at least this share of the other text's words, the summary is of that text as a whole, and the
+# whole text is its stretch.
+WHOLE_TEXT_SHARE: Final = 0.5
 # A fragment reaches on over the sentence pair just before it, and just after it, while that pair's cosine is at
 # least EDGE_COSINE: beside sentences that are reused, a pair too reworded to seed is still more likely reused
 # than not. The first and last sentences of a reworded passage are often its most changed (an opening or
@@ -500,7 +505,19 @@ def _condensation(
     cosine = _cosine(side_a, side_b, weights)
     if cosine < MIN_FRAGMENT_COSINE:
         return None
+    if condensed == "a":
+        first_b, last_b = _whole_when_mostly_spanned(b.tokens, first_b, last_b)
+    else:
+        first_a, last_a = _whole_when_mostly_spanned(a.tokens, first_a, last_a)
     return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(chain), cosine, condensed)
+
+
+def _whole_when_mostly_spanned(text: TokenizedText, first: int, last: int) -> tuple[int, int]:
+    """Return all of `text`'s sentence rows when rows first..last span WHOLE_TEXT_SHARE of its words, else them."""
+    spanned = text.sentences[last].token_end - text.sentences[first].token_start
+    if spanned >= WHOLE_TEXT_SHARE * len(text):
+        return 0, len(text.sentences) - 1
+    return first, last
 
 
 def shingle_set(words: tuple[str, ...] | list[str], size: int = VERBATIM_NGRAM) -> set[tuple[str, ...]]:

@@ -291,6 +291,30 @@ def test_a_summary_inside_other_material_spans_only_the_summary() -> None:
     assert fragment.condensed == "a"
 
 
+def test_a_summary_restating_points_from_most_of_a_text_has_the_whole_text_as_its_stretch() -> None:
+    # Two sentences before the first restated one and two after the last, which the summary does not restate.
+    report = f"{GARDEN_STORY} {FLOOD_REPORT} {FOOTBALL_STORY}"
+    report_tokens = tokenize(report)
+
+    (fragment,) = align(tokenize(FLOOD_SUMMARY), report_tokens).fragments
+
+    assert fragment.condensed == "a"
+    assert (fragment.b_start, fragment.b_end) == (0, len(report_tokens))
+
+
+def test_a_summary_restating_points_from_less_than_half_a_text_spans_only_them() -> None:
+    padding = " ".join([GARDEN_STORY, FOOTBALL_STORY, BRIDGE_INDEPENDENT] * 2)
+    report = f"{padding} {FLOOD_REPORT} {padding}"
+    report_tokens = tokenize(report)
+    assert len(tokenize(FLOOD_REPORT)) < len(report_tokens) / 2
+
+    (fragment,) = align(tokenize(FLOOD_SUMMARY), report_tokens).fragments
+
+    assert fragment.condensed == "a"
+    start, end = report_tokens.char_span(fragment.b_start, fragment.b_end)
+    assert report[start:end] == FLOOD_REPORT.rstrip(".")
+
+
 def test_a_reworded_story_that_moves_one_for_one_is_not_a_condensation() -> None:
     alignment = align(tokenize(BRIDGE_REWRITE), tokenize(BRIDGE_STORY))
 
