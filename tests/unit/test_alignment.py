@@ -32,6 +32,9 @@ from tests.stories import (
 # them, with two sentences on something else in between.
 HEADLINE: Final = "Harbour bridge works: lanes, ferries and forty thousand cars."
 PAGE_WITH_HEADLINE: Final = f"{HEADLINE} {GARDEN_STORY.rsplit('. ', 1)[0]}. {EXCERPT_BODY}"
+# The flood report between two other stories, which the summary does not restate: its restated sentences still
+# span most of the text.
+FLOOD_REPORT_BETWEEN_STORIES: Final = f"{GARDEN_STORY} {FLOOD_REPORT} {FOOTBALL_STORY}"
 
 
 def mirrored(fragment: Fragment) -> Fragment:
@@ -218,6 +221,7 @@ def test_aligning_a_text_with_nothing_gives_no_fragments() -> None:
         (f"{BRIDGE_EXCERPT} {BRIDGE_REWRITE}", BRIDGE_STORY),
         (FLOOD_SUMMARY, FLOOD_REPORT),
         (f"{FOOTBALL_STORY} {FLOOD_SUMMARY} {GARDEN_STORY}", FLOOD_REPORT),
+        (FLOOD_SUMMARY, FLOOD_REPORT_BETWEEN_STORIES),
         (PAGE_WITH_HEADLINE, BRIDGE_STORY),
         (f"{BRIDGE_STORY} {EXCERPT_BODY}", BRIDGE_STORY),
     ],
@@ -292,9 +296,7 @@ def test_a_summary_inside_other_material_spans_only_the_summary() -> None:
 
 
 def test_a_summary_restating_points_from_most_of_a_text_has_the_whole_text_as_its_stretch() -> None:
-    # Two sentences before the first restated one and two after the last, which the summary does not restate.
-    report = f"{GARDEN_STORY} {FLOOD_REPORT} {FOOTBALL_STORY}"
-    report_tokens = tokenize(report)
+    report_tokens = tokenize(FLOOD_REPORT_BETWEEN_STORIES)
 
     (fragment,) = align(tokenize(FLOOD_SUMMARY), report_tokens).fragments
 
