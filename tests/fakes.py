@@ -109,6 +109,13 @@ class ExactIndex:
                     closeness[sequence] = closest
         return closeness
 
+    def add_and_screen(self, documents: Sequence[tuple[int, Signatures]], max_pairs: int) -> list[dict[int, float]]:
+        screened = []
+        for sequence, signatures in documents:
+            screened.append(self.screen(signatures, max_pairs))
+            self.add(sequence, signatures)
+        return screened
+
     def closeness(self, query: Signatures, stored: Sequence[Signatures]) -> list[float]:
         """The oracle for the LSH index's estimates: the exact closest passage pair of each stored document."""
         queries = [decode_features(passage) for passage in query.passages]

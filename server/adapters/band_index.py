@@ -21,6 +21,8 @@ import numpy.typing as npt
 _LOGGER = logging.getLogger(__name__)
 
 UInt32Array = npt.NDArray[np.uint32]
+# Sequence numbers, or groups of a query and a sequence (BandIndex.screen_many).
+_Integers = npt.NDArray[np.uint32] | npt.NDArray[np.int64]
 _Scalar = TypeVar("_Scalar", bound=np.generic)
 
 # A segment is saved to disk once it holds this many windows (about 1,600 news articles): small enough
@@ -319,11 +321,26 @@ class BandIndex:
 
     def candidates(self, passage_signatures: UInt32Array) -> dict[int, int]:
         """Return sequence → the most bands any one query passage shares with any one of its passages."""
-        _, windows, band_counts, _ = self._colliding_pairs(passage_signatures)
+        _, windows, band_counts, _, sequences = self._colliding_pairs(passage_signatures)
         if len(windows) == 0:
             return {}
-        best = _best_per_sequence(self._window_sequences.view()[windows], band_counts)
+        best = _best_per_sequence(sequences, band_counts)
         return {sequence: int(count) for sequence, count in best.items()}
+
+    def fold_recent(self) -> None:
+        """Make the entries added since the last fold one sorted segment, which a look-up searches in compiled code.
+
+        The recent entries are looked up in Python, key by key: cheap for the few a query meets, but a batch
+        screened after it was added meets all of its own keys there, tens of thousands.
+        """
+        with self._lock:
+            recent = self._recent
+            first = self._recent_first_window
+            end = len(self._window_sequences)
+            self._recent = _RecentTable()
+            self._recent_first_window = end
+            if end > first:
+                self._segments.append(self._segment_from(recent, first, end))
 
     def screen(self, passage_signatures: UInt32Array, floor: float, max_pairs: int) -> dict[int, float]:
         """Return sequence → the estimated Jaccard similarity of its closest colliding pair of windows, if >= floor.
@@ -335,28 +352,57 @@ class BandIndex:
         also meets the query in another of its windows, by another query window. When more than `max_pairs`
         pairs remain, those sharing the most bands are checked.
         """
-        query_windows, windows, band_counts, key_windows = self._colliding_pairs(passage_signatures)
+        return self.screen_many([(passage_signatures, None)], floor, max_pairs)[0]
+
+    def screen_many(
+        self, queries: Sequence[tuple[UInt32Array, int | None]], floor: float, max_pairs: int
+    ) -> list[dict[int, float]]:
+        """Screen several queries at once, each (its passage signatures, a sequence bound or None), as `screen` does.
+
+        A query with a bound sees only the windows of sequences below it, as if the later ones were not stored
+        yet: a batch of documents is indexed first and then screened in one pass, each document against those
+        before it, with the same result as screening and indexing them one after another. One pass makes the
+        numpy calls once per batch instead of once per document, which was most of a news article's screening.
+        """
+        results: list[dict[int, float]] = [{} for _ in queries]
+        counts = np.array([len(rows) for rows, _ in queries], dtype=np.int64)
+        if not queries or counts.sum() == 0:
+            return results
+        rows = np.concatenate([rows for rows, _ in queries if len(rows)])
+        owners = np.repeat(np.arange(len(queries), dtype=np.int64), counts)
+        bounds = None
+        if any(bound is not None for _, bound in queries):
+            no_bound = np.iinfo(np.int64).max
+            given = [no_bound if bound is None else bound for _, bound in queries]
+            bounds = np.repeat(np.array(given, dtype=np.int64), counts)
+        query_windows, windows, band_counts, key_windows, sequences = self._colliding_pairs(rows, bounds)
+        # The pairs of one query and one stored document share a group: the query's place times `top` (above every
+        # sequence) plus the document's sequence.
+        top = int(sequences.max(initial=0)) + 1
+        groups = owners[query_windows] * top + sequences
         worth_reading = (band_counts > 1) | (key_windows <= self._common_key_windows)
         if not worth_reading.all():
-            worth_reading |= _met_again(self._window_sequences.view()[windows], windows, query_windows)
-        query_windows, windows, band_counts = (
+            worth_reading |= _met_again(groups, windows, query_windows)
+        query_windows, windows, band_counts, groups = (
             query_windows[worth_reading],
             windows[worth_reading],
             band_counts[worth_reading],
+            groups[worth_reading],
         )
-        if len(windows) > max_pairs:
-            strongest = np.argpartition(-band_counts, max_pairs - 1)[:max_pairs]
-            query_windows, windows = query_windows[strongest], windows[strongest]
+        kept = _strongest_per_query(owners[query_windows], band_counts, max_pairs)
+        if kept is not None:
+            query_windows, windows, groups = query_windows[kept], windows[kept], groups[kept]
         if len(windows) == 0:
-            return {}
-        query_sketches = _sketch(passage_signatures)
+            return results
         stored_sketches = self._sketches.read(windows)
-        equal = np.count_nonzero(query_sketches[query_windows] == stored_sketches, axis=1)
+        equal = np.count_nonzero(_sketch(rows)[query_windows] == stored_sketches, axis=1)
         estimates = self._estimates(equal)
         close = estimates >= floor
         if not close.any():
-            return {}
-        return _best_per_sequence(self._window_sequences.view()[windows[close]], estimates[close])
+            return results
+        for group, estimate in _best_per_sequence(groups[close], estimates[close]).items():
+            results[group // top][group % top] = estimate
+        return results
 
     def close_windows(
         self, passage_signatures: UInt32Array, sequences: Iterable[int], floor: float
@@ -411,11 +457,13 @@ class BandIndex:
         }
 
     def _colliding_pairs(
-        self, passage_signatures: UInt32Array
-    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        self, passage_signatures: UInt32Array, bounds: npt.NDArray[np.int64] | None = None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], UInt32Array]:
         """Return each live (query window, stored window) pair sharing a band key, and how many bands it shares.
 
-        The last array says for how many stored windows (live or dead) the first of the pair's keys is stored.
+        The fourth array says for how many stored windows (live or dead) the first of the pair's keys is stored,
+        the last which sequence each stored window belongs to. With `bounds`, query window i meets only the
+        stored windows of sequences below bounds[i].
         """
         keys = band_keys(passage_signatures, self.bands, self.rows)
         width = keys.shape[1]
@@ -424,6 +472,7 @@ class BandIndex:
             # A banded key's place in the flat list is band * width + position, the query position used below.
             recent_query, recent_window = self._recent.hits(_banded(keys))
             window_count = len(self._window_sequences)
+            window_sequences = self._window_sequences.view()
             dead = self._dead.view()
         query_parts = [np.asarray(recent_query, dtype=np.intp)]
         window_parts = [np.asarray(recent_window, dtype=np.uint32)]
@@ -433,6 +482,9 @@ class BandIndex:
             window_parts.append(windows)
         query_positions = np.concatenate(query_parts)
         windows = np.concatenate(window_parts).astype(np.int64)
+        if bounds is not None:
+            earlier = window_sequences[windows] < bounds[query_positions % width]
+            query_positions, windows = query_positions[earlier], windows[earlier]
         # Every stored entry of a query key is a hit of that key, so its hits count the windows it is stored for.
         key_windows = np.bincount(query_positions, minlength=keys.size)[query_positions]
         alive = ~dead[windows]
@@ -440,23 +492,18 @@ class BandIndex:
         # A pair appears once per band it collides in: count them.
         pairs = (query_positions % width).astype(np.int64) * (window_count + 1) + windows
         unique_pairs, first_hits, band_counts = np.unique(pairs, return_index=True, return_counts=True)
+        pair_windows = unique_pairs % (window_count + 1)
         return (
             unique_pairs // (window_count + 1),
-            unique_pairs % (window_count + 1),
+            pair_windows,
             band_counts.astype(np.int64),
             key_windows[first_hits].astype(np.int64),
+            window_sequences[pair_windows],
         )
 
     def checkpoint(self) -> None:
         """Fold recent entries into a sorted segment, then merge segments and save what has grown large."""
-        with self._lock:
-            recent = self._recent
-            first = self._recent_first_window
-            end = len(self._window_sequences)
-            self._recent = _RecentTable()
-            self._recent_first_window = end
-            if end > first:
-                self._segments.append(self._segment_from(recent, first, end))
+        self.fold_recent()
         if self._merger is None:
             self._merge_and_save()
             return
@@ -723,28 +770,51 @@ def _banded(keys: UInt32Array) -> list[int]:
 
 
 def _met_again(
-    sequences: UInt32Array, windows: npt.NDArray[np.int64], query_windows: npt.NDArray[np.int64]
+    groups: _Integers, windows: npt.NDArray[np.int64], query_windows: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
-    """For each pair, whether its document has pairs with two different windows and two different query windows."""
-    # Grouped by document with one sort; two values differ within a group exactly when its minimum and maximum do.
-    order = np.argsort(sequences, kind="stable")
-    grouped = sequences[order]
+    """For each pair, whether its group holds two different stored windows and two different query windows.
+
+    A group is the pairs of one query with one stored document.
+    """
+    # Grouped with one sort; two values differ within a group exactly when its minimum and maximum do.
+    order = np.argsort(groups, kind="stable")
+    grouped = groups[order]
     starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
     sorted_windows, sorted_queries = windows[order], query_windows[order]
     again = (np.minimum.reduceat(sorted_windows, starts) < np.maximum.reduceat(sorted_windows, starts)) & (
         np.minimum.reduceat(sorted_queries, starts) < np.maximum.reduceat(sorted_queries, starts)
     )
-    met = np.empty(len(sequences), dtype=np.bool_)
-    met[order] = np.repeat(again, np.diff(np.append(starts, len(sequences))))
+    met = np.empty(len(groups), dtype=np.bool_)
+    met[order] = np.repeat(again, np.diff(np.append(starts, len(groups))))
     return met
+
+
+def _strongest_per_query(
+    owners: npt.NDArray[np.int64], band_counts: npt.NDArray[np.int64], max_pairs: int
+) -> npt.NDArray[np.int64] | None:
+    """Return the places of the pairs to keep, at most `max_pairs` per query, those sharing the most bands; None: all.
+
+    `owners` is sorted (pairs come query window by query window), so each query's pairs are one run.
+    """
+    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1]))) if len(owners) else owners
+    ends = np.append(starts[1:], len(owners))
+    if not np.any(ends - starts > max_pairs):
+        return None
+    kept = []
+    for start, end in zip(starts.tolist(), ends.tolist(), strict=True):
+        if end - start > max_pairs:
+            kept.append(start + np.argpartition(-band_counts[start:end], max_pairs - 1)[:max_pairs])
+        else:
+            kept.append(np.arange(start, end))
+    return np.concatenate(kept)
 
 
 def _sketch(passage_signatures: UInt32Array) -> npt.NDArray[np.uint8]:
     return (passage_signatures & 0xFF).astype(np.uint8)
 
 
-def _best_per_sequence(sequences: UInt32Array, values: npt.NDArray[_Scalar]) -> dict[int, float]:
-    """Return each sequence's largest value."""
+def _best_per_sequence(sequences: _Integers, values: npt.NDArray[_Scalar]) -> dict[int, float]:
+    """Return each sequence's (or group's) largest value."""
     order = np.lexsort((values, sequences))
     sequences, values = sequences[order], values[order]
     last_of_each = np.append(sequences[1:] != sequences[:-1], True)

@@ -138,12 +138,32 @@ class MinHashLshIndex:
         from their sketches (the low byte of all 128 values); documents estimated below the floor are chance
         collisions and left out.
         """
-        passages = _rows(signatures.passages)
-        rows = _rows(signatures.screening) if signatures.screening else passages
-        if len(rows) == 0:
-            return {}
-        closeness = self._bands.screen(rows, self._closeness_floor, max_pairs)
-        return self._corroborated(closeness, passages)
+        return self._screened([(signatures, None)], max_pairs)[0]
+
+    def add_and_screen(self, documents: Sequence[tuple[int, Signatures]], max_pairs: int) -> list[dict[int, float]]:
+        # Screened in one pass once all are added, each against the sequences below its own (BandIndex.screen_many).
+        for sequence, signatures in documents:
+            self.add(sequence, signatures)
+        self._bands.fold_recent()
+        return self._screened([(signatures, sequence) for sequence, signatures in documents], max_pairs)
+
+    def _screened(self, queries: Sequence[tuple[Signatures, int | None]], max_pairs: int) -> list[dict[int, float]]:
+        passages = [_rows(signatures.passages) for signatures, _ in queries]
+        rows = [
+            _rows(signatures.screening) if signatures.screening else query_passages
+            for (signatures, _), query_passages in zip(queries, passages, strict=True)
+        ]
+        bounds = [bound for _, bound in queries]
+        closeness = self._bands.screen_many(
+            [(query_rows, bound) for query_rows, bound in zip(rows, bounds, strict=True) if len(query_rows)],
+            self._closeness_floor,
+            max_pairs,
+        )
+        found = iter(closeness)
+        return [
+            self._corroborated(next(found), query_passages) if len(query_rows) else {}
+            for query_rows, query_passages in zip(rows, passages, strict=True)
+        ]
 
     def _corroborated(self, closeness: dict[int, float], passages: npt.NDArray[np.uint32]) -> dict[int, float]:
         """Drop the documents below the passage threshold that too few query passages are close to."""

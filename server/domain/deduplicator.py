@@ -283,7 +283,8 @@ class Deduplicator:
         if not signatures.passages:
             raise InvalidRequestError(_no_content_words("text"))
         query = TextToCompare(text)
-        job, candidate_ids = self._job(query, self._screened(None, signatures), {})
+        screened = self._ranked(self._index.screen(signatures, self._limits.max_screened_pairs))
+        job, candidate_ids = self._job(query, screened, {})
         (comparisons,) = self._verifier.verify([job])
         return [
             Match(candidate_id, comparison)
@@ -358,16 +359,19 @@ class Deduplicator:
         indexed: list[int] = []
         try:
             first_sequence = self._store.last_sequence() + 1
-            # Candidates are found one document after another, each seeing the batch's earlier documents.
-            # Jobs are handed to the verifier a few at a time as they are made, so that where it runs them
-            # beside this thread (worker processes), verifying and screening the rest of the batch overlap.
-            batch: dict[int, _Accepted] = {}
+            batch = {first_sequence + offset: item for offset, item in enumerate(accepted)}
+            # Each document's candidates are the stored documents and the batch's earlier ones. Jobs are handed to
+            # the verifier a few at a time as they are made, so that where it runs them beside this thread (worker
+            # processes), verifying and reading the candidates' texts overlap.
+            indexed.extend(batch)
+            closeness = self._index.add_and_screen(
+                [(sequence, item.signatures) for sequence, item in batch.items()], self._limits.max_screened_pairs
+            )
             jobs: list[VerificationJob] = []
             owners: list[tuple[str, list[str]]] = []
             pending: list[PendingComparisons] = []
-            for offset, item in enumerate(accepted):
-                sequence = first_sequence + offset
-                screened = self._screened(sequence, item.signatures)
+            for (sequence, item), found in zip(batch.items(), closeness, strict=True):
+                screened = self._ranked(found)
                 if screened:
                     query = TextToCompare(item.document.text, item.document, sequence)
                     job, candidate_ids = self._job(query, screened, batch)
@@ -376,9 +380,6 @@ class Deduplicator:
                     if len(jobs) == JOBS_PER_SUBMISSION:
                         pending.append(self._verifier.submit(jobs))
                         jobs = []
-                self._index.add(sequence, item.signatures)
-                indexed.append(sequence)
-                batch[sequence] = item
             if jobs:
                 pending.append(self._verifier.submit(jobs))
             comparisons_per_job = [comparisons for part in pending for comparisons in part.result()]
@@ -412,11 +413,8 @@ class Deduplicator:
             status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
             results[item.index] = IngestResult(item.document.id, status, links)
 
-    def _screened(self, query_sequence: int | None, signatures: Signatures) -> list[int]:
-        """Return the sequences worth verifying against the query's text, the closest first."""
-        closeness = self._index.screen(signatures, self._limits.max_screened_pairs)
-        if query_sequence is not None:
-            closeness.pop(query_sequence, None)
+    def _ranked(self, closeness: dict[int, float]) -> list[int]:
+        """Return the screened sequences worth verifying against the query's text, the closest first."""
         # Ties go to the older document, which is likelier to be the source.
         return sorted(closeness, key=lambda seq: (-closeness[seq], seq))[: self._limits.max_verified_candidates]
 

@@ -52,6 +52,14 @@ class SignatureIndex(Protocol):
         """
         ...
 
+    def add_and_screen(self, documents: Sequence[tuple[int, Signatures]], max_pairs: int) -> list[dict[int, float]]:
+        """Index a batch of (sequence, signatures) and screen each document as `screen` does, against those before it.
+
+        Those before it are the stored documents and the batch's earlier ones: the result is the same as screening
+        and adding the documents one after another.
+        """
+        ...
+
     def checkpoint(self) -> None:
         """Called after each change the store has committed: a chance to compact and save the index."""
         ...

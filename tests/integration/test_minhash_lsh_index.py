@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench.corpus import generate
 from server.adapters.minhash_lsh_index import PASSAGE_THRESHOLD, MinHashLshIndex
 from server.domain.deduplicator import Deduplicator, Limits
 from server.domain.model import Document, Relation
@@ -54,6 +55,27 @@ def test_a_signature_has_one_uint32_per_permutation_for_the_document_and_each_pa
 
 def screened(lsh: MinHashLshIndex, text: str) -> dict[int, float]:
     return lsh.screen(signed(lsh, text), max_pairs=DEDUP_LIMITS.max_screened_pairs)
+
+
+def test_a_batch_added_and_screened_in_one_pass_finds_what_screening_one_by_one_finds() -> None:
+    # Generated news with planted copies, excerpts and rewrites of the 200 articles before them, so that batches
+    # hold sources of their own later documents as well as of later batches'.
+    texts = [document.text for document in generate(400, seed=3, pool_size=200)]
+    one_by_one, batched = MinHashLshIndex(), MinHashLshIndex()
+    signatures = [one_by_one.sign(text) for text in texts]
+    expected, found = [], []
+    for start in range(0, len(texts), 64):
+        batch = range(start, min(start + 64, len(texts)))
+        for number in batch:
+            expected.append(one_by_one.screen(signatures[number], DEDUP_LIMITS.max_screened_pairs))
+            one_by_one.add(number + 1, signatures[number])
+        one_by_one.checkpoint()
+        documents = [(number + 1, signatures[number]) for number in batch]
+        found.extend(batched.add_and_screen(documents, DEDUP_LIMITS.max_screened_pairs))
+        batched.checkpoint()
+
+    assert found == expected
+    assert sum(1 for closeness in found if closeness) > 50  # the planted reuse was found, within batches and across
 
 
 def test_an_added_document_is_a_candidate_for_its_copies(lsh: MinHashLshIndex) -> None:

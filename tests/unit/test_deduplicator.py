@@ -114,17 +114,19 @@ class SubmissionRecordingVerifier(LocalVerifier):
         return super().submit(jobs)
 
 
-def test_a_batch_hands_its_jobs_to_the_verifier_a_few_at_a_time_while_it_is_screened(store: MemoryStore) -> None:
+def test_a_batch_is_screened_in_one_pass_then_hands_its_jobs_to_the_verifier_a_few_at_a_time(
+    store: MemoryStore,
+) -> None:
     index = ExactIndex()
     verifier = SubmissionRecordingVerifier(index)
     copies = [Document(f"copy-{number}", BRIDGE_STORY + f" Reported by desk {number}.") for number in range(11)]
 
     results = Deduplicator(store, index, verifier=verifier).ingest([Document("bridge", BRIDGE_STORY), *copies])
 
-    # Every copy has the earlier documents as candidates: 11 jobs, handed over 4, 4 and 3 at a time, the
-    # first two before the last documents of the batch were screened and indexed.
+    # Every copy has the earlier documents as candidates: 11 jobs, handed over 4, 4 and 3 at a time, all after
+    # the whole batch was indexed and screened.
     assert [jobs for jobs, _ in verifier.submissions] == [JOBS_PER_SUBMISSION, JOBS_PER_SUBMISSION, 3]
-    assert [indexed for _, indexed in verifier.submissions] == [4, 8, 12]
+    assert [indexed for _, indexed in verifier.submissions] == [12, 12, 12]
     assert all(result.links for result in results[1:])
 
 
