@@ -327,20 +327,38 @@ class BandIndex:
         best = _best_per_sequence(sequences, band_counts)
         return {sequence: int(count) for sequence, count in best.items()}
 
-    def fold_recent(self) -> None:
-        """Make the entries added since the last fold one sorted segment, which a look-up searches in compiled code.
+    def add_many(self, documents: Sequence[tuple[int, UInt32Array]]) -> None:
+        """Index several documents' passages (sequence, signature rows), in order, as a sorted segment of their own.
 
-        The recent entries are looked up in Python, key by key: cheap for the few a query meets, but a batch
-        screened after it was added meets all of its own keys there, tens of thousands.
+        The index is then as `add` for each and a checkpoint without merging would leave it. A batch screened after
+        it was added meets all of its own keys, tens of thousands, which the recent entries would look up in Python
+        one by one, and the segment in compiled code; the segment is also made with one sort, not a dict entry a key.
         """
+        documents = [(sequence, rows) for sequence, rows in documents if len(rows)]
+        if not documents:
+            return
+        rows = np.concatenate([rows for _, rows in documents])
+        keys = band_keys(rows, self.bands, self.rows)
+        sequences = np.repeat(
+            np.array([sequence for sequence, _ in documents], dtype=np.uint32), [len(rows) for _, rows in documents]
+        )
+        # One stable sort per band: each band's table sorted by key, a key's windows in the order they were added.
+        order = np.argsort(keys, axis=1, kind="stable")
         with self._lock:
-            recent = self._recent
-            first = self._recent_first_window
-            end = len(self._window_sequences)
-            self._recent = _RecentTable()
-            self._recent_first_window = end
-            if end > first:
-                self._segments.append(self._segment_from(recent, first, end))
+            self._fold_recent()
+            first = len(self._window_sequences)
+            previous = self._window_sequences.view()[-1:]
+            if np.any(sequences[1:] < sequences[:-1]) or (len(previous) and sequences[0] < previous[0]):
+                self._sequences_sorted = False
+            self._sketches.write(first, _sketch(rows))
+            self._window_sequences.extend(sequences)
+            self._dead.extend(np.zeros(len(rows), dtype=np.bool_))
+            windows = np.arange(first, first + len(rows), dtype=np.uint32)
+            self._segments.append(
+                _Segment(first, len(rows), *_flat(np.take_along_axis(keys, order, axis=1), windows[order]))
+            )
+            self._recent_first_window = first + len(rows)
+            self._live_documents += len(documents)
 
     def screen(self, passage_signatures: UInt32Array, floor: float, max_pairs: int) -> dict[int, float]:
         """Return sequence → the estimated Jaccard similarity of its closest colliding pair of windows, if >= floor.
@@ -503,7 +521,8 @@ class BandIndex:
 
     def checkpoint(self) -> None:
         """Fold recent entries into a sorted segment, then merge segments and save what has grown large."""
-        self.fold_recent()
+        with self._lock:
+            self._fold_recent()
         if self._merger is None:
             self._merge_and_save()
             return
@@ -589,6 +608,16 @@ class BandIndex:
                 segment.keys.nbytes + segment.windows.nbytes + segment.buckets.nbytes for segment in self._segments
             )
             return arrays + self._window_sequences.view().nbytes + self._dead.view().nbytes
+
+    def _fold_recent(self) -> None:
+        """Make the entries added since the last fold a sorted segment; the caller holds the lock."""
+        recent = self._recent
+        first = self._recent_first_window
+        end = len(self._window_sequences)
+        self._recent = _RecentTable()
+        self._recent_first_window = end
+        if end > first:
+            self._segments.append(self._segment_from(recent, first, end))
 
     def _segment_from(self, recent: _RecentTable, first: int, end: int) -> _Segment:
         banded_keys, windows = recent.entries()

@@ -120,13 +120,19 @@ class MinHashLshIndex:
         )
 
     def add(self, sequence: int, signatures: Signatures) -> None:
+        stored = self._stored_rows(signatures)
+        if len(stored):
+            self._bands.add(sequence, stored)
+
+    def _stored_rows(self, signatures: Signatures) -> npt.NDArray[np.uint32]:
+        """Return the passage rows a document is indexed at: every index_stride words, and the last passage."""
         passages = _rows(signatures.passages)
         if len(passages) == 0:
-            return
+            return passages
         stored = list(range(0, len(passages), self._stored_step))
         if stored[-1] != len(passages) - 1:
             stored.append(len(passages) - 1)
-        self._bands.add(sequence, passages[stored])
+        return passages[stored]
 
     def remove(self, sequence: int) -> None:
         self._bands.remove(sequence)
@@ -142,9 +148,7 @@ class MinHashLshIndex:
 
     def add_and_screen(self, documents: Sequence[tuple[int, Signatures]], max_pairs: int) -> list[dict[int, float]]:
         # Screened in one pass once all are added, each against the sequences below its own (BandIndex.screen_many).
-        for sequence, signatures in documents:
-            self.add(sequence, signatures)
-        self._bands.fold_recent()
+        self._bands.add_many([(sequence, self._stored_rows(signatures)) for sequence, signatures in documents])
         return self._screened([(signatures, sequence) for sequence, signatures in documents], max_pairs)
 
     def _screened(self, queries: Sequence[tuple[Signatures, int | None]], max_pairs: int) -> list[dict[int, float]]:

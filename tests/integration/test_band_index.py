@@ -452,3 +452,20 @@ def test_close_windows_compares_every_window_of_each_document_with_every_query_w
             assert index.close_windows(query, range(1, 122), floor) == expected
     # The near copies (the last fifth) are close to their originals in every window.
     assert index.close_windows(signatures[100], [4], 0.3)[4] == (len(signatures[4]), len(signatures[4]))
+
+
+def test_documents_added_together_index_as_added_one_by_one_and_folded(tmp_path: Path) -> None:
+    signatures = corpus(120)
+    one_by_one = filled(BandIndex(BANDS, ROWS, tmp_path / "one"), signatures, checkpoint_every=40)
+    together = BandIndex(BANDS, ROWS, tmp_path / "together")
+    for start in range(1, 121, 40):
+        together.add_many([(sequence, signatures[sequence]) for sequence in range(start, start + 40)])
+        together.checkpoint()
+
+    for made, expected in zip(together._segments, one_by_one._segments, strict=True):
+        assert (made.first_window, made.window_count) == (expected.first_window, expected.window_count)
+        assert np.array_equal(made.keys, expected.keys)
+        assert np.array_equal(made.windows, expected.windows)
+    assert np.array_equal(together._window_sequences.view(), one_by_one._window_sequences.view())
+    for query in (signatures[1], signatures[50], signatures[110]):
+        assert together.screen(query, 0.3, 10_000) == one_by_one.screen(query, 0.3, 10_000)
