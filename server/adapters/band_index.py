@@ -291,14 +291,9 @@ class BandIndex:
     def add(self, sequence: int, passage_signatures: UInt32Array) -> None:
         """Index a document's passages under its sequence number (one window per signature row)."""
         keys = band_keys(passage_signatures, self.bands, self.rows)
+        count = len(passage_signatures)
         with self._lock:
-            first = len(self._window_sequences)
-            if first and sequence < self._window_sequences.view()[-1]:
-                self._sequences_sorted = False
-            count = len(passage_signatures)
-            self._sketches.write(first, _sketch(passage_signatures))
-            self._window_sequences.extend(np.full(count, sequence, dtype=np.uint32))
-            self._dead.extend(np.zeros(count, dtype=np.bool_))
+            first = self._append_windows(np.full(count, sequence, dtype=np.uint32), passage_signatures)
             self._recent.add(_banded(keys), first, count)
             self._live_documents += 1
 
@@ -346,13 +341,7 @@ class BandIndex:
         order = np.argsort(keys, axis=1, kind="stable")
         with self._lock:
             self._fold_recent()
-            first = len(self._window_sequences)
-            previous = self._window_sequences.view()[-1:]
-            if np.any(sequences[1:] < sequences[:-1]) or (len(previous) and sequences[0] < previous[0]):
-                self._sequences_sorted = False
-            self._sketches.write(first, _sketch(rows))
-            self._window_sequences.extend(sequences)
-            self._dead.extend(np.zeros(len(rows), dtype=np.bool_))
+            first = self._append_windows(sequences, rows)
             windows = np.arange(first, first + len(rows), dtype=np.uint32)
             self._segments.append(
                 _Segment(first, len(rows), *_flat(np.take_along_axis(keys, order, axis=1), windows[order]))
@@ -609,6 +598,20 @@ class BandIndex:
             )
             return arrays + self._window_sequences.view().nbytes + self._dead.view().nbytes
 
+    def _append_windows(self, sequences: UInt32Array, passage_signatures: UInt32Array) -> int:
+        """Give the next window ids to passages of `sequences`, keeping their sketches; return the first id.
+
+        The caller holds the lock, and adds the windows' keys.
+        """
+        first = len(self._window_sequences)
+        previous = self._window_sequences.view()[-1:]
+        if np.any(sequences[1:] < sequences[:-1]) or (len(previous) and len(sequences) and sequences[0] < previous[0]):
+            self._sequences_sorted = False
+        self._sketches.write(first, _sketch(passage_signatures))
+        self._window_sequences.extend(sequences)
+        self._dead.extend(np.zeros(len(sequences), dtype=np.bool_))
+        return first
+
     def _fold_recent(self) -> None:
         """Make the entries added since the last fold a sorted segment; the caller holds the lock."""
         recent = self._recent
@@ -825,7 +828,9 @@ def _strongest_per_query(
 
     `owners` is sorted (pairs come query window by query window), so each query's pairs are one run.
     """
-    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1]))) if len(owners) else owners
+    if len(owners) <= max_pairs:
+        return None
+    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
     ends = np.append(starts[1:], len(owners))
     if not np.any(ends - starts > max_pairs):
         return None
