@@ -157,9 +157,8 @@ class MinHashLshIndex:
             _rows(signatures.screening) if signatures.screening else query_passages
             for (signatures, _), query_passages in zip(queries, passages, strict=True)
         ]
-        bounds = [bound for _, bound in queries]
         closeness = self._bands.screen_many(
-            [(query_rows, bound) for query_rows, bound in zip(rows, bounds, strict=True) if len(query_rows)],
+            [(query_rows, bound) for query_rows, (_, bound) in zip(rows, queries, strict=True) if len(query_rows)],
             self._closeness_floor,
             max_pairs,
         )

@@ -179,6 +179,8 @@ class Deduplicator:
         return checked, resigned
 
     def _replace_signatures(self, signatures: dict[int, Signatures]) -> None:
+        if not signatures:
+            return
         # Indexed from the signatures in hand: reading them back would scan the store from the oldest of them.
         self._store.replace_signatures(signatures)
         for sequence, new in signatures.items():
@@ -356,14 +358,14 @@ class Deduplicator:
         }
         for old_sequence in old_entries:
             self._index.remove(old_sequence)
-        indexed: list[int] = []
+        # The batch's documents by sequence: what a failure takes back out of the index.
+        batch: dict[int, _Accepted] = {}
         try:
             first_sequence = self._store.last_sequence() + 1
             batch = {first_sequence + offset: item for offset, item in enumerate(accepted)}
             # Each document's candidates are the stored documents and the batch's earlier ones. Jobs are handed to
             # the verifier a few at a time as they are made, so that where it runs them beside this thread (worker
             # processes), verifying and reading the candidates' texts overlap.
-            indexed.extend(batch)
             closeness = self._index.add_and_screen(
                 [(sequence, item.signatures) for sequence, item in batch.items()], self._limits.max_screened_pairs
             )
@@ -399,7 +401,7 @@ class Deduplicator:
                 )
             )
         except BaseException:
-            for sequence in indexed:
+            for sequence in batch:
                 self._index.remove(sequence)
             for old_sequence, signatures in old_entries.items():
                 if signatures is not None:
