@@ -102,6 +102,25 @@ def test_a_single_copied_sentence_in_the_middle_of_other_text_aligns_to_that_sen
     assert BRIDGE_STORY[source_start:source_end] == sentence.rstrip(".")
 
 
+def test_two_one_sentence_texts_that_share_most_content_words_are_aligned() -> None:
+    # Eight content stems shared, five of their own on one side and two on the other: weighed over the two
+    # sentences alone, each shared stem counted for less than each of the others, and the cosine fell under the
+    # seeds' bar.
+    report = (
+        "The Ministry of Health in Lorvania said the measles outbreak that started in March had spread to four "
+        "northern provinces despite vaccination."
+    )
+    retold = "Lorvania's measles outbreak, which started in March, has spread to four provinces, doctors warned."
+    tokens, other = tokenize(report), tokenize(retold)
+
+    (fragment,) = align(tokens, other).fragments
+
+    assert fragment.seeds == 1
+    assert (fragment.a_start, fragment.a_end) == (0, len(tokens))
+    assert (fragment.b_start, fragment.b_end) == (0, len(other))
+    assert is_related(align(tokens, other))
+
+
 def test_a_lone_shared_sentence_beside_a_reused_run_is_not_evidence() -> None:
     # Three sentences of the story taken together, then, after two unrelated stories, one more on its own.
     run = " ".join(BRIDGE_SENTENCES[:3])
