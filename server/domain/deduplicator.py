@@ -287,6 +287,9 @@ class Deduplicator:
         query = TextToCompare(text)
         screened = self._ranked(self._index.screen(signatures, self._limits.max_screened_pairs))
         job, candidate_ids = self._job(query, screened, {})
+        if not job.candidates:
+            # Most texts a caller checks share nothing with the store: no worker needs to see them.
+            return []
         (comparisons,) = self._verifier.verify([job])
         return [
             Match(candidate_id, comparison)

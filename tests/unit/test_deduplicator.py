@@ -546,7 +546,7 @@ def test_a_stored_documents_matches_are_what_comparing_it_with_every_other_store
 
 class FailingVerifier(LocalVerifier):
     def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
-        raise AssertionError("a query by id must not verify anything")
+        raise AssertionError("this query must not verify anything")
 
 
 def test_a_query_by_id_reads_no_text_and_verifies_nothing() -> None:
@@ -597,6 +597,12 @@ def test_a_text_query_for_a_stored_text_finds_it_as_a_duplicate(seeded: Deduplic
 
 def test_a_text_query_on_an_unrelated_subject_finds_nothing(seeded: Deduplicator) -> None:
     assert seeded.find_similar(text=BRIDGE_INDEPENDENT) == []
+
+
+def test_a_text_that_shares_no_passage_with_the_store_is_not_verified(store: MemoryStore, index: ExactIndex) -> None:
+    Deduplicator(store, index).ingest(seed_documents(SEED_IDS))
+
+    assert Deduplicator(store, index, verifier=FailingVerifier()).find_similar(text=FOOTBALL_STORY) == []
 
 
 def test_the_match_limit_caps_the_answer(seeded: Deduplicator) -> None:
