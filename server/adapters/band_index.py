@@ -811,7 +811,7 @@ def _met_again(
     # Grouped with one sort; two values differ within a group exactly when its minimum and maximum do.
     order = np.argsort(groups, kind="stable")
     grouped = groups[order]
-    starts = np.flatnonzero(np.concatenate(([True], grouped[1:] != grouped[:-1])))
+    starts = _run_starts(grouped)
     sorted_windows, sorted_queries = windows[order], query_windows[order]
     again = (np.minimum.reduceat(sorted_windows, starts) < np.maximum.reduceat(sorted_windows, starts)) & (
         np.minimum.reduceat(sorted_queries, starts) < np.maximum.reduceat(sorted_queries, starts)
@@ -830,7 +830,7 @@ def _strongest_per_query(
     """
     if len(owners) <= max_pairs:
         return None
-    starts = np.flatnonzero(np.concatenate(([True], owners[1:] != owners[:-1])))
+    starts = _run_starts(owners)
     ends = np.append(starts[1:], len(owners))
     if not np.any(ends - starts > max_pairs):
         return None
@@ -841,6 +841,11 @@ def _strongest_per_query(
         else:
             kept.append(np.arange(start, end))
     return np.concatenate(kept)
+
+
+def _run_starts(ordered: _Integers) -> npt.NDArray[np.intp]:
+    """Return where each run of equal values begins in `ordered` (not empty)."""
+    return np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
 
 
 def _sketch(passage_signatures: UInt32Array) -> npt.NDArray[np.uint8]:

@@ -153,19 +153,17 @@ class MinHashLshIndex:
 
     def _screened(self, queries: Sequence[tuple[Signatures, int | None]], max_pairs: int) -> list[dict[int, float]]:
         passages = [_rows(signatures.passages) for signatures, _ in queries]
-        rows = [
-            _rows(signatures.screening) if signatures.screening else query_passages
-            for (signatures, _), query_passages in zip(queries, passages, strict=True)
-        ]
+        # BandIndex.screen_many answers a query without rows with nothing, and so does _corroborated.
         closeness = self._bands.screen_many(
-            [(query_rows, bound) for query_rows, (_, bound) in zip(rows, queries, strict=True) if len(query_rows)],
+            [
+                (_rows(signatures.screening) if signatures.screening else query_passages, bound)
+                for (signatures, bound), query_passages in zip(queries, passages, strict=True)
+            ],
             self._closeness_floor,
             max_pairs,
         )
-        found = iter(closeness)
         return [
-            self._corroborated(next(found), query_passages) if len(query_rows) else {}
-            for query_rows, query_passages in zip(rows, passages, strict=True)
+            self._corroborated(found, query_passages) for found, query_passages in zip(closeness, passages, strict=True)
         ]
 
     def _corroborated(self, closeness: dict[int, float], passages: npt.NDArray[np.uint32]) -> dict[int, float]:
