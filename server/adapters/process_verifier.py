@@ -14,13 +14,16 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Final
 
+from server.domain.alignment import SeedFinder, find_seeds
 from server.domain.model import Comparison
-from server.domain.verification import LocalVerifier, VerificationJob
+from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
 
 _LOGGER = logging.getLogger(__name__)
 
 # How often a worker checks that the server that started it is still alive.
 _WATCH_SECONDS: Final = 1.0
+# A text a starting worker compares with itself, which seeds an alignment.
+_WARM_UP_TEXT: Final = "The workers compare this text with itself before the first request. It aligns with itself."
 # Jobs sent to a worker in one message: a batch of short jobs costs one round trip per chunk, not per job,
 # while a few chunks per worker still share out long and short jobs evenly.
 _JOBS_PER_TASK: Final = 8
@@ -37,12 +40,16 @@ _worker_verifier: LocalVerifier | None = None
 _jobs_since_collection = 0
 
 
-def _start_worker(server_pid: int) -> None:
+def _start_worker(server_pid: int, seed_finder: SeedFinder) -> None:
     global _worker_verifier
     # Ctrl-C reaches the whole process group; the server shuts the pool down itself, after in-flight calls.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
-    _worker_verifier = LocalVerifier()
+    _worker_verifier = LocalVerifier(seed_finder=seed_finder)
+    # The first comparison compiles (or loads from numba's cache) whatever the seed finder compiles: paid here,
+    # while the server waits for its workers to start, not by the first request.
+    warm_up = TextToCompare(_WARM_UP_TEXT)
+    _worker_verifier.verify([VerificationJob(warm_up, (warm_up,))])
     threading.Thread(target=_exit_with_server, args=(server_pid,), name="server-watch", daemon=True).start()
 
 
@@ -75,14 +82,18 @@ class ProcessVerifier:
     in the server process it would use one core however many requests wait. The workers are spawned, not
     forked: a fork would copy the gRPC server's threads and locks mid-flight.
 
+    `seed_finder` is passed to each worker's LocalVerifier; it must be a module-level function, which is sent to
+    the workers by name.
+
     A worker that dies (killed, out of memory) breaks the pool; the jobs in flight are run again once in a
     fresh pool, and only a second failure reaches the caller.
     """
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, seed_finder: SeedFinder = find_seeds) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._workers = workers
+        self._seed_finder = seed_finder
         self._lock = threading.Lock()
         self._pool = self._new_pool()
         self._closed = False
@@ -148,7 +159,7 @@ class ProcessVerifier:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(os.getpid(),),
+            initargs=(os.getpid(), self._seed_finder),
         )
 
 

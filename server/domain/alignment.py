@@ -6,8 +6,9 @@ import itertools
 import math
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final, Literal
 
 from server.domain.tokenization import TokenizedText, content_stems
@@ -116,40 +117,43 @@ class Alignment:
 EMPTY_ALIGNMENT: Final = Alignment((), 0.0, 0.0, 0, 0, 0.0)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class SentenceIndex:
     """A text's sentences as content-stem counts, indexed once so the text can be aligned with many others.
 
     `stem_lists` holds each sentence's content stems in order, from which the counts of a run of sentences
-    are made in one call; `postings` maps each stem to the sentences holding it; `frequency` counts those
-    sentences.
+    are made in one call; `frequency` counts the sentences holding each stem. Not slotted, so that `postings`
+    can be kept once made.
     """
 
     tokens: TokenizedText
     stems: tuple[Counter[str], ...]
     stem_lists: tuple[list[str], ...]
-    postings: Mapping[str, list[int]]
     frequency: Mapping[str, int]
+
+    @cached_property
+    def postings(self) -> Mapping[str, list[int]]:
+        """Map each stem to the sentences holding it, in order.
+
+        Made on first use: `find_seeds` reads it, while a compiled seed finder reads `stem_lists` instead.
+        """
+        postings: dict[str, list[int]] = {}
+        for row, counts in enumerate(self.stems):
+            for term in counts:
+                rows = postings.get(term)
+                if rows is None:
+                    postings[term] = [row]
+                else:
+                    rows.append(row)
+        return postings
 
 
 def index_sentences(text: TokenizedText) -> SentenceIndex:
     stem_lists = tuple(sentence_stem_lists(text))
     stems = tuple(Counter(stem_list) for stem_list in stem_lists)
-    postings: dict[str, list[int]] = {}
-    for row, counts in enumerate(stems):
-        for term in counts:
-            rows = postings.get(term)
-            if rows is None:
-                postings[term] = [row]
-            else:
-                rows.append(row)
-    return SentenceIndex(
-        tokens=text,
-        stems=stems,
-        stem_lists=stem_lists,
-        postings=postings,
-        frequency={term: len(rows) for term, rows in postings.items()},
-    )
+    # Each sentence's Counter holds a stem once, so counting over their keys counts sentences.
+    frequency = Counter(itertools.chain.from_iterable(stems))
+    return SentenceIndex(tokens=text, stems=stems, stem_lists=stem_lists, frequency=frequency)
 
 
 def sentence_stem_lists(text: TokenizedText) -> list[list[str]]:
@@ -157,7 +161,19 @@ def sentence_stem_lists(text: TokenizedText) -> list[list[str]]:
     return [content_stems(text.words[s.token_start : s.token_end]) for s in text.sentences]
 
 
-def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) -> Alignment:
+# Returns the seed sentence pairs (row of a, row of b) of two texts, each with its cosine. `find_seeds` is the
+# reference; a faster finder must return the same pairs and cosines (server/adapters/compiled_seeds.py).
+SeedFinder = Callable[[SentenceIndex, SentenceIndex], Mapping[tuple[int, int], float]]
+
+
+def find_seeds(a: SentenceIndex, b: SentenceIndex) -> dict[tuple[int, int], float]:
+    """Return the sentence pairs whose weighted cosine and Dice overlap reach SEED_COSINE and SEED_DICE."""
+    return _seeds(a, b, _InverseSentenceFrequency(a, b))
+
+
+def align(
+    a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex, seed_finder: SeedFinder = find_seeds
+) -> Alignment:
     """Find the passages of `a` that reuse passages of `b`, verbatim or reworded.
 
     Pass SentenceIndex values to align one text with many without re-reading it each time.
@@ -173,10 +189,10 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex) ->
     """
     index_a = a if isinstance(a, SentenceIndex) else index_sentences(a)
     index_b = b if isinstance(b, SentenceIndex) else index_sentences(b)
-    weights = _InverseSentenceFrequency(index_a, index_b)
-    seed_cosines = _seeds(index_a, index_b, weights)
+    seed_cosines = seed_finder(index_a, index_b)
     if not seed_cosines:
         return EMPTY_ALIGNMENT
+    weights = _InverseSentenceFrequency(index_a, index_b)
     seeds = list(seed_cosines)
     cosines = _RangeCosines(index_a, index_b, weights)
     groups = [_counterparts(group, seed_cosines) for group in _extend(seeds, cosines, MAX_SEED_GAP)]

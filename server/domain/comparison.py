@@ -10,7 +10,16 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import Final
 
-from server.domain.alignment import Alignment, SentenceIndex, align, index_sentences, shingle_set, stands_alone
+from server.domain.alignment import (
+    Alignment,
+    SeedFinder,
+    SentenceIndex,
+    align,
+    find_seeds,
+    index_sentences,
+    shingle_set,
+    stands_alone,
+)
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
 from server.domain.passages import SHINGLE_WORDS
 from server.domain.tokenization import TokenizedText, content_stems, tokenize
@@ -71,7 +80,7 @@ def profile_text(text: str, document: Document | None = None, sequence: int | No
     return TextProfile(index_sentences(tokens), document, sequence)
 
 
-def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
+def compare_profiles(a: TextProfile, b: TextProfile, seed_finder: SeedFinder = find_seeds) -> Comparison | None:
     """Return how `a` relates to `b` (spans from a to b), or None when neither reuses the other.
 
     >>> source = profile_text(
@@ -85,7 +94,7 @@ def compare_profiles(a: TextProfile, b: TextProfile) -> Comparison | None:
     >>> comparison.relation.name, comparison.a_is_derived, comparison.basis.name
     ('EXCERPT', True, 'CONTAINMENT')
     """
-    alignment = align(a.sentences, b.sentences)
+    alignment = align(a.sentences, b.sentences, seed_finder)
     if not is_related(alignment):
         return None
     a_is_derived, basis, confidence = decide_direction(a, b, alignment)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from server.domain.alignment import SeedFinder, find_seeds
 from server.domain.comparison import TextProfile, compare_profiles, profile_text
 from server.domain.model import Comparison, Document
 
@@ -59,6 +60,9 @@ class VerifiedComparisons:
 class LocalVerifier:
     """Runs verification jobs one after another in this process, keeping recent analyses.
 
+    `seed_finder` finds the sentence pairs that seed each alignment (alignment.find_seeds, or a faster
+    implementation of it).
+
     Thread-safe: concurrent jobs may analyse the same text twice, but never corrupt the cache.
 
     >>> verifier = LocalVerifier()
@@ -68,8 +72,9 @@ class LocalVerifier:
     'DUPLICATE'
     """
 
-    def __init__(self, cache_size: int = PROFILE_CACHE_SIZE) -> None:
+    def __init__(self, cache_size: int = PROFILE_CACHE_SIZE, seed_finder: SeedFinder = find_seeds) -> None:
         self._cache_size = cache_size
+        self._seed_finder = seed_finder
         self._profiles: OrderedDict[tuple[str, int], TextProfile] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -85,7 +90,7 @@ class LocalVerifier:
         if not job.candidates:
             return []
         query = self.profile(job.query)
-        return [compare_profiles(query, self.profile(candidate)) for candidate in job.candidates]
+        return [compare_profiles(query, self.profile(candidate), self._seed_finder) for candidate in job.candidates]
 
     def profile(self, item: TextToCompare) -> TextProfile:
         key = item.cache_key

@@ -1,0 +1,197 @@
+"""A compiled `find_seeds`: the seed sentence pairs of two texts, as alignment.find_seeds finds them.
+
+Finding seeds was half of comparing two related news texts in pure Python (counting the stems each sentence
+pair shares, then weighing the pairs that pass the Dice bar), and indexing each text's stems for it a third of
+analysing the text. Here both are one compiled pass over the texts' stems numbered per text. The result is the
+reference's, pair for pair and cosine for cosine: the same integer tests, the same products and quotients
+summed in the same order (a sentence's stems in their first appearance), the C library's logarithm on both
+sides (tests/integration/test_compiled_seeds.py checks it on generated and hand-made texts).
+"""
+
+from __future__ import annotations
+
+import array
+import itertools
+import math
+
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from server.domain.alignment import MIN_WEIGHING_SENTENCES, SEED_COSINE, SEED_DICE, SentenceIndex
+
+_Ints = npt.NDArray[np.int64]
+_Floats = npt.NDArray[np.float64]
+
+
+def find_seeds(a: SentenceIndex, b: SentenceIndex) -> dict[tuple[int, int], float]:
+    """Return what alignment.find_seeds returns for `a` and `b`.
+
+    >>> from server.domain.alignment import index_sentences
+    >>> from server.domain.tokenization import tokenize
+    >>> copy = index_sentences(tokenize("Floods closed the old bridge. The mayor spoke to the press on Monday."))
+    >>> source = index_sentences(tokenize("The mayor spoke to reporters on Monday. Rain fell all week."))
+    >>> {pair: round(cosine, 3) for pair, cosine in find_seeds(copy, source).items()}
+    {(1, 0): 0.407}
+    """
+    vocabulary_a, stems_a, starts_a = _numbered(a)
+    vocabulary_b, stems_b, starts_b = _numbered(b)
+    shared = vocabulary_a.keys() & vocabulary_b.keys()
+    if not shared:
+        return {}
+    to_b = np.full(len(vocabulary_a), -1, dtype=np.int64)
+    to_b[[vocabulary_a[stem] for stem in shared]] = [vocabulary_b[stem] for stem in shared]
+    sentences = max(len(a.stems) + len(b.stems), MIN_WEIGHING_SENTENCES)
+    rows_a, rows_b, cosines = _seeds(
+        stems_a, starts_a, len(vocabulary_a), stems_b, starts_b, len(vocabulary_b), to_b, sentences
+    )
+    return dict(zip(zip(rows_a.tolist(), rows_b.tolist(), strict=True), cosines.tolist(), strict=True))
+
+
+def compile_kernel() -> None:
+    """Compile (or load from numba's cache) the seed finder, on a one-sentence pair."""
+    one = np.zeros(1, dtype=np.int64)
+    starts = np.array([0, 1], dtype=np.int64)
+    _seeds(one, starts, 1, one, starts, 1, one, MIN_WEIGHING_SENTENCES)
+
+
+def _numbered(text: SentenceIndex) -> tuple[dict[str, int], _Ints, _Ints]:
+    """Return the text's stems numbered in order of first appearance, and its sentences' stems as those numbers.
+
+    The numbers come as one array, with where each sentence's begin (and the end after the last).
+    """
+    vocabulary: dict[str, int] = {}
+    numbers = [vocabulary.setdefault(stem, len(vocabulary)) for stem in itertools.chain.from_iterable(text.stem_lists)]
+    starts = [0, *itertools.accumulate(map(len, text.stem_lists))]
+    # Through array.array: numpy's constructor inspects each element of a list, which took as long as the numbering.
+    return vocabulary, _int64s(numbers), _int64s(starts)
+
+
+def _int64s(values: list[int]) -> _Ints:
+    return np.frombuffer(array.array("q", values), dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)
+def _counted(stems: _Ints, starts: _Ints, vocabulary_size: int) -> tuple[_Ints, _Floats, _Ints, _Ints]:
+    """Return each sentence's distinct stems, with their counts, and how many sentences hold each stem.
+
+    A sentence's stems are in order of first appearance, as a Counter holds them; `bounds` says where each
+    sentence's begin.
+    """
+    slot = np.full(vocabulary_size, -1, dtype=np.int64)
+    distinct = np.empty(len(stems), dtype=np.int64)
+    counts = np.zeros(len(stems), dtype=np.float64)
+    bounds = np.zeros(len(starts), dtype=np.int64)
+    frequency = np.zeros(vocabulary_size, dtype=np.int64)
+    size = 0
+    for sentence in range(len(starts) - 1):
+        first = size
+        for place in range(starts[sentence], starts[sentence + 1]):
+            stem = stems[place]
+            # A slot before this sentence's first is an earlier sentence's: the stem is new to this one.
+            if slot[stem] < first:
+                slot[stem] = size
+                distinct[size] = stem
+                frequency[stem] += 1
+                size += 1
+            counts[slot[stem]] += 1.0
+        bounds[sentence + 1] = size
+    return distinct[:size], counts[:size], bounds, frequency
+
+
+@numba.njit(cache=True, nogil=True)
+def _weights(frequency: _Ints, other_frequency: _Ints, to_other: _Ints, sentences: int) -> _Floats:
+    # As alignment._InverseSentenceFrequency: an integer quotient taken as a float, then its logarithm.
+    weights = np.empty(len(frequency), dtype=np.float64)
+    for stem in range(len(frequency)):
+        holding = frequency[stem]
+        if to_other[stem] >= 0:
+            holding += other_frequency[to_other[stem]]
+        weights[stem] = math.log((sentences + 1) / holding)
+    return weights
+
+
+@numba.njit(cache=True, nogil=True)
+def _norms(distinct: _Ints, counts: _Floats, bounds: _Ints, weights: _Floats) -> _Floats:
+    norms = np.zeros(len(bounds) - 1, dtype=np.float64)
+    for sentence in range(len(bounds) - 1):
+        total = 0.0
+        for place in range(bounds[sentence], bounds[sentence + 1]):
+            value = counts[place] * weights[distinct[place]]
+            total += value * value
+        norms[sentence] = math.sqrt(total)
+    return norms
+
+
+@numba.njit(cache=True, nogil=True)
+def _seeds(
+    stems_a: _Ints,
+    starts_a: _Ints,
+    vocabulary_a: int,
+    stems_b: _Ints,
+    starts_b: _Ints,
+    vocabulary_b: int,
+    to_b: _Ints,
+    sentences: int,
+) -> tuple[_Ints, _Ints, _Floats]:
+    distinct_a, counts_a, bounds_a, frequency_a = _counted(stems_a, starts_a, vocabulary_a)
+    distinct_b, counts_b, bounds_b, frequency_b = _counted(stems_b, starts_b, vocabulary_b)
+    to_a = np.full(vocabulary_b, -1, dtype=np.int64)
+    for stem in range(vocabulary_a):
+        if to_b[stem] >= 0:
+            to_a[to_b[stem]] = stem
+    weights_a = _weights(frequency_a, frequency_b, to_b, sentences)
+    weights_b = _weights(frequency_b, frequency_a, to_a, sentences)
+    norms_a = _norms(distinct_a, counts_a, bounds_a, weights_a)
+    norms_b = _norms(distinct_b, counts_b, bounds_b, weights_b)
+    # b's sentences by stem, in order (its postings).
+    posting_starts = np.zeros(vocabulary_b + 1, dtype=np.int64)
+    posting_starts[1:] = np.cumsum(frequency_b)
+    filled = posting_starts[:-1].copy()
+    posting_rows = np.empty(len(distinct_b), dtype=np.int64)
+    for sentence in range(len(bounds_b) - 1):
+        for place in range(bounds_b[sentence], bounds_b[sentence + 1]):
+            stem = distinct_b[place]
+            posting_rows[filled[stem]] = sentence
+            filled[stem] += 1
+    # For each sentence of a, the stems it shares with each sentence of b, counted in one pass over its stems.
+    shared = np.zeros(len(bounds_b) - 1, dtype=np.int64)
+    met = np.empty(len(bounds_b) - 1, dtype=np.int64)
+    rows_a, rows_b, cosines = [], [], []
+    for i in range(len(bounds_a) - 1):
+        met_count = 0
+        for place in range(bounds_a[i], bounds_a[i + 1]):
+            stem = to_b[distinct_a[place]]
+            if stem < 0:
+                continue
+            for posting in range(posting_starts[stem], posting_starts[stem + 1]):
+                j = posting_rows[posting]
+                if shared[j] == 0:
+                    met[met_count] = j
+                    met_count += 1
+                shared[j] += 1
+        size_a = bounds_a[i + 1] - bounds_a[i]
+        for index in range(met_count):
+            j = met[index]
+            overlap = shared[j]
+            shared[j] = 0
+            if 2 * overlap / (size_a + bounds_b[j + 1] - bounds_b[j]) < SEED_DICE:
+                continue
+            # The dot product of the two normalised vectors, summed over a's stems in their order, as alignment._dot.
+            cosine = 0.0
+            for place in range(bounds_a[i], bounds_a[i + 1]):
+                stem_a = distinct_a[place]
+                stem = to_b[stem_a]
+                if stem < 0:
+                    continue
+                for other in range(bounds_b[j], bounds_b[j + 1]):
+                    if distinct_b[other] == stem:
+                        value_a = counts_a[place] * weights_a[stem_a] / norms_a[i]
+                        value_b = counts_b[other] * weights_b[stem] / norms_b[j]
+                        cosine += value_a * value_b
+                        break
+            if cosine >= SEED_COSINE:
+                rows_a.append(i)
+                rows_b.append(j)
+                cosines.append(cosine)
+    return np.array(rows_a, dtype=np.int64), np.array(rows_b, dtype=np.int64), np.array(cosines, dtype=np.float64)
