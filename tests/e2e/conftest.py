@@ -40,7 +40,11 @@ class ServerHandle:
         return f"127.0.0.1:{self.running.port}"
 
     def start(self) -> str:
-        settings = Settings(listen="127.0.0.1:0", data_dir=self.data_dir, **self.settings_overrides)  # type: ignore[arg-type]
+        # One verification worker, unless a test says otherwise: enough to verify in a worker process as the server
+        # does by default, while each worker's start (importing numba and loading its kernels, about a second of
+        # CPU) is paid by nearly every test here. Two workers' sharing is tested with the server as a command.
+        overrides = {"verify_workers": 1, **self.settings_overrides}
+        settings = Settings(listen="127.0.0.1:0", data_dir=self.data_dir, **overrides)  # type: ignore[arg-type]
         self.running = build_running_server(settings)
         self.running.server.start()
         return self.address
