@@ -168,7 +168,36 @@ SeedFinder = Callable[[SentenceIndex, SentenceIndex], Mapping[tuple[int, int], f
 
 def find_seeds(a: SentenceIndex, b: SentenceIndex) -> dict[tuple[int, int], float]:
     """Return the sentence pairs whose weighted cosine and Dice overlap reach SEED_COSINE and SEED_DICE."""
-    return _seeds(a, b, _InverseSentenceFrequency(a, b))
+    # Count shared stems only for sentence pairs that share one, and weigh only the pairs whose
+    # Dice overlap passes: most candidate texts share no sentence at all.
+    # Pairs are counted under one integer key each: a Counter per sentence, updated per shared stem, cost
+    # more in calls than the counting itself.
+    weights = _InverseSentenceFrequency(a, b)
+    width = len(b.stems)
+    shared: dict[int, int] = {}
+    for term, rows_a in a.postings.items():
+        rows_b = b.postings.get(term)
+        if rows_b is None:
+            continue
+        for i in rows_a:
+            for j in rows_b:
+                key = i * width + j
+                shared[key] = shared.get(key, 0) + 1
+    vectors_a: dict[int, dict[str, float]] = {}
+    vectors_b: dict[int, dict[str, float]] = {}
+    seeds = {}
+    for key, overlap in shared.items():
+        i, j = divmod(key, width)
+        if 2 * overlap / (len(a.stems[i]) + len(b.stems[j])) < SEED_DICE:
+            continue
+        if i not in vectors_a:
+            vectors_a[i] = _weighted(a.stems[i], weights)
+        if j not in vectors_b:
+            vectors_b[j] = _weighted(b.stems[j], weights)
+        cosine = _dot(vectors_a[i], vectors_b[j])
+        if cosine >= SEED_COSINE:
+            seeds[i, j] = cosine
+    return seeds
 
 
 def align(
@@ -220,39 +249,6 @@ def _weighted(counts: Counter[str], weights: dict[str, float]) -> dict[str, floa
     vector = {term: count * weights[term] for term, count in counts.items()}
     norm = math.sqrt(sum(value * value for value in vector.values()))
     return {term: value / norm for term, value in vector.items()} if norm else {}
-
-
-def _seeds(a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> dict[tuple[int, int], float]:
-    """Return the seed sentence pairs (row of a, row of b), each with its cosine."""
-    # Count shared stems only for sentence pairs that share one, and weigh only the pairs whose
-    # Dice overlap passes: most candidate texts share no sentence at all.
-    # Pairs are counted under one integer key each: a Counter per sentence, updated per shared stem, cost
-    # more in calls than the counting itself.
-    width = len(b.stems)
-    shared: dict[int, int] = {}
-    for term, rows_a in a.postings.items():
-        rows_b = b.postings.get(term)
-        if rows_b is None:
-            continue
-        for i in rows_a:
-            for j in rows_b:
-                key = i * width + j
-                shared[key] = shared.get(key, 0) + 1
-    vectors_a: dict[int, dict[str, float]] = {}
-    vectors_b: dict[int, dict[str, float]] = {}
-    seeds = {}
-    for key, overlap in shared.items():
-        i, j = divmod(key, width)
-        if 2 * overlap / (len(a.stems[i]) + len(b.stems[j])) < SEED_DICE:
-            continue
-        if i not in vectors_a:
-            vectors_a[i] = _weighted(a.stems[i], weights)
-        if j not in vectors_b:
-            vectors_b[j] = _weighted(b.stems[j], weights)
-        cosine = _dot(vectors_a[i], vectors_b[j])
-        if cosine >= SEED_COSINE:
-            seeds[i, j] = cosine
-    return seeds
 
 
 def _counterparts(group: list[tuple[int, int]], seed_cosines: Mapping[tuple[int, int], float]) -> list[tuple[int, int]]:
