@@ -7,10 +7,9 @@ import threading
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
-from server.domain.comparison import TextProfile, compare_profiles, profile_text
 from server.domain.errors import (
     DedupError,
     DocumentAlreadyExistsError,
@@ -30,7 +29,6 @@ from server.domain.model import (
     Stats,
     StoredDocument,
 )
-from server.domain.passages import cut_passages
 from server.domain.ports import (
     PendingComparisons,
     ProvenanceStore,
@@ -280,10 +278,7 @@ class Deduplicator:
 
     def _verified_matches(self, text: str) -> list[Match]:
         """Return the stored documents that share passages with an unstored text, verified on the real texts."""
-        self._validate_text(text, "text")
-        signatures = self._index.sign(text)
-        if not signatures.passages:
-            raise InvalidRequestError(_no_content_words("text"))
+        signatures = self._signed_query_text(text, "text")
         query = TextToCompare(text)
         screened = self._ranked(self._index.screen(signatures, self._limits.max_screened_pairs))
         job, candidate_ids = self._job(query, screened, {})
@@ -307,11 +302,13 @@ class Deduplicator:
 
     def compare(self, text_a: str, text_b: str) -> Comparison | None:
         """Compare two texts, storing nothing; on an exact tie, text_b counts as the earlier one."""
-        a = self._profile_query_text(text_a, "text_a")
-        b = self._profile_query_text(text_b, "text_b")
-        # Give b an ingest position so that, as for a stored document, ties make b the source.
-        b = replace(b, sequence=0)
-        return compare_profiles(a, b)
+        self._signed_query_text(text_a, "text_a")
+        self._signed_query_text(text_b, "text_b")
+        # Compared by the verifier, as FindSimilar's candidates are: in a worker, beside other requests. b is given
+        # an ingest position so that, as for a stored document, ties make b the source.
+        job = VerificationJob(TextToCompare(text_a), (TextToCompare(text_b, sequence=0),))
+        ((comparison,),) = self._verifier.verify([job])
+        return comparison
 
     def stats(self) -> Stats:
         documents, passages, links = self._store.counts()
@@ -462,12 +459,12 @@ class Deduplicator:
             raise _not_found(document_id)
         return sequence
 
-    def _profile_query_text(self, text: str, field: str) -> TextProfile:
+    def _signed_query_text(self, text: str, field: str) -> Signatures:
         self._validate_text(text, field)
-        profile = profile_text(text)
-        if not cut_passages(profile.tokens):
+        signatures = self._index.sign(text)
+        if not signatures.passages:
             raise InvalidRequestError(_no_content_words(field))
-        return profile
+        return signatures
 
     def _validate_id(self, document_id: str, field: str) -> None:
         if not document_id or not document_id.strip():

@@ -20,7 +20,7 @@ from server.domain.errors import (
 from server.domain.model import Comparison, DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
 from server.domain.ports import StoreChange
 from server.domain.provenance import decide_directions
-from server.domain.verification import LocalVerifier, VerificationJob, VerifiedComparisons
+from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob, VerifiedComparisons
 from tests.fakes import ExactIndex, MemoryStore
 from tests.stories import (
     AP_ID,
@@ -676,6 +676,26 @@ def test_compare_of_identical_texts_takes_text_b_as_the_source(deduplicator: Ded
     assert comparison.relation is Relation.DUPLICATE
     assert comparison.a_is_derived
     assert comparison.basis is DirectionBasis.INGEST_ORDER
+
+
+class RecordingVerifier(LocalVerifier):
+    def __init__(self) -> None:
+        super().__init__()
+        self.jobs: list[VerificationJob] = []
+
+    def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
+        self.jobs.extend(jobs)
+        return super().verify(jobs)
+
+
+def test_compare_is_verified_by_the_verifier_with_text_b_as_the_earlier_text(store: MemoryStore) -> None:
+    # In the server the verifier runs in worker processes: a Compare uses them, as FindSimilar does.
+    verifier = RecordingVerifier()
+
+    comparison = Deduplicator(store, ExactIndex(), verifier=verifier).compare(BRIDGE_EXCERPT, BRIDGE_STORY)
+
+    assert comparison is not None
+    assert verifier.jobs == [VerificationJob(TextToCompare(BRIDGE_EXCERPT), (TextToCompare(BRIDGE_STORY, sequence=0),))]
 
 
 @pytest.mark.parametrize(("text_a", "text_b", "field"), [("", BRIDGE_STORY, "text_a"), (BRIDGE_STORY, "--", "text_b")])
