@@ -15,9 +15,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
+from server.adapters import compiled_seeds
 from server.adapters.band_index import compile_kernels as compile_index_kernels
-from server.adapters.compiled_seeds import compile_kernel as compile_seed_kernel
-from server.adapters.compiled_seeds import find_seeds
 from server.adapters.heap import limit_heap_arenas, release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_verifier import ProcessVerifier
@@ -130,10 +129,10 @@ def build_running_server(settings: Settings) -> RunningServer:
         store.save_parameters(index.parameters)
     verifier: Verifier
     if settings.verify_workers:
-        verifier = ProcessVerifier(settings.verify_workers, seed_finder=find_seeds)
+        verifier = ProcessVerifier(settings.verify_workers, seed_finder=compiled_seeds.find_seeds)
     else:
-        compile_seed_kernel()  # what each worker does when it starts
-        verifier = LocalVerifier(seed_finder=find_seeds)
+        compiled_seeds.compile_kernel()  # what each worker does when it starts
+        verifier = LocalVerifier(seed_finder=compiled_seeds.find_seeds)
     deduplicator = Deduplicator(
         store,
         index,
