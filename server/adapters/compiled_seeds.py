@@ -19,7 +19,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
-from server.domain.alignment import MIN_WEIGHING_SENTENCES, SEED_COSINE, SEED_DICE, SentenceIndex
+from server.domain.alignment import SEED_COSINE, SEED_DICE, SentenceIndex, weighing_sentences
 
 _Ints = npt.NDArray[np.int64]
 _Floats = npt.NDArray[np.float64]
@@ -42,18 +42,11 @@ def find_seeds(a: SentenceIndex, b: SentenceIndex) -> dict[tuple[int, int], floa
         return {}
     to_b = np.full(len(vocabulary_a), -1, dtype=np.int64)
     to_b[[vocabulary_a[stem] for stem in shared]] = [vocabulary_b[stem] for stem in shared]
-    sentences = max(len(a.stems) + len(b.stems), MIN_WEIGHING_SENTENCES)
+    sentences = weighing_sentences(a, b)
     rows_a, rows_b, cosines = _seeds(
         stems_a, starts_a, len(vocabulary_a), stems_b, starts_b, len(vocabulary_b), to_b, sentences
     )
     return dict(zip(zip(rows_a.tolist(), rows_b.tolist(), strict=True), cosines.tolist(), strict=True))
-
-
-def compile_kernel() -> None:
-    """Compile (or load from numba's cache) the seed finder, on a one-sentence pair."""
-    one = np.zeros(1, dtype=np.int64)
-    starts = np.array([0, 1], dtype=np.int64)
-    _seeds(one, starts, 1, one, starts, 1, one, MIN_WEIGHING_SENTENCES)
 
 
 def _numbered(text: SentenceIndex) -> tuple[dict[str, int], _Ints, _Ints]:

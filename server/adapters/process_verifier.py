@@ -16,14 +16,12 @@ from typing import Final
 
 from server.domain.alignment import SeedFinder, find_seeds
 from server.domain.model import Comparison
-from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
+from server.domain.verification import LocalVerifier, VerificationJob
 
 _LOGGER = logging.getLogger(__name__)
 
 # How often a worker checks that the server that started it is still alive.
 _WATCH_SECONDS: Final = 1.0
-# A text a starting worker compares with itself, which seeds an alignment.
-_WARM_UP_TEXT: Final = "The workers compare this text with itself before the first request. It aligns with itself."
 # Jobs sent to a worker in one message: a batch of short jobs costs one round trip per chunk, not per job,
 # while a few chunks per worker still share out long and short jobs evenly.
 _JOBS_PER_TASK: Final = 8
@@ -46,10 +44,8 @@ def _start_worker(server_pid: int, seed_finder: SeedFinder) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
     _worker_verifier = LocalVerifier(seed_finder=seed_finder)
-    # The first comparison compiles (or loads from numba's cache) whatever the seed finder compiles: paid here,
-    # while the server waits for its workers to start, not by the first request.
-    warm_up = TextToCompare(_WARM_UP_TEXT)
-    _worker_verifier.verify([VerificationJob(warm_up, (warm_up,))])
+    # Paid here, while the server waits for its workers to start, not by the first request.
+    _worker_verifier.warm_up()
     threading.Thread(target=_exit_with_server, args=(server_pid,), name="server-watch", daemon=True).start()
 
 

@@ -231,13 +231,18 @@ def align(
     return _summarise(fragments, index_a.tokens, index_b.tokens)
 
 
+def weighing_sentences(a: SentenceIndex, b: SentenceIndex) -> int:
+    """Return the number of sentences stems are weighed over: both texts', at least MIN_WEIGHING_SENTENCES."""
+    return max(len(a.stems) + len(b.stems), MIN_WEIGHING_SENTENCES)
+
+
 class _InverseSentenceFrequency(dict[str, float]):
     """Weights of stems over the sentences of both texts, computed for the stems that are looked up."""
 
     def __init__(self, a: SentenceIndex, b: SentenceIndex) -> None:
         super().__init__()
         self._a, self._b = a.frequency, b.frequency
-        self._total = max(len(a.stems) + len(b.stems), MIN_WEIGHING_SENTENCES)
+        self._total = weighing_sentences(a, b)
 
     def __missing__(self, term: str) -> float:
         weight = math.log((self._total + 1) / (self._a.get(term, 0) + self._b.get(term, 0)))

@@ -17,6 +17,8 @@ from server.domain.model import Comparison, Document
 # 500-word article takes about 110 KB (tokens, spans, the sentence index), so the cache
 # is kept to recent texts: 256 of them are about 30 MB per process that verifies.
 PROFILE_CACHE_SIZE: Final = 256
+# A text a verifier compares with itself before its first request (see LocalVerifier.warm_up); it seeds an alignment.
+_WARM_UP_TEXT: Final = "The verifier compares this text with itself before the first request. It aligns with itself."
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +109,14 @@ class LocalVerifier:
                 while len(self._profiles) > self._cache_size:
                     self._profiles.popitem(last=False)
         return profile
+
+    def warm_up(self) -> None:
+        """Compare a text with itself, so that what comparing loads on first use is loaded before the first request.
+
+        A compiled seed finder loads its code from numba's cache on its first call: about half a second.
+        """
+        text = TextToCompare(_WARM_UP_TEXT)
+        self.verify([VerificationJob(text, (text,))])
 
     def forget(self, document_id: str) -> None:
         """Drop the cached analyses of a deleted or replaced document (they would only take room)."""

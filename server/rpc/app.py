@@ -131,8 +131,9 @@ def build_running_server(settings: Settings) -> RunningServer:
     if settings.verify_workers:
         verifier = ProcessVerifier(settings.verify_workers, seed_finder=compiled_seeds.find_seeds)
     else:
-        compiled_seeds.compile_kernel()  # what each worker does when it starts
-        verifier = LocalVerifier(seed_finder=compiled_seeds.find_seeds)
+        local_verifier = LocalVerifier(seed_finder=compiled_seeds.find_seeds)
+        local_verifier.warm_up()  # as each worker does when it starts
+        verifier = local_verifier
     deduplicator = Deduplicator(
         store,
         index,

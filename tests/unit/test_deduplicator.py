@@ -2,13 +2,15 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
 from bench.corpus import Shares, generate
+from server.domain import alignment
+from server.domain.alignment import SentenceIndex
 from server.domain.comparison import compare_profiles, profile_text
 from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, IndexLoad, Limits
 from server.domain.errors import (
@@ -696,6 +698,20 @@ def test_compare_is_verified_by_the_verifier_with_text_b_as_the_earlier_text(sto
 
     assert comparison is not None
     assert verifier.jobs == [VerificationJob(TextToCompare(BRIDGE_EXCERPT), (TextToCompare(BRIDGE_STORY, sequence=0),))]
+
+
+def test_warming_up_a_verifier_runs_its_seed_finder_and_caches_nothing() -> None:
+    calls: list[tuple[int, int]] = []
+
+    def counting_finder(a: SentenceIndex, b: SentenceIndex) -> Mapping[tuple[int, int], float]:
+        calls.append((len(a.stems), len(b.stems)))
+        return alignment.find_seeds(a, b)
+
+    verifier = LocalVerifier(seed_finder=counting_finder)
+    verifier.warm_up()
+
+    assert len(calls) == 1
+    assert verifier._profiles == {}
 
 
 @pytest.mark.parametrize(("text_a", "text_b", "field"), [("", BRIDGE_STORY, "text_a"), (BRIDGE_STORY, "--", "text_b")])
