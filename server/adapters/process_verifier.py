@@ -14,7 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Final
 
-from server.domain.alignment import SeedFinder, find_seeds
+from server.domain.alignment import Weigher, weigh
 from server.domain.model import Comparison
 from server.domain.verification import LocalVerifier, VerificationJob
 
@@ -38,12 +38,12 @@ _worker_verifier: LocalVerifier | None = None
 _jobs_since_collection = 0
 
 
-def _start_worker(server_pid: int, seed_finder: SeedFinder) -> None:
+def _start_worker(server_pid: int, weigher: Weigher) -> None:
     global _worker_verifier
     # Ctrl-C reaches the whole process group; the server shuts the pool down itself, after in-flight calls.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
-    _worker_verifier = LocalVerifier(seed_finder=seed_finder)
+    _worker_verifier = LocalVerifier(weigher=weigher)
     # Paid here, while the server waits for its workers to start, not by the first request.
     _worker_verifier.warm_up()
     threading.Thread(target=_exit_with_server, args=(server_pid,), name="server-watch", daemon=True).start()
@@ -78,18 +78,18 @@ class ProcessVerifier:
     in the server process it would use one core however many requests wait. The workers are spawned, not
     forked: a fork would copy the gRPC server's threads and locks mid-flight.
 
-    `seed_finder` is passed to each worker's LocalVerifier; it must be a module-level function, which is sent to
+    `weigher` is passed to each worker's LocalVerifier; it must be a module-level function, which is sent to
     the workers by name.
 
     A worker that dies (killed, out of memory) breaks the pool; the jobs in flight are run again once in a
     fresh pool, and only a second failure reaches the caller.
     """
 
-    def __init__(self, workers: int, seed_finder: SeedFinder = find_seeds) -> None:
+    def __init__(self, workers: int, weigher: Weigher = weigh) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._workers = workers
-        self._seed_finder = seed_finder
+        self._weigher = weigher
         self._lock = threading.Lock()
         self._pool = self._new_pool()
         self._closed = False
@@ -155,7 +155,7 @@ class ProcessVerifier:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(os.getpid(), self._seed_finder),
+            initargs=(os.getpid(), self._weigher),
         )
 
 

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 from server.domain.tokenization import TokenizedText, content_stems
 
@@ -135,7 +135,7 @@ class SentenceIndex:
     def postings(self) -> Mapping[str, list[int]]:
         """Map each stem to the sentences holding it, in order.
 
-        Made on first use: `find_seeds` reads it, while a compiled seed finder reads `stem_lists` instead.
+        Made on first use: the reference `weigh` reads it, while compiled weights read `stem_lists` instead.
         """
         postings: dict[str, list[int]] = {}
         for row, counts in enumerate(self.stems):
@@ -161,48 +161,75 @@ def sentence_stem_lists(text: TokenizedText) -> list[list[str]]:
     return [content_stems(text.words[s.token_start : s.token_end]) for s in text.sentences]
 
 
-# Returns the seed sentence pairs (row of a, row of b) of two texts, each with its cosine. `find_seeds` is the
-# reference; a faster finder must return the same pairs and cosines (server/adapters/compiled_seeds.py).
-SeedFinder = Callable[[SentenceIndex, SentenceIndex], Mapping[tuple[int, int], float]]
+class SentenceWeights(Protocol):
+    """Two texts' sentences with their content stems weighed by how few of both texts' sentences hold them.
+
+    `weigh` is the reference; a faster implementation must return the same seeds and cosines
+    (server/adapters/compiled_weights.py).
+    """
+
+    def seeds(self) -> Mapping[tuple[int, int], float]:
+        """Return the sentence pairs (row of a, row of b) whose cosine and Dice overlap reach SEED_COSINE, SEED_DICE."""
+        ...
+
+    def cosine(self, rows_a: Sequence[int], rows_b: Sequence[int]) -> float:
+        """Return the weighted cosine of the stems of sentences `rows_a` of a, counted together, and `rows_b` of b."""
+        ...
 
 
-def find_seeds(a: SentenceIndex, b: SentenceIndex) -> dict[tuple[int, int], float]:
-    """Return the sentence pairs whose weighted cosine and Dice overlap reach SEED_COSINE and SEED_DICE."""
-    # Count shared stems only for sentence pairs that share one, and weigh only the pairs whose
-    # Dice overlap passes: most candidate texts share no sentence at all.
-    # Pairs are counted under one integer key each: a Counter per sentence, updated per shared stem, cost
-    # more in calls than the counting itself.
-    weights = _InverseSentenceFrequency(a, b)
-    width = len(b.stems)
-    shared: dict[int, int] = {}
-    for term, rows_a in a.postings.items():
-        rows_b = b.postings.get(term)
-        if rows_b is None:
-            continue
-        for i in rows_a:
-            for j in rows_b:
-                key = i * width + j
-                shared[key] = shared.get(key, 0) + 1
-    vectors_a: dict[int, dict[str, float]] = {}
-    vectors_b: dict[int, dict[str, float]] = {}
-    seeds = {}
-    for key, overlap in shared.items():
-        i, j = divmod(key, width)
-        if 2 * overlap / (len(a.stems[i]) + len(b.stems[j])) < SEED_DICE:
-            continue
-        if i not in vectors_a:
-            vectors_a[i] = _weighted(a.stems[i], weights)
-        if j not in vectors_b:
-            vectors_b[j] = _weighted(b.stems[j], weights)
-        cosine = _dot(vectors_a[i], vectors_b[j])
-        if cosine >= SEED_COSINE:
-            seeds[i, j] = cosine
-    return seeds
+# Weighs the sentences of two texts against each other (see SentenceWeights).
+Weigher = Callable[[SentenceIndex, SentenceIndex], SentenceWeights]
 
 
-def align(
-    a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex, seed_finder: SeedFinder = find_seeds
-) -> Alignment:
+def weigh(a: SentenceIndex, b: SentenceIndex) -> SentenceWeights:
+    """Weigh the sentences of `a` and `b` against each other, in pure Python (the reference)."""
+    return _WeighedSentences(a, b)
+
+
+class _WeighedSentences:
+    def __init__(self, a: SentenceIndex, b: SentenceIndex) -> None:
+        self._a, self._b = a, b
+        self._weights = _InverseSentenceFrequency(a, b)
+
+    def seeds(self) -> dict[tuple[int, int], float]:
+        # Count shared stems only for sentence pairs that share one, and weigh only the pairs whose
+        # Dice overlap passes: most candidate texts share no sentence at all.
+        # Pairs are counted under one integer key each: a Counter per sentence, updated per shared stem, cost
+        # more in calls than the counting itself.
+        a, b, weights = self._a, self._b, self._weights
+        width = len(b.stems)
+        shared: dict[int, int] = {}
+        for term, rows_a in a.postings.items():
+            rows_b = b.postings.get(term)
+            if rows_b is None:
+                continue
+            for i in rows_a:
+                for j in rows_b:
+                    key = i * width + j
+                    shared[key] = shared.get(key, 0) + 1
+        vectors_a: dict[int, dict[str, float]] = {}
+        vectors_b: dict[int, dict[str, float]] = {}
+        seeds = {}
+        for key, overlap in shared.items():
+            i, j = divmod(key, width)
+            if 2 * overlap / (len(a.stems[i]) + len(b.stems[j])) < SEED_DICE:
+                continue
+            if i not in vectors_a:
+                vectors_a[i] = _weighted(a.stems[i], weights)
+            if j not in vectors_b:
+                vectors_b[j] = _weighted(b.stems[j], weights)
+            cosine = _dot(vectors_a[i], vectors_b[j])
+            if cosine >= SEED_COSINE:
+                seeds[i, j] = cosine
+        return seeds
+
+    def cosine(self, rows_a: Sequence[int], rows_b: Sequence[int]) -> float:
+        side_a = _summed([self._a.stem_lists[row] for row in rows_a])
+        side_b = _summed([self._b.stem_lists[row] for row in rows_b])
+        return _dot(_weighted(side_a, self._weights), _weighted(side_b, self._weights))
+
+
+def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex, weigher: Weigher = weigh) -> Alignment:
     """Find the passages of `a` that reuse passages of `b`, verbatim or reworded.
 
     Pass SentenceIndex values to align one text with many without re-reading it each time.
@@ -218,12 +245,12 @@ def align(
     """
     index_a = a if isinstance(a, SentenceIndex) else index_sentences(a)
     index_b = b if isinstance(b, SentenceIndex) else index_sentences(b)
-    seed_cosines = seed_finder(index_a, index_b)
+    weights = weigher(index_a, index_b)
+    seed_cosines = weights.seeds()
     if not seed_cosines:
         return EMPTY_ALIGNMENT
-    weights = _InverseSentenceFrequency(index_a, index_b)
     seeds = list(seed_cosines)
-    cosines = _RangeCosines(index_a, index_b, weights)
+    cosines = _RangeCosines(weights)
     groups = [_counterparts(group, seed_cosines) for group in _extend(seeds, cosines, MAX_SEED_GAP)]
     fragments = [_fragment(group, index_a, index_b, weights, cosines) for group in groups]
     fragments.extend(_condensations(seeds, index_a, index_b, weights))
@@ -291,8 +318,8 @@ class _RangeCosines:
     the fragment it becomes reports the same cosine.
     """
 
-    def __init__(self, a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]) -> None:
-        self._a, self._b, self._weights = a, b, weights
+    def __init__(self, weights: SentenceWeights) -> None:
+        self._weights = weights
         self._known: dict[tuple[int, int, int, int], float] = {}
 
     def of_group(self, group: list[tuple[int, int]]) -> float:
@@ -302,9 +329,7 @@ class _RangeCosines:
         cosine = self._known.get(key)
         if cosine is None:
             first_a, last_a, first_b, last_b = key
-            side_a = _summed(self._a.stem_lists[first_a : last_a + 1])
-            side_b = _summed(self._b.stem_lists[first_b : last_b + 1])
-            cosine = self._known[key] = _cosine(side_a, side_b, self._weights)
+            cosine = self._known[key] = self._weights.cosine(range(first_a, last_a + 1), range(first_b, last_b + 1))
         return cosine
 
 
@@ -345,12 +370,8 @@ def _cluster(seeds: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int
     return list(groups.values())
 
 
-def _cosine(counts_a: Counter[str], counts_b: Counter[str], weights: dict[str, float]) -> float:
-    """Return the cosine of two stem counts weighted by `weights` (summed in a's order, as the seeds' are)."""
-    return _dot(_weighted(counts_a, weights), _weighted(counts_b, weights))
-
-
 def _dot(vector_a: dict[str, float], vector_b: dict[str, float]) -> float:
+    # Summed in a's order, for seeds and runs alike.
     return sum(weight * vector_b.get(term, 0.0) for term, weight in vector_a.items())
 
 
@@ -364,7 +385,7 @@ def _fragment(
     group: list[tuple[int, int]],
     a: SentenceIndex,
     b: SentenceIndex,
-    weights: dict[str, float],
+    weights: SentenceWeights,
     cosines: _RangeCosines,
 ) -> Fragment:
     """Return the fragment a group of seeds spans, reaching on over alike sentence pairs at its edges."""
@@ -378,11 +399,11 @@ def _fragment(
     return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(group), cosines.of_group(group))
 
 
-def _alike_beside(a: SentenceIndex, b: SentenceIndex, row_a: int, row_b: int, weights: dict[str, float]) -> bool:
+def _alike_beside(a: SentenceIndex, b: SentenceIndex, row_a: int, row_b: int, weights: SentenceWeights) -> bool:
     """Tell whether sentences row_a of a and row_b of b both exist and are alike enough to reach over (EDGE_COSINE)."""
     if not (0 <= row_a < len(a.stems) and 0 <= row_b < len(b.stems)):
         return False
-    return _cosine(a.stems[row_a], b.stems[row_b], weights) >= EDGE_COSINE
+    return weights.cosine((row_a,), (row_b,)) >= EDGE_COSINE
 
 
 def _fragment_over(
@@ -432,7 +453,7 @@ def _copied_within(text: TokenizedText, first: int, last: int, other: set[tuple[
 
 
 def _condensations(
-    seeds: list[tuple[int, int]], a: SentenceIndex, b: SentenceIndex, weights: dict[str, float]
+    seeds: list[tuple[int, int]], a: SentenceIndex, b: SentenceIndex, weights: SentenceWeights
 ) -> list[Fragment]:
     """Return the fragments in which one side summarises a longer stretch of the other (see CONDENSED_MIN_SEEDS)."""
     fragments = []
@@ -512,7 +533,7 @@ def _condensation(
     condensed: Literal["a", "b"],
     a: SentenceIndex,
     b: SentenceIndex,
-    weights: dict[str, float],
+    weights: SentenceWeights,
 ) -> Fragment | None:
     """Return the fragment of a condensing chain of (a row, b row) seeds; None when it is not alike enough."""
     first_a, last_a = chain[0][0], chain[-1][0]
@@ -520,12 +541,9 @@ def _condensation(
     # The condensed run against the sentences it restates: the rest of the summarised stretch is what the
     # summary left out, and would dilute the cosine of two texts that agree wherever they meet.
     if condensed == "a":
-        side_a = _summed(a.stem_lists[first_a : last_a + 1])
-        side_b = _summed([b.stem_lists[j] for _, j in chain])
+        cosine = weights.cosine(range(first_a, last_a + 1), [j for _, j in chain])
     else:
-        side_a = _summed([a.stem_lists[i] for i, _ in chain])
-        side_b = _summed(b.stem_lists[first_b : last_b + 1])
-    cosine = _cosine(side_a, side_b, weights)
+        cosine = weights.cosine([i for i, _ in chain], range(first_b, last_b + 1))
     if cosine < MIN_FRAGMENT_COSINE:
         return None
     if condensed == "a":

@@ -12,13 +12,13 @@ from typing import Final
 
 from server.domain.alignment import (
     Alignment,
-    SeedFinder,
     SentenceIndex,
+    Weigher,
     align,
-    find_seeds,
     index_sentences,
     shingle_set,
     stands_alone,
+    weigh,
 )
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
 from server.domain.passages import SHINGLE_WORDS
@@ -80,7 +80,7 @@ def profile_text(text: str, document: Document | None = None, sequence: int | No
     return TextProfile(index_sentences(tokens), document, sequence)
 
 
-def compare_profiles(a: TextProfile, b: TextProfile, seed_finder: SeedFinder = find_seeds) -> Comparison | None:
+def compare_profiles(a: TextProfile, b: TextProfile, weigher: Weigher = weigh) -> Comparison | None:
     """Return how `a` relates to `b` (spans from a to b), or None when neither reuses the other.
 
     >>> source = profile_text(
@@ -94,7 +94,7 @@ def compare_profiles(a: TextProfile, b: TextProfile, seed_finder: SeedFinder = f
     >>> comparison.relation.name, comparison.a_is_derived, comparison.basis.name
     ('EXCERPT', True, 'CONTAINMENT')
     """
-    alignment = align(a.sentences, b.sentences, seed_finder)
+    alignment = align(a.sentences, b.sentences, weigher)
     if not is_related(alignment):
         return None
     a_is_derived, basis, confidence = decide_direction(a, b, alignment)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from server.domain.alignment import SeedFinder, find_seeds
+from server.domain.alignment import Weigher, weigh
 from server.domain.comparison import TextProfile, compare_profiles, profile_text
 from server.domain.model import Comparison, Document
 
@@ -62,7 +62,7 @@ class VerifiedComparisons:
 class LocalVerifier:
     """Runs verification jobs one after another in this process, keeping recent analyses.
 
-    `seed_finder` finds the sentence pairs that seed each alignment (alignment.find_seeds, or a faster
+    `weigher` weighs the sentences of the two texts of each comparison (alignment.weigh, or a faster
     implementation of it).
 
     Thread-safe: concurrent jobs may analyse the same text twice, but never corrupt the cache.
@@ -74,9 +74,9 @@ class LocalVerifier:
     'DUPLICATE'
     """
 
-    def __init__(self, cache_size: int = PROFILE_CACHE_SIZE, seed_finder: SeedFinder = find_seeds) -> None:
+    def __init__(self, cache_size: int = PROFILE_CACHE_SIZE, weigher: Weigher = weigh) -> None:
         self._cache_size = cache_size
-        self._seed_finder = seed_finder
+        self._weigher = weigher
         self._profiles: OrderedDict[tuple[str, int], TextProfile] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -92,7 +92,7 @@ class LocalVerifier:
         if not job.candidates:
             return []
         query = self.profile(job.query)
-        return [compare_profiles(query, self.profile(candidate), self._seed_finder) for candidate in job.candidates]
+        return [compare_profiles(query, self.profile(candidate), self._weigher) for candidate in job.candidates]
 
     def profile(self, item: TextToCompare) -> TextProfile:
         key = item.cache_key
@@ -113,7 +113,7 @@ class LocalVerifier:
     def warm_up(self) -> None:
         """Compare a text with itself, so that what comparing loads on first use is loaded before the first request.
 
-        A compiled seed finder loads its code from numba's cache on its first call: about half a second.
+        Compiled weights load their code from numba's cache on first use: about half a second.
         """
         text = TextToCompare(_WARM_UP_TEXT)
         self.verify([VerificationJob(text, (text,))])

@@ -15,7 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
-from server.adapters import compiled_seeds
+from server.adapters import compiled_weights
 from server.adapters.band_index import compile_kernels as compile_index_kernels
 from server.adapters.heap import limit_heap_arenas, release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
@@ -129,9 +129,9 @@ def build_running_server(settings: Settings) -> RunningServer:
         store.save_parameters(index.parameters)
     verifier: Verifier
     if settings.verify_workers:
-        verifier = ProcessVerifier(settings.verify_workers, seed_finder=compiled_seeds.find_seeds)
+        verifier = ProcessVerifier(settings.verify_workers, weigher=compiled_weights.weigh)
     else:
-        local_verifier = LocalVerifier(seed_finder=compiled_seeds.find_seeds)
+        local_verifier = LocalVerifier(weigher=compiled_weights.weigh)
         local_verifier.warm_up()  # as each worker does when it starts
         verifier = local_verifier
     deduplicator = Deduplicator(

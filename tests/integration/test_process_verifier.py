@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.adapters import compiled_seeds
+from server.adapters import compiled_weights
 from server.adapters.process_verifier import ProcessVerifier
 from server.domain.model import Document
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
@@ -56,10 +56,10 @@ def test_workers_find_exactly_what_verifying_in_process_finds(verifier: ProcessV
     assert sum(comparison is not None for comparisons in found for comparison in comparisons) >= 10
 
 
-def test_workers_compare_with_the_seed_finder_they_are_given() -> None:
-    # The compiled finder reaches the workers by name and finds what the reference finds, so every comparison is
+def test_workers_compare_with_the_weigher_they_are_given() -> None:
+    # The compiled weigher reaches the workers by name and weighs as the reference does, so every comparison is
     # the one made in process with the reference.
-    verifier = ProcessVerifier(workers=1, seed_finder=compiled_seeds.find_seeds)
+    verifier = ProcessVerifier(workers=1, weigher=compiled_weights.weigh)
     try:
         assert verifier.verify(jobs()) == LocalVerifier().verify(jobs())
     finally:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -10,7 +10,7 @@ import pytest
 
 from bench.corpus import Shares, generate
 from server.domain import alignment
-from server.domain.alignment import SentenceIndex
+from server.domain.alignment import SentenceIndex, SentenceWeights
 from server.domain.comparison import compare_profiles, profile_text
 from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, IndexLoad, Limits
 from server.domain.errors import (
@@ -700,14 +700,14 @@ def test_compare_is_verified_by_the_verifier_with_text_b_as_the_earlier_text(sto
     assert verifier.jobs == [VerificationJob(TextToCompare(BRIDGE_EXCERPT), (TextToCompare(BRIDGE_STORY, sequence=0),))]
 
 
-def test_warming_up_a_verifier_runs_its_seed_finder_and_caches_nothing() -> None:
+def test_warming_up_a_verifier_runs_its_weigher_and_caches_nothing() -> None:
     calls: list[tuple[int, int]] = []
 
-    def counting_finder(a: SentenceIndex, b: SentenceIndex) -> Mapping[tuple[int, int], float]:
+    def counting_weigher(a: SentenceIndex, b: SentenceIndex) -> SentenceWeights:
         calls.append((len(a.stems), len(b.stems)))
-        return alignment.find_seeds(a, b)
+        return alignment.weigh(a, b)
 
-    verifier = LocalVerifier(seed_finder=counting_finder)
+    verifier = LocalVerifier(weigher=counting_weigher)
     verifier.warm_up()
 
     assert len(calls) == 1

@@ -1,12 +1,16 @@
-"""A compiled `find_seeds`: the seed sentence pairs of two texts, as alignment.find_seeds finds them.
+"""Compiled SentenceWeights: the seed sentence pairs of two texts and the cosines of runs of their sentences.
 
 In pure Python, finding seeds was about half of comparing two related news texts (counting the stems each
-sentence pair shares, then weighing the pairs that pass the Dice bar), and the stem postings it reads were made
-for it when each text was analysed. Here both are one compiled pass over the two texts' stems, numbered per text.
-The result is the reference's, pair for pair and cosine for cosine: the same integer tests, the same products
-and quotients summed in the same order (a sentence's stems in order of first appearance), the C library's
-logarithm on both sides. That holds to the last bit on Python 3.11; from 3.12, sum() compensates its rounding,
-and the reference may differ in the last bits (tests/integration/test_compiled_seeds.py allows for that).
+sentence pair shares, then weighing the pairs that pass the Dice bar), and weighing the runs of sentences a
+fragment spans was most of the rest: each run's stems counted, weighed and normalised in dictionaries, a few
+hundred stems at a time. Here the stems of both texts are numbered once per comparison, and seeds and runs
+are compiled passes over those numbers.
+
+The results are the reference's (alignment.weigh), pair for pair and cosine for cosine: the same integer
+tests, the same products and quotients summed in the same order (stems in order of first appearance, as a
+Counter holds them), the C library's logarithm on both sides. That holds to the last bit on Python 3.11; from
+3.12, sum() compensates its rounding, and the reference may differ in the last bits
+(tests/integration/test_compiled_weights.py allows for that).
 """
 
 from __future__ import annotations
@@ -14,39 +18,81 @@ from __future__ import annotations
 import array
 import itertools
 import math
+from collections.abc import Sequence
 
 import numba
 import numpy as np
 import numpy.typing as npt
 
-from server.domain.alignment import SEED_COSINE, SEED_DICE, SentenceIndex, weighing_sentences
+from server.domain.alignment import SEED_COSINE, SEED_DICE, SentenceIndex, SentenceWeights, weighing_sentences
 
 _Ints = npt.NDArray[np.int64]
 _Floats = npt.NDArray[np.float64]
 
 
-def find_seeds(a: SentenceIndex, b: SentenceIndex) -> dict[tuple[int, int], float]:
-    """Return what alignment.find_seeds returns for `a` and `b`.
+def weigh(a: SentenceIndex, b: SentenceIndex) -> SentenceWeights:
+    """Return what alignment.weigh returns for `a` and `b`, compiled.
 
     >>> from server.domain.alignment import index_sentences
     >>> from server.domain.tokenization import tokenize
     >>> copy = index_sentences(tokenize("Floods closed the old bridge. The mayor spoke to the press on Monday."))
     >>> source = index_sentences(tokenize("The mayor spoke to reporters on Monday. Rain fell all week."))
-    >>> {pair: round(cosine, 3) for pair, cosine in find_seeds(copy, source).items()}
+    >>> weights = weigh(copy, source)
+    >>> {pair: round(cosine, 3) for pair, cosine in weights.seeds().items()}
     {(1, 0): 0.407}
+    >>> round(weights.cosine(range(2), range(1)), 3)
+    0.253
     """
     vocabulary_a, stems_a, starts_a = _numbered(a)
     vocabulary_b, stems_b, starts_b = _numbered(b)
     shared = vocabulary_a.keys() & vocabulary_b.keys()
     if not shared:
-        return {}
+        return _NOTHING_SHARED
     to_b = np.full(len(vocabulary_a), -1, dtype=np.int64)
     to_b[[vocabulary_a[stem] for stem in shared]] = [vocabulary_b[stem] for stem in shared]
     sentences = weighing_sentences(a, b)
-    rows_a, rows_b, cosines = _seeds(
+    weights_a, weights_b, rows_a, rows_b, cosines = _weighed(
         stems_a, starts_a, len(vocabulary_a), stems_b, starts_b, len(vocabulary_b), to_b, sentences
     )
-    return dict(zip(zip(rows_a.tolist(), rows_b.tolist(), strict=True), cosines.tolist(), strict=True))
+    seeds = dict(zip(zip(rows_a.tolist(), rows_b.tolist(), strict=True), cosines.tolist(), strict=True))
+    return _CompiledWeights(seeds, (stems_a, starts_a, weights_a), (stems_b, starts_b, weights_b), to_b)
+
+
+class _CompiledWeights:
+    def __init__(
+        self,
+        seeds: dict[tuple[int, int], float],
+        side_a: tuple[_Ints, _Ints, _Floats],
+        side_b: tuple[_Ints, _Ints, _Floats],
+        to_b: _Ints,
+    ) -> None:
+        self._seeds = seeds
+        self._side_a, self._side_b, self._to_b = side_a, side_b, to_b
+
+    def seeds(self) -> dict[tuple[int, int], float]:
+        return self._seeds
+
+    def cosine(self, rows_a: Sequence[int], rows_b: Sequence[int]) -> float:
+        return float(_run_cosine(*self._side_a, _rows(rows_a), *self._side_b, _rows(rows_b), self._to_b))
+
+
+class _NothingShared:
+    """Two texts without a stem in common: no seeds, and every cosine 0."""
+
+    def seeds(self) -> dict[tuple[int, int], float]:
+        return {}
+
+    def cosine(self, rows_a: Sequence[int], rows_b: Sequence[int]) -> float:
+        return 0.0
+
+
+_NOTHING_SHARED = _NothingShared()
+
+
+def _rows(rows: Sequence[int]) -> _Ints:
+    if isinstance(rows, range):
+        return np.arange(rows.start, rows.stop, rows.step, dtype=np.int64)
+    return _int64s(list(rows))
 
 
 def _numbered(text: SentenceIndex) -> tuple[dict[str, int], _Ints, _Ints]:
@@ -118,7 +164,7 @@ def _norms(distinct: _Ints, counts: _Floats, bounds: _Ints, weights: _Floats) ->
 
 
 @numba.njit(cache=True, nogil=True)
-def _seeds(
+def _weighed(
     stems_a: _Ints,
     starts_a: _Ints,
     vocabulary_a: int,
@@ -127,7 +173,8 @@ def _seeds(
     vocabulary_b: int,
     to_b: _Ints,
     sentences: int,
-) -> tuple[_Ints, _Ints, _Floats]:
+) -> tuple[_Floats, _Floats, _Ints, _Ints, _Floats]:
+    """Return the weights of a's and b's stems, and the seeds: a's rows, b's rows and the cosines."""
     distinct_a, counts_a, bounds_a, frequency_a = _counted(stems_a, starts_a, vocabulary_a)
     distinct_b, counts_b, bounds_b, frequency_b = _counted(stems_b, starts_b, vocabulary_b)
     to_a = np.full(vocabulary_b, -1, dtype=np.int64)
@@ -188,4 +235,70 @@ def _seeds(
                 rows_a.append(i)
                 rows_b.append(j)
                 cosines.append(cosine)
-    return np.array(rows_a, dtype=np.int64), np.array(rows_b, dtype=np.int64), np.array(cosines, dtype=np.float64)
+    return (
+        weights_a,
+        weights_b,
+        np.array(rows_a, dtype=np.int64),
+        np.array(rows_b, dtype=np.int64),
+        np.array(cosines, dtype=np.float64),
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_counts(stems: _Ints, starts: _Ints, rows: _Ints, vocabulary_size: int) -> tuple[_Floats, _Ints]:
+    """Return the stem counts of sentences `rows` taken together, and their stems in order of first appearance."""
+    counts = np.zeros(vocabulary_size, dtype=np.float64)
+    size = 0
+    for row in rows:
+        # Checked because compiled code reads past an array's end without a word; the reference raises IndexError.
+        if row < 0 or row >= len(starts) - 1:
+            raise IndexError("sentence row out of range")
+        size += starts[row + 1] - starts[row]
+    order = np.empty(size, dtype=np.int64)
+    distinct = 0
+    for row in rows:
+        for place in range(starts[row], starts[row + 1]):
+            stem = stems[place]
+            if counts[stem] == 0.0:
+                order[distinct] = stem
+                distinct += 1
+            counts[stem] += 1.0
+    return counts, order[:distinct]
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_norm(counts: _Floats, order: _Ints, weights: _Floats) -> float:
+    total = 0.0
+    for stem in order:
+        value = counts[stem] * weights[stem]
+        total += value * value
+    return math.sqrt(total)
+
+
+@numba.njit(cache=True, nogil=True)
+def _run_cosine(
+    stems_a: _Ints,
+    starts_a: _Ints,
+    weights_a: _Floats,
+    rows_a: _Ints,
+    stems_b: _Ints,
+    starts_b: _Ints,
+    weights_b: _Floats,
+    rows_b: _Ints,
+    to_b: _Ints,
+) -> float:
+    """The cosine of sentences `rows_a` of a against `rows_b` of b, as alignment._WeighedSentences.cosine makes it."""
+    counts_a, order_a = _run_counts(stems_a, starts_a, rows_a, len(weights_a))
+    counts_b, order_b = _run_counts(stems_b, starts_b, rows_b, len(weights_b))
+    norm_a = _run_norm(counts_a, order_a, weights_a)
+    norm_b = _run_norm(counts_b, order_b, weights_b)
+    if norm_a == 0.0 or norm_b == 0.0:
+        return 0.0
+    # Each side normalised first, then the products summed over a's stems in their order, as alignment._dot.
+    cosine = 0.0
+    for stem in order_a:
+        other = to_b[stem]
+        if other < 0 or counts_b[other] == 0.0:
+            continue
+        cosine += counts_a[stem] * weights_a[stem] / norm_a * (counts_b[other] * weights_b[other] / norm_b)
+    return cosine
