@@ -119,24 +119,34 @@ EMPTY_ALIGNMENT: Final = Alignment((), 0.0, 0.0, 0, 0, 0.0)
 
 @dataclass(frozen=True)
 class SentenceIndex:
-    """A text's sentences as content-stem counts, indexed once so the text can be aligned with many others.
+    """A text's sentences as content stems, indexed once so the text can be aligned with many others.
 
     `stem_lists` holds each sentence's content stems in order, from which the counts of a run of sentences
-    are made in one call; `frequency` counts the sentences holding each stem. Not slotted, so that `postings`
-    can be kept once made.
+    are made in one call. The counts of each sentence (`stems`), the sentences holding each stem (`frequency`)
+    and its postings are made on first use: the reference `weigh` reads them, while compiled weights read only
+    `stem_lists` (counting every sentence up front was about a seventh of analysing a news text). Not slotted, so
+    that what is made on first use can be kept.
     """
 
     tokens: TokenizedText
-    stems: tuple[Counter[str], ...]
     stem_lists: tuple[list[str], ...]
-    frequency: Mapping[str, int]
+
+    @property
+    def sentence_count(self) -> int:
+        return len(self.stem_lists)
+
+    @cached_property
+    def stems(self) -> tuple[Counter[str], ...]:
+        return tuple(Counter(stem_list) for stem_list in self.stem_lists)
+
+    @cached_property
+    def frequency(self) -> Mapping[str, int]:
+        # Each sentence's Counter holds a stem once, so counting over their keys counts sentences.
+        return Counter(itertools.chain.from_iterable(self.stems))
 
     @cached_property
     def postings(self) -> Mapping[str, list[int]]:
-        """Map each stem to the sentences holding it, in order.
-
-        Made on first use: the reference `weigh` reads it, while compiled weights read `stem_lists` instead.
-        """
+        """Map each stem to the sentences holding it, in order."""
         postings: dict[str, list[int]] = {}
         for row, counts in enumerate(self.stems):
             for term in counts:
@@ -149,11 +159,7 @@ class SentenceIndex:
 
 
 def index_sentences(text: TokenizedText) -> SentenceIndex:
-    stem_lists = tuple(sentence_stem_lists(text))
-    stems = tuple(Counter(stem_list) for stem_list in stem_lists)
-    # Each sentence's Counter holds a stem once, so counting over their keys counts sentences.
-    frequency = Counter(itertools.chain.from_iterable(stems))
-    return SentenceIndex(tokens=text, stems=stems, stem_lists=stem_lists, frequency=frequency)
+    return SentenceIndex(tokens=text, stem_lists=tuple(sentence_stem_lists(text)))
 
 
 def sentence_stem_lists(text: TokenizedText) -> list[list[str]]:
@@ -197,7 +203,7 @@ class _WeighedSentences:
         # Pairs are counted under one integer key each: a Counter per sentence, updated per shared stem, cost
         # more in calls than the counting itself.
         a, b, weights = self._a, self._b, self._weights
-        width = len(b.stems)
+        width = b.sentence_count
         shared: dict[int, int] = {}
         for term, rows_a in a.postings.items():
             rows_b = b.postings.get(term)
@@ -260,7 +266,7 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex, we
 
 def weighing_sentences(a: SentenceIndex, b: SentenceIndex) -> int:
     """Return the number of sentences stems are weighed over: both texts', at least MIN_WEIGHING_SENTENCES."""
-    return max(len(a.stems) + len(b.stems), MIN_WEIGHING_SENTENCES)
+    return max(a.sentence_count + b.sentence_count, MIN_WEIGHING_SENTENCES)
 
 
 class _InverseSentenceFrequency(dict[str, float]):
@@ -401,7 +407,7 @@ def _fragment(
 
 def _alike_beside(a: SentenceIndex, b: SentenceIndex, row_a: int, row_b: int, weights: SentenceWeights) -> bool:
     """Tell whether sentences row_a of a and row_b of b both exist and are alike enough to reach over (EDGE_COSINE)."""
-    if not (0 <= row_a < len(a.stems) and 0 <= row_b < len(b.stems)):
+    if not (0 <= row_a < a.sentence_count and 0 <= row_b < b.sentence_count):
         return False
     return weights.cosine((row_a,), (row_b,)) >= EDGE_COSINE
 

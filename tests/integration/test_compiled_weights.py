@@ -40,7 +40,7 @@ def assert_same_seeds(found: Mapping[tuple[int, int], float], expected: Mapping[
 
 def runs(index: SentenceIndex) -> list[range]:
     """Every run of consecutive sentences of a short text; of a long one, each sentence, the whole, and halves."""
-    count = len(index.stems)
+    count = index.sentence_count
     if count <= 6:
         return [range(first, last + 1) for first in range(count) for last in range(first, count)]
     return [*(range(row, row + 1) for row in range(count)), range(count), range(count // 2), range(count // 2, count)]
@@ -54,7 +54,7 @@ def assert_same_weights(a: SentenceIndex, b: SentenceIndex) -> int:
     for rows_a, rows_b in itertools.product(runs(a), runs(b)):
         assert same_float(found.cosine(rows_a, rows_b), expected.cosine(rows_a, rows_b)), (rows_a, rows_b)
     # Rows out of order and repeated, as a condensation's chain may give them.
-    scattered_a, scattered_b = list(range(len(a.stems)))[::-2], list(range(len(b.stems)))[::3] * 2
+    scattered_a, scattered_b = list(range(a.sentence_count))[::-2], list(range(b.sentence_count))[::3] * 2
     assert same_float(found.cosine(scattered_a, scattered_b), expected.cosine(scattered_a, scattered_b))
     assert alignment.align(a, b, compiled_weights.weigh) == alignment.align(a, b)
     return len(seeds)

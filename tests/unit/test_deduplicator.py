@@ -704,7 +704,7 @@ def test_warming_up_a_verifier_runs_its_weigher_and_caches_nothing() -> None:
     calls: list[tuple[int, int]] = []
 
     def counting_weigher(a: SentenceIndex, b: SentenceIndex) -> SentenceWeights:
-        calls.append((len(a.stems), len(b.stems)))
+        calls.append((a.sentence_count, b.sentence_count))
         return alignment.weigh(a, b)
 
     verifier = LocalVerifier(weigher=counting_weigher)
