@@ -22,6 +22,10 @@ _UNSPACED_SCRIPTS: Final = (
 # does the full-width forms ("\uff76\uff9e" → "\u30ac").
 _HALF_WIDTH_KANA: Final = "[\uff66-\uff9d][\uff9e\uff9f]?"
 _TOKEN_PATTERN: Final = re.compile(rf"{_HALF_WIDTH_KANA}|[{_UNSPACED_SCRIPTS}]|[^\W{_UNSPACED_SCRIPTS}\uff66-\uff9f]+")
+# In a text with no character of the first two alternatives, which the third excludes, the tokens are the runs of
+# word characters: the same tokens, which re finds in a little over half the time (on generated news).
+_WORD_RUN: Final = re.compile(r"\w+")
+_UNSPACED_OR_KANA: Final = re.compile(rf"[{_UNSPACED_SCRIPTS}\uff66-\uff9f]")
 _URL_PATTERN: Final = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S*|@\w+", re.IGNORECASE)
 # The same links, looked for only where one can begin: the scan skips every other character at once,
 # which halves its cost. Links never run past the end of a line (line breaks are white space), so the
@@ -34,8 +38,11 @@ _LINK_SCAN: Final = re.compile(rf"(?=[hwp@])(?:{_URL_PATTERN.pattern})", _URL_PA
 _CJK_STOPS: Final = "\u3002\uff01\uff1f"  # ideographic full stop, full-width ! and ?
 _CLOSERS: Final = "\"'\u201d\u2019)\\]"  # quotes (straight and curly) and brackets that close a sentence
 _OPENERS: Final = "\"'\u201c\u2018(\\["
+# Every alternative begins at a stop. Said first, as a lookahead, it spares trying the three alternatives at every
+# other character: the scan takes a little over half the time (on generated news).
 _SENTENCE_END: Final = re.compile(
-    rf"[.!?{_CJK_STOPS}][{_CLOSERS}]*(?=\s+[{_OPENERS}]?[^\sa-z])|[{_CJK_STOPS}]|(?<=[a-z][a-z])[.!?](?=[A-Z][a-z])"
+    rf"(?=[.!?{_CJK_STOPS}])"
+    rf"(?:[.!?{_CJK_STOPS}][{_CLOSERS}]*(?=\s+[{_OPENERS}]?[^\sa-z])|[{_CJK_STOPS}]|(?<=[a-z][a-z])[.!?](?=[A-Z][a-z]))"
 )
 
 # Text wrapped at a fixed width (mail, books, pages converted from PDF) breaks lines inside sentences. A line that
@@ -347,9 +354,10 @@ def tokenize(text: str) -> TokenizedText:
     # find are those whose white space runs to the end of their line: no word follows them on the line, so they
     # cut nothing.
     sentence_ends = [match.end() for match in _SENTENCE_END.finditer(masked)]
-    lines = _content_lines(masked, sentence_ends)
+    tokens = _TOKEN_PATTERN if _UNSPACED_OR_KANA.search(masked) else _WORD_RUN
+    lines = _content_lines(masked, sentence_ends, tokens)
     if not lines:
-        lines = [_scanned_line(masked, 0, len(masked), sentence_ends)]
+        lines = [_scanned_line(masked, 0, len(masked), sentence_ends, tokens)]
     words: list[str] = []
     sentences: list[Sentence] = []
     kept: list[TokenLine] = []
@@ -386,14 +394,14 @@ class _ScannedLine:
         return sum(len(piece) for piece in self.pieces)
 
 
-def _scanned_line(masked: str, start: int, end: int, sentence_ends: list[int]) -> _ScannedLine:
+def _scanned_line(masked: str, start: int, end: int, sentence_ends: list[int], tokens: re.Pattern[str]) -> _ScannedLine:
     # Words are read with findall, which makes strings and no match objects, a piece at a time.
     pieces = []
     previous = start
     first_end = bisect.bisect_right(sentence_ends, start)
     last_end = bisect.bisect_left(sentence_ends, end, lo=first_end)
     for end_of_sentence in [*sentence_ends[first_end:last_end], end]:
-        words = _TOKEN_PATTERN.findall(masked, previous, end_of_sentence)
+        words = tokens.findall(masked, previous, end_of_sentence)
         if words:
             pieces.append(_normalised(words))
         previous = end_of_sentence
@@ -409,11 +417,11 @@ def _normalised(words: list[str]) -> list[str]:
     return [normalise_word(word) for word in words]
 
 
-def _content_lines(masked: str, sentence_ends: list[int]) -> list[_ScannedLine]:
+def _content_lines(masked: str, sentence_ends: list[int], tokens: re.Pattern[str]) -> list[_ScannedLine]:
     # Each line is scanned once: the words that decide whether it is boilerplate are its tokens.
     lines = []
     for start, end in _joined_lines(masked):
-        scanned = _scanned_line(masked, start, end, sentence_ends)
+        scanned = _scanned_line(masked, start, end, sentence_ends, tokens)
         if scanned.word_count >= MIN_CONTENT_LINE_WORDS:
             lines.append(scanned)
     return lines

@@ -47,6 +47,22 @@ def test_token_spans_point_at_the_original_text(text: str) -> None:
     assert_spans_point_at_original(text, tokenize(text))
 
 
+# Letters of every kind the token pattern tells apart: ASCII, accented and combining, digits and the underscore, a
+# script written without spaces (Han, kana, Hangul, Thai), half-width katakana and their sound marks, full-width
+# letters, and what ends words and sentences.
+_MIXED_CHARACTERS = st.sampled_from(
+    [*"aZ9_ éßİ\u0301", *"日本語かカ한ก", *"\uff76\uff9e\uff9f", *"ＭＡ", *'.!?\u3002"\u201d(-\n']
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(_MIXED_CHARACTERS, max_size=60).map("".join))
+def test_words_are_the_tokens_of_the_token_pattern_in_any_script(text: str) -> None:
+    # The spans are found with the full token pattern; the words of a text with no character of a script written
+    # without spaces, nor half-width katakana, are read as plain runs of word characters. Both must agree.
+    assert_spans_point_at_original(text, tokenize(text))
+
+
 def test_spans_of_tokens_after_a_length_changing_character_are_not_shifted() -> None:
     # "ﬁ" is one code point that NFKC turns into two; the words after it must keep their positions.
     text = "The ﬁrst ferry crossed the river at dawn"
