@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Final, Literal, Protocol
 
-from server.domain.tokenization import TokenizedText, content_stems
+from server.domain.tokenization import TokenizedText, word_stems
 
 # Two sentences seed an alignment when both their weighted cosine and their Dice overlap of content
 # stems reach these values; 0.33 is where Sanchez-Perez, Sidorov & Gelbukh (PAN 2014) put both.
@@ -121,14 +121,15 @@ EMPTY_ALIGNMENT: Final = Alignment((), 0.0, 0.0, 0, 0, 0.0)
 class SentenceIndex:
     """A text's sentences as content stems, indexed once so the text can be aligned with many others.
 
-    `stem_lists` holds each sentence's content stems in order, from which the counts of a run of sentences
-    are made in one call. The counts of each sentence (`stems`), the sentences holding each stem (`frequency`)
-    and its postings are made on first use: the reference `weigh` reads them, while compiled weights read only
-    `stem_lists` (counting every sentence up front was about a seventh of analysing a news text). Not slotted, so
-    that what is made on first use can be kept.
+    `word_stems` holds each token's content stem ("" for a function word), and `stem_lists` each sentence's
+    content stems in order, from which the counts of a run of sentences are made in one call. The counts of each
+    sentence (`stems`), the sentences holding each stem (`frequency`) and its postings are made on first use: the
+    reference `weigh` reads them, while compiled weights read only `stem_lists` (counting every sentence up front
+    was about a seventh of analysing a news text). Not slotted, so that what is made on first use can be kept.
     """
 
     tokens: TokenizedText
+    word_stems: tuple[str, ...]
     stem_lists: tuple[list[str], ...]
 
     @property
@@ -159,12 +160,9 @@ class SentenceIndex:
 
 
 def index_sentences(text: TokenizedText) -> SentenceIndex:
-    return SentenceIndex(tokens=text, stem_lists=tuple(sentence_stem_lists(text)))
-
-
-def sentence_stem_lists(text: TokenizedText) -> list[list[str]]:
-    """Return the content stems of each sentence of `text`, in order."""
-    return [content_stems(text.words[s.token_start : s.token_end]) for s in text.sentences]
+    stems = tuple(word_stems(text.words))
+    stem_lists = tuple([stem for stem in stems[s.token_start : s.token_end] if stem] for s in text.sentences)
+    return SentenceIndex(tokens=text, word_stems=stems, stem_lists=stem_lists)
 
 
 class SentenceWeights(Protocol):

@@ -22,7 +22,7 @@ from server.domain.alignment import (
 )
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
 from server.domain.passages import SHINGLE_WORDS
-from server.domain.tokenization import TokenizedText, content_stems, tokenize
+from server.domain.tokenization import TokenizedText, tokenize
 
 # Two texts are related when one aligned fragment stands on its own (alignment.STANDALONE_SEEDS seed sentences
 # holding alignment.STANDALONE_WORDS words on each side, a sentence or two), or when the alignment covers at
@@ -150,7 +150,7 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
         return published_a > published_b, DirectionBasis.PUBLISHED_AT, 0.95
     ranges_a = [(f.a_start, f.a_end) for f in alignment.fragments]
     ranges_b = [(f.b_start, f.b_end) for f in alignment.fragments]
-    affinity_a, affinity_b = context_affinity(a.tokens, ranges_a), context_affinity(b.tokens, ranges_b)
+    affinity_a, affinity_b = context_affinity(a.sentences, ranges_a), context_affinity(b.sentences, ranges_b)
     # Reused text continues the topic of the text around it in its source, and is a foreign body
     # where it was inserted: a page that embeds a wire story, a compilation of sources.
     if affinity_a is not None and affinity_b is not None and abs(affinity_a - affinity_b) >= AFFINITY_MARGIN:
@@ -170,29 +170,26 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
     return _ingested_later(a, b), DirectionBasis.INGEST_ORDER, 0.5
 
 
-def context_affinity(tokens: TokenizedText, ranges: list[tuple[int, int]]) -> float | None:
+def context_affinity(text: SentenceIndex, ranges: list[tuple[int, int]]) -> float | None:
     """Return how alike the aligned token `ranges` and the words around them are; None when too little surrounds them.
 
     The measure is the cosine of content-stem counts, so it reads only this text: each side of a
     pair is measured on its own and the decision is the same whichever text is compared first.
 
-    >>> from server.domain.tokenization import tokenize
-    >>> text = tokenize(" ".join(["the river bridge opened to traffic on monday"] * 30))
+    >>> text = index_sentences(tokenize(" ".join(["the river bridge opened to traffic on monday"] * 30)))
     >>> round(context_affinity(text, [(100, 140)]), 3)
     1.0
-    >>> context_affinity(text, [(0, len(text))]) is None
+    >>> context_affinity(text, [(0, len(text.tokens))]) is None
     True
     """
-    inside: set[int] = set()
-    for start, end in ranges:
-        inside.update(range(start, end))
-    around: set[int] = set()
-    for start, end in ranges:
-        around.update(range(max(0, start - CONTEXT_WORDS), start))
-        around.update(range(end, min(len(tokens), end + CONTEXT_WORDS)))
-    around -= inside
-    inside_stems = _content_stems(tokens, inside)
-    around_stems = _content_stems(tokens, around)
+    # Counted over merged intervals of tokens, not sets of positions: a fragment is hundreds of words long.
+    inside = _merged(ranges)
+    around = _merged(
+        [(max(0, start - CONTEXT_WORDS), start) for start, _ in ranges]
+        + [(end, min(len(text.word_stems), end + CONTEXT_WORDS)) for _, end in ranges]
+    )
+    inside_stems = _content_stems(text, inside)
+    around_stems = _content_stems(text, _without(around, inside))
     if sum(around_stems.values()) < MIN_CONTEXT_CONTENT_WORDS or not inside_stems:
         return None
     return _rounded(_cosine(inside_stems, around_stems))
@@ -216,8 +213,40 @@ def _cosine(one: Counter[str], other: Counter[str]) -> float:
     return sum(count * other[term] for term, count in one.items()) / norms if norms else 0.0
 
 
-def _content_stems(tokens: TokenizedText, positions: set[int]) -> Counter[str]:
-    return Counter(content_stems(tokens.words[i] for i in positions))
+def _content_stems(text: SentenceIndex, intervals: list[tuple[int, int]]) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for start, end in intervals:
+        # A function word's entry is "", which filter(None, ...) drops.
+        counts.update(filter(None, text.word_stems[start:end]))
+    return counts
+
+
+def _merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Return the tokens of `intervals` ([start, end) each) as disjoint, non-empty intervals, in order."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(intervals):
+        if start >= end:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def _without(intervals: list[tuple[int, int]], removed: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Return the tokens of disjoint, ordered `intervals` that are outside the disjoint, ordered `removed` ones."""
+    kept = []
+    for start, end in intervals:
+        for removed_start, removed_end in removed:
+            if removed_end <= start or removed_start >= end:
+                continue
+            if removed_start > start:
+                kept.append((start, removed_start))
+            start = max(start, removed_end)
+        if start < end:
+            kept.append((start, end))
+    return kept
 
 
 def _aware(moment: datetime | None) -> datetime | None:

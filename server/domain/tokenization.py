@@ -323,6 +323,18 @@ def content_stems(words: Iterable[str]) -> list[str]:
     return [word[:STEM_LENGTH] for word in words if word not in STOPWORDS]
 
 
+def word_stems(words: Iterable[str]) -> list[str]:
+    """Return, word by word, the stem of each content word among normalised `words`, and "" for each function word.
+
+    A normalised word is never empty, so the content stems are the non-empty entries (`content_stems`), and their
+    positions are the words'.
+
+    >>> word_stems(["the", "communications", "of", "mosul"])
+    ['', 'commu', '', 'mosul']
+    """
+    return [word[:STEM_LENGTH] if word not in STOPWORDS else "" for word in words]
+
+
 def words_may_differ_since(version: int, text: str) -> bool:
     r"""Tell whether `text` may keep other words under these rules than under those of `version` (TOKENIZATION_VERSION).
 

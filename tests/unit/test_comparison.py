@@ -1,11 +1,22 @@
 from __future__ import annotations
 
 import itertools
+import math
+from collections import Counter
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from server.domain.comparison import TextProfile, compare_profiles, profile_text
+from server.domain.comparison import (
+    CONTEXT_WORDS,
+    MIN_CONTEXT_CONTENT_WORDS,
+    TextProfile,
+    compare_profiles,
+    context_affinity,
+    profile_text,
+)
 from server.domain.model import Comparison, DirectionBasis, Document, Link, Relation
 from server.domain.passages import document_shingles
 from server.domain.tokenization import tokenize
@@ -310,3 +321,46 @@ def test_a_link_built_from_either_side_of_a_comparison_is_the_same_link() -> Non
     assert from_excerpt == from_story
     assert from_excerpt.document_id == "excerpt"
     assert from_excerpt.containment > from_excerpt.source_containment
+
+
+_AFFINITY_TEXT = profile_text(" ".join([BRIDGE_STORY, DAM_STORY, FOOTBALL_STORY, BRIDGE_REWRITE]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    ranges=st.lists(
+        st.tuples(st.integers(0, len(_AFFINITY_TEXT.tokens)), st.integers(0, 400)).map(
+            lambda start_length: (start_length[0], min(len(_AFFINITY_TEXT.tokens), sum(start_length)))
+        ),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_context_affinity_counts_each_word_inside_or_around_the_ranges_once(ranges: list[tuple[int, int]]) -> None:
+    # Ranges may overlap, touch, be empty, or reach the ends of the text: the words inside any of them are the
+    # inside, and the words within CONTEXT_WORDS of a range's ends that are not inside are its surroundings.
+    words = _AFFINITY_TEXT.tokens.words
+    inside = {position for start, end in ranges for position in range(start, end)}
+    around = {
+        position
+        for start, end in ranges
+        for position in [
+            *range(max(0, start - CONTEXT_WORDS), start),
+            *range(end, min(len(words), end + CONTEXT_WORDS)),
+        ]
+    } - inside
+    inside_stems = Counter(_AFFINITY_TEXT.sentences.word_stems[position] for position in inside) - Counter(
+        {"": len(inside)}
+    )
+    around_stems = Counter(_AFFINITY_TEXT.sentences.word_stems[position] for position in around) - Counter(
+        {"": len(around)}
+    )
+
+    affinity = context_affinity(_AFFINITY_TEXT.sentences, ranges)
+
+    if sum(around_stems.values()) < MIN_CONTEXT_CONTENT_WORDS or not inside_stems:
+        assert affinity is None
+    else:
+        norms = math.sqrt(sum(c * c for c in inside_stems.values()) * sum(c * c for c in around_stems.values()))
+        expected = sum(count * around_stems[stem] for stem, count in inside_stems.items()) / norms
+        assert affinity == round(expected, 6)
