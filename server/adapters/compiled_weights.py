@@ -2,8 +2,8 @@
 
 In pure Python, finding seeds was about half of comparing two related news texts (counting the stems each
 sentence pair shares, then weighing the pairs that pass the Dice bar), and weighing the runs of sentences a
-fragment spans was most of the rest: each run's stems counted, weighed and normalised in dictionaries, a few
-hundred stems at a time. Here the stems of both texts are numbered once per comparison, and seeds and runs
+fragment spans was a large part of the rest: each run's stems counted, weighed and normalised in dictionaries, a
+few hundred stems at a time. Here the stems of both texts are numbered once per comparison, and seeds and runs
 are compiled passes over those numbers.
 
 The results are the reference's (alignment.weigh), pair for pair and cosine for cosine: the same integer

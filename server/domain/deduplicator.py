@@ -94,7 +94,6 @@ class _InFlight:
     """
 
     turn: int
-    accepted: list[_Accepted]
     batch: dict[int, _Accepted]
     replaced_ids: list[str]
     old_entries: dict[int, Signatures | None]
@@ -437,9 +436,7 @@ class Deduplicator:
             self._turns_given += 1
             self._in_flight_documents.update((sequence, item.document) for sequence, item in batch.items())
             self._in_flight_ids.update(item.document.id for item in accepted)
-        return _InFlight(
-            turn, accepted, batch, replaced_ids, old_entries, owners, candidate_sequences - batch.keys(), pending
-        )
+        return _InFlight(turn, batch, replaced_ids, old_entries, owners, candidate_sequences - batch.keys(), pending)
 
     def _commit(self, in_flight: _InFlight, results: list[IngestResult | None]) -> None:
         """Wait for a batch's verification, then, in its turn, decide its links and store it."""
@@ -465,7 +462,7 @@ class Deduplicator:
             upserts = self._decide_links(new_links, batch_ids, set(in_flight.replaced_ids))
             self._store.apply(
                 StoreChange(
-                    added=[(item.document, item.signatures) for item in in_flight.accepted],
+                    added=[(item.document, item.signatures) for item in in_flight.batch.values()],
                     removed_ids=in_flight.replaced_ids,
                     upserted_links=upserts,
                     first_sequence=min(in_flight.batch),
@@ -479,7 +476,7 @@ class Deduplicator:
             self._index.checkpoint()
             for replaced_id in in_flight.replaced_ids:
                 self._verifier.forget(replaced_id)
-            for item in in_flight.accepted:
+            for item in in_flight.batch.values():
                 links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
                 status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
                 results[item.index] = IngestResult(item.document.id, status, links)

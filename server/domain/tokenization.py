@@ -312,26 +312,16 @@ def is_content_word(word: str) -> bool:
     return word not in STOPWORDS
 
 
-def content_stems(words: Iterable[str]) -> list[str]:
-    """Return the stems of the content words among normalised `words`, in order.
-
-    >>> content_stems(["the", "communications", "of", "mosul"])
-    ['commu', 'mosul']
-    """
-    # `stem` and `is_content_word` written out: this runs for every word of every text compared, and the two
-    # calls per word cost more than the work they do.
-    return [word[:STEM_LENGTH] for word in words if word not in STOPWORDS]
-
-
 def word_stems(words: Iterable[str]) -> list[str]:
     """Return, word by word, the stem of each content word among normalised `words`, and "" for each function word.
 
-    A normalised word is never empty, so the content stems are the non-empty entries (`content_stems`), and their
-    positions are the words'.
+    A normalised word is never empty, so a text's content stems are the non-empty entries, at their words' positions.
 
     >>> word_stems(["the", "communications", "of", "mosul"])
     ['', 'commu', '', 'mosul']
     """
+    # `stem` and `is_content_word` written out: this runs for every word of every text compared, and the two
+    # calls per word cost more than the work they do.
     return [word[:STEM_LENGTH] if word not in STOPWORDS else "" for word in words]
 
 
