@@ -4,7 +4,7 @@ import itertools
 import math
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -21,7 +21,16 @@ from server.domain.errors import (
     InvalidDocumentError,
     InvalidRequestError,
 )
-from server.domain.model import Comparison, DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
+from server.domain.model import (
+    Comparison,
+    DirectionBasis,
+    Document,
+    IngestResult,
+    IngestStatus,
+    Link,
+    Relation,
+    StoredDocument,
+)
 from server.domain.ports import StoreChange
 from server.domain.provenance import decide_directions
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob, VerifiedComparisons
@@ -865,16 +874,24 @@ class HeldVerifier:
 HELD_BATCH = [Document("bridge", BRIDGE_STORY), Document("excerpt", BRIDGE_EXCERPT)]
 
 
+def copy_behind_held_batch(
+    pool: ThreadPoolExecutor, deduplicator: Deduplicator, verifier: HeldVerifier
+) -> tuple[Future[list[IngestResult]], Future[list[IngestResult]]]:
+    """Ingest HELD_BATCH, then a copy of its story, each once the batch before it has reached verification."""
+    first = pool.submit(deduplicator.ingest, HELD_BATCH)
+    verifier.wait_for_submissions(1)
+    second = pool.submit(deduplicator.ingest, [Document("copy", BRIDGE_COPY)])
+    verifier.wait_for_submissions(1)
+    return first, second
+
+
 def test_a_batch_is_screened_against_a_batch_still_being_verified_and_stored_after_it(
     store: MemoryStore, index: ExactIndex
 ) -> None:
     verifier = HeldVerifier()
     deduplicator = Deduplicator(store, index, verifier=verifier)
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(deduplicator.ingest, HELD_BATCH)
-        verifier.wait_for_submissions(1)
-        second = pool.submit(deduplicator.ingest, [Document("copy", BRIDGE_COPY)])
-        verifier.wait_for_submissions(1)
+        first, second = copy_behind_held_batch(pool, deduplicator, verifier)
 
         # The copy was compared with the bridge story while the story's batch was still being verified, unstored.
         assert store.get_document("bridge") is None
@@ -906,10 +923,7 @@ def test_a_batch_compared_with_one_that_failed_to_be_stored_fails_too_and_leaves
 
     monkeypatch.setattr(store, "apply", fail_the_bridge_batch)
     with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(deduplicator.ingest, HELD_BATCH)
-        verifier.wait_for_submissions(1)
-        second = pool.submit(deduplicator.ingest, [Document("copy", BRIDGE_COPY)])
-        verifier.wait_for_submissions(1)
+        first, second = copy_behind_held_batch(pool, deduplicator, verifier)
         verifier.released.set()
         with pytest.raises(OSError, match="disk full"):
             first.result(timeout=30)
