@@ -14,7 +14,14 @@ from bench.corpus import Shares, generate
 from server.domain import alignment
 from server.domain.alignment import SentenceIndex, SentenceWeights
 from server.domain.comparison import compare_profiles, profile_text
-from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, IndexLoad, Limits
+from server.domain.deduplicator import (
+    DEFAULT_MATCH_LIMIT,
+    JOBS_PER_SUBMISSION,
+    MAX_BATCHES_IN_FLIGHT,
+    Deduplicator,
+    IndexLoad,
+    Limits,
+)
 from server.domain.errors import (
     DocumentAlreadyExistsError,
     DocumentNotFoundError,
@@ -869,6 +876,9 @@ class HeldVerifier:
         for _ in range(count):
             assert self._submissions.acquire(timeout=30), "a batch never reached verification"
 
+    def submitted_within(self, seconds: float) -> bool:
+        return self._submissions.acquire(timeout=seconds)
+
 
 # A batch whose second document is verified against its first, so that its verification is held.
 HELD_BATCH = [Document("bridge", BRIDGE_STORY), Document("excerpt", BRIDGE_EXCERPT)]
@@ -971,3 +981,25 @@ def test_a_delete_waits_for_the_batches_in_flight(store: MemoryStore, index: Exa
     # The copy's link to the story was stored before the story was deleted, and went with it.
     assert store.get_document("story") is None
     assert store.links_of("copy") == []
+
+
+def test_a_batch_waits_to_be_screened_while_the_most_batches_are_in_flight(
+    store: MemoryStore, index: ExactIndex
+) -> None:
+    verifier = HeldVerifier()
+    deduplicator = Deduplicator(store, index, verifier=verifier)
+    copies = [Document(f"copy-{number}", f"{BRIDGE_COPY} Copy {number}.") for number in range(MAX_BATCHES_IN_FLIGHT)]
+    with ThreadPoolExecutor(MAX_BATCHES_IN_FLIGHT + 1) as pool:
+        first = pool.submit(deduplicator.ingest, HELD_BATCH)
+        verifier.wait_for_submissions(1)
+        held = [pool.submit(deduplicator.ingest, [copy]) for copy in copies[:-1]]
+        verifier.wait_for_submissions(len(held))
+        # Every batch in flight has a job held back: the next one is not screened until the first is stored.
+        last = pool.submit(deduplicator.ingest, [copies[-1]])
+        assert not verifier.submitted_within(0.5)
+        assert store.get_document(copies[-1].id) is None
+        verifier.released.set()
+        for batch in [first, *held, last]:
+            batch.result(timeout=30)
+
+    assert all(store.get_document(copy.id) is not None for copy in copies)
