@@ -55,11 +55,6 @@ RESIGN_BATCH_DOCUMENTS: Final = 1000
 # An ingest hands its verification jobs over this many at a time: enough to keep two workers busy
 # while the next documents are screened, few enough that the first start early.
 JOBS_PER_SUBMISSION: Final = 4
-# Batches screened but not yet stored. Two keep the workers busy (one batch is verified while the next is screened
-# against it); more only lengthen the workers' queue, which queries wait in too: in a closed-loop load of eight
-# clients without a bound, FindSimilar by text took 1.5 s at the median, against 70 ms with the lock held through
-# verification.
-MAX_BATCHES_IN_FLIGHT: Final = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,22 +87,6 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
-class _InFlight:
-    """A batch indexed and screened, whose verification runs while later batches are screened.
-
-    Batches are committed (links decided, store written) in the order of their `turn`.
-    """
-
-    turn: int
-    batch: dict[int, _Accepted]
-    replaced_ids: list[str]
-    old_entries: dict[int, Signatures | None]
-    owners: list[tuple[str, list[str]]]
-    candidate_sequences: set[int]
-    pending: list[PendingComparisons]
-
-
-@dataclass(frozen=True, slots=True)
 class _Signed:
     """A document that passed the checks that need no store, with its signatures."""
 
@@ -127,11 +106,9 @@ class _Accepted:
 class Deduplicator:
     """The provenance use cases, over a store (the source of truth) and a signature index derived from it.
 
-    A batch is signed outside any lock; it is then indexed, screened and handed to the verifier under the write
-    lock, one batch at a time. Its verification (which may run in other processes) goes on after the lock is
-    released, while later batches are screened against it; batches then decide their links and write the store
-    one at a time, in the order they were screened, so each decides against a store that holds every batch
-    before it. Reads run concurrently throughout.
+    Writes are serialised by one lock, so that a batch's links are decided against a stable store;
+    reads run concurrently, and so does signing, before the lock. Verification on the real texts goes
+    to the verifier, which may run it in other processes.
 
     >>> from tests.fakes import ExactIndex, MemoryStore  # doctest: +SKIP
     >>> deduplicator = Deduplicator(MemoryStore(), ExactIndex())  # doctest: +SKIP
@@ -151,15 +128,6 @@ class Deduplicator:
         self._limits = limits or Limits()
         self._verifier: Verifier = verifier or LocalVerifier()
         self._write_lock = threading.RLock()
-        # Batches between screening and commit: their turns, the next turn to commit, their documents (which
-        # later batches may be compared with before they are stored), and the sequences of any that failed.
-        self._turns = threading.Condition()
-        self._turns_given = 0
-        self._next_turn = 0
-        self._in_flight_documents: dict[int, Document] = {}
-        self._in_flight_ids: set[str] = set()
-        self._failed_sequences: set[int] = set()
-        self._next_sequence: int | None = None
 
     @property
     def limits(self) -> Limits:
@@ -240,11 +208,7 @@ class Deduplicator:
                 signed.append(self._sign(index, document, seen_ids))
             except DedupError as error:
                 results[index] = IngestResult(document.id, IngestStatus.REJECTED, error=error)
-        in_flight = None
         with self._write_lock:
-            if any(item.document.id in self._in_flight_ids for item in signed):
-                # Whether it is new, unchanged or replaces a text depends on a batch not yet stored.
-                self._wait_for_batches_in_flight()
             accepted: list[_Accepted] = []
             for item in signed:
                 try:
@@ -257,15 +221,12 @@ class Deduplicator:
                 else:
                     accepted.append(outcome)
             if accepted:
-                self._wait_for_room_in_flight()
-                in_flight = self._screen(accepted)
-        if in_flight is not None:
-            self._commit(in_flight, results)
-        final = [result for result in results if result is not None]
-        rejected = [result for result in final if result.status is IngestStatus.REJECTED]
-        if rejected and len(rejected) == len(final) and rejected[0].error is not None:
-            raise _batch_error(rejected)
-        return final
+                self._store_accepted(accepted, results)
+            final = [result for result in results if result is not None]
+            rejected = [result for result in final if result.status is IngestStatus.REJECTED]
+            if rejected and len(rejected) == len(final) and rejected[0].error is not None:
+                raise _batch_error(rejected)
+            return final
 
     def get_document(self, document_id: str) -> StoredDocument:
         self._validate_id(document_id, "document_id")
@@ -277,8 +238,6 @@ class Deduplicator:
     def delete_document(self, document_id: str) -> list[str]:
         """Remove a document and its links; return the documents whose links were re-decided."""
         with self._write_lock:
-            # A batch in flight may link to the document: it is removed once they are stored.
-            self._wait_for_batches_in_flight()
             sequence = self._require(document_id)
             neighbours = sorted({link.other(document_id) for link in self._store.links_of(document_id)})
             changed = _redecided(_Neighbourhood(self._store, {document_id}), set(neighbours))
@@ -390,8 +349,7 @@ class Deduplicator:
                 )
         return _Accepted(item.index, document, item.signatures, replaces=existing is not None)
 
-    def _screen(self, accepted: list[_Accepted]) -> _InFlight:
-        """Index and screen a batch, hand its jobs to the verifier, and put it in flight (under the write lock)."""
+    def _store_accepted(self, accepted: list[_Accepted], results: list[IngestResult | None]) -> None:
         replaced_ids = [item.document.id for item in accepted if item.replaces]
         old_entries = {
             sequence: self._store.get_signatures(rid)
@@ -400,24 +358,19 @@ class Deduplicator:
         }
         for old_sequence in old_entries:
             self._index.remove(old_sequence)
-        if self._next_sequence is None:
-            self._next_sequence = self._store.last_sequence() + 1
-        # Sequences are given out here, not read from the store, which lacks the batches in flight; those of a
-        # batch that fails are not given again.
-        first_sequence = self._next_sequence
-        self._next_sequence += len(accepted)
         # The batch's documents by sequence: what a failure takes back out of the index.
-        batch = {first_sequence + offset: item for offset, item in enumerate(accepted)}
+        batch: dict[int, _Accepted] = {}
         try:
-            # Each document's candidates are the stored documents, those of the batches in flight, and the batch's
-            # earlier ones. Jobs are handed to the verifier a few at a time as they are made, so that where it runs
-            # them beside this thread (worker processes), verifying and reading the candidates' texts overlap.
+            first_sequence = self._store.last_sequence() + 1
+            batch = {first_sequence + offset: item for offset, item in enumerate(accepted)}
+            # Each document's candidates are the stored documents and the batch's earlier ones. Jobs are handed to
+            # the verifier a few at a time as they are made, so that where it runs them beside this thread (worker
+            # processes), verifying and reading the candidates' texts overlap.
             closeness = self._index.add_and_screen(
                 [(sequence, item.signatures) for sequence, item in batch.items()], self._limits.max_screened_pairs
             )
             jobs: list[VerificationJob] = []
             owners: list[tuple[str, list[str]]] = []
-            candidate_sequences: set[int] = set()
             pending: list[PendingComparisons] = []
             for (sequence, item), found in zip(batch.items(), closeness, strict=True):
                 screened = self._ranked(found)
@@ -426,106 +379,41 @@ class Deduplicator:
                     job, candidate_ids = self._job(query, screened, batch)
                     jobs.append(job)
                     owners.append((item.document.id, candidate_ids))
-                    candidate_sequences.update(
-                        candidate.sequence for candidate in job.candidates if candidate.sequence is not None
-                    )
                     if len(jobs) == JOBS_PER_SUBMISSION:
                         pending.append(self._verifier.submit(jobs))
                         jobs = []
             if jobs:
                 pending.append(self._verifier.submit(jobs))
-        except BaseException:
-            self._take_back(batch, old_entries)
-            raise
-        with self._turns:
-            turn = self._turns_given
-            self._turns_given += 1
-            self._in_flight_documents.update((sequence, item.document) for sequence, item in batch.items())
-            self._in_flight_ids.update(item.document.id for item in accepted)
-        return _InFlight(turn, batch, replaced_ids, old_entries, owners, candidate_sequences - batch.keys(), pending)
-
-    def _commit(self, in_flight: _InFlight, results: list[IngestResult | None]) -> None:
-        """Wait for a batch's verification, then, in its turn, decide its links and store it."""
-        failure: BaseException | None = None
-        try:
-            comparisons_per_job = [comparisons for part in in_flight.pending for comparisons in part.result()]
-        except BaseException as error:
-            failure = error
-        # Taken even when verification failed: every later batch waits for this one's turn to end.
-        self._wait_for_turn(in_flight.turn)
-        try:
-            if failure is not None:
-                raise failure
+            comparisons_per_job = [comparisons for part in pending for comparisons in part.result()]
             new_links = [
                 Link.from_comparison(document_id, candidate_id, comparison)
-                for (document_id, candidate_ids), comparisons in zip(in_flight.owners, comparisons_per_job, strict=True)
+                for (document_id, candidate_ids), comparisons in zip(owners, comparisons_per_job, strict=True)
                 for candidate_id, comparison in zip(candidate_ids, comparisons, strict=True)
                 if comparison is not None
             ]
-            if not in_flight.candidate_sequences.isdisjoint(self._failed_sequences):
-                raise RuntimeError("a batch this one was compared with failed to be stored; nothing was stored")
-            batch_ids = {item.document.id for item in in_flight.batch.values()}
-            upserts = self._decide_links(new_links, batch_ids, set(in_flight.replaced_ids))
+            upserts = self._decide_links(new_links, {item.document.id for item in batch.values()}, set(replaced_ids))
             self._store.apply(
                 StoreChange(
-                    added=[(item.document, item.signatures) for item in in_flight.batch.values()],
-                    removed_ids=in_flight.replaced_ids,
+                    added=[(item.document, item.signatures) for item in accepted],
+                    removed_ids=replaced_ids,
                     upserted_links=upserts,
-                    first_sequence=min(in_flight.batch),
+                    first_sequence=first_sequence,
                 )
             )
         except BaseException:
-            self._take_back(in_flight.batch, in_flight.old_entries)
-            self._end_turn(in_flight, failed=True)
+            for sequence in batch:
+                self._index.remove(sequence)
+            for old_sequence, signatures in old_entries.items():
+                if signatures is not None:
+                    self._index.add(old_sequence, signatures)
             raise
-        try:
-            self._index.checkpoint()
-            for replaced_id in in_flight.replaced_ids:
-                self._verifier.forget(replaced_id)
-            for item in in_flight.batch.values():
-                links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
-                status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
-                results[item.index] = IngestResult(item.document.id, status, links)
-        finally:
-            self._end_turn(in_flight, failed=False)
-
-    def _take_back(self, batch: dict[int, _Accepted], old_entries: dict[int, Signatures | None]) -> None:
-        """Remove a failed batch from the index, and put back the entries of the documents it was to replace."""
-        for sequence in batch:
-            self._index.remove(sequence)
-        for old_sequence, signatures in old_entries.items():
-            if signatures is not None:
-                self._index.add(old_sequence, signatures)
-
-    def _wait_for_turn(self, turn: int) -> None:
-        with self._turns:
-            while self._next_turn != turn:
-                self._turns.wait()
-
-    def _end_turn(self, in_flight: _InFlight, failed: bool) -> None:
-        with self._turns:
-            self._next_turn += 1
-            for sequence, item in in_flight.batch.items():
-                del self._in_flight_documents[sequence]
-                self._in_flight_ids.discard(item.document.id)
-            if failed:
-                self._failed_sequences.update(in_flight.batch)
-            if not self._in_flight_documents:
-                # No batch in flight can have been compared with a failed one any more.
-                self._failed_sequences.clear()
-            self._turns.notify_all()
-
-    def _wait_for_room_in_flight(self) -> None:
-        """Wait until fewer than MAX_BATCHES_IN_FLIGHT batches are in flight (called under the write lock)."""
-        with self._turns:
-            while self._turns_given - self._next_turn >= MAX_BATCHES_IN_FLIGHT:
-                self._turns.wait()
-
-    def _wait_for_batches_in_flight(self) -> None:
-        """Wait until every batch screened so far is stored or failed (called under the write lock)."""
-        with self._turns:
-            while self._next_turn != self._turns_given:
-                self._turns.wait()
+        self._index.checkpoint()
+        for replaced_id in replaced_ids:
+            self._verifier.forget(replaced_id)
+        for item in accepted:
+            links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
+            status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
+            results[item.index] = IngestResult(item.document.id, status, links)
 
     def _ranked(self, closeness: dict[int, float]) -> list[int]:
         """Return the screened sequences worth verifying against the query's text, the closest first."""
@@ -537,19 +425,12 @@ class Deduplicator:
     ) -> tuple[VerificationJob, list[str]]:
         """Return the job comparing `query` with the screened candidates' texts, and those candidates' ids."""
         # A candidate deleted since the index was read is simply not compared.
-        with self._turns:
-            in_flight = {sequence: self._in_flight_documents.get(sequence) for sequence in screened}
-        stored = self._store.documents_of(
-            sequence for sequence in screened if sequence not in batch and in_flight[sequence] is None
-        )
+        stored = self._store.documents_of(sequence for sequence in screened if sequence not in batch)
         candidates: list[TextToCompare] = []
         candidate_ids: list[str] = []
         for sequence in screened:
-            in_flight_document = in_flight[sequence]
             if sequence in batch:
                 document = batch[sequence].document
-            elif in_flight_document is not None:
-                document = in_flight_document
             elif sequence in stored:
                 document = stored[sequence].document
             else:

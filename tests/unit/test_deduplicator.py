@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import itertools
 import math
-import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -14,30 +12,14 @@ from bench.corpus import Shares, generate
 from server.domain import alignment
 from server.domain.alignment import SentenceIndex, SentenceWeights
 from server.domain.comparison import compare_profiles, profile_text
-from server.domain.deduplicator import (
-    DEFAULT_MATCH_LIMIT,
-    JOBS_PER_SUBMISSION,
-    MAX_BATCHES_IN_FLIGHT,
-    Deduplicator,
-    IndexLoad,
-    Limits,
-)
+from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, IndexLoad, Limits
 from server.domain.errors import (
     DocumentAlreadyExistsError,
     DocumentNotFoundError,
     InvalidDocumentError,
     InvalidRequestError,
 )
-from server.domain.model import (
-    Comparison,
-    DirectionBasis,
-    Document,
-    IngestResult,
-    IngestStatus,
-    Link,
-    Relation,
-    StoredDocument,
-)
+from server.domain.model import Comparison, DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
 from server.domain.ports import StoreChange
 from server.domain.provenance import decide_directions
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob, VerifiedComparisons
@@ -836,170 +818,3 @@ def test_at_most_the_verification_budget_of_candidates_is_aligned_closest_first(
 
     # The copy is closest to the whole story; the excerpt, older and also related, is over the budget.
     assert [match.document_id for match in matches] == ["bridge"]
-
-
-@dataclass
-class HeldComparisons:
-    comparisons: list[list[Comparison | None]]
-    released: threading.Event
-
-    def result(self) -> list[list[Comparison | None]]:
-        assert self.released.wait(timeout=30), "the test never released verification"
-        return self.comparisons
-
-
-class HeldVerifier:
-    """Verifies each submission at once, but hands the comparisons back only once `released` is set."""
-
-    def __init__(self) -> None:
-        self._verifier = LocalVerifier()
-        self.released = threading.Event()
-        self.submitted: list[VerificationJob] = []
-        self._submissions = threading.Semaphore(0)
-
-    def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
-        return self._verifier.verify(jobs)
-
-    def submit(self, jobs: Sequence[VerificationJob]) -> HeldComparisons:
-        comparisons = self.verify(jobs)
-        self.submitted.extend(jobs)
-        self._submissions.release()
-        return HeldComparisons(comparisons, self.released)
-
-    def forget(self, document_id: str) -> None:
-        self._verifier.forget(document_id)
-
-    def close(self) -> None:
-        self._verifier.close()
-
-    def wait_for_submissions(self, count: int) -> None:
-        for _ in range(count):
-            assert self._submissions.acquire(timeout=30), "a batch never reached verification"
-
-    def submitted_within(self, seconds: float) -> bool:
-        return self._submissions.acquire(timeout=seconds)
-
-
-# A batch whose second document is verified against its first, so that its verification is held.
-HELD_BATCH = [Document("bridge", BRIDGE_STORY), Document("excerpt", BRIDGE_EXCERPT)]
-
-
-def copy_behind_held_batch(
-    pool: ThreadPoolExecutor, deduplicator: Deduplicator, verifier: HeldVerifier
-) -> tuple[Future[list[IngestResult]], Future[list[IngestResult]]]:
-    """Ingest HELD_BATCH, then a copy of its story, each once the batch before it has reached verification."""
-    first = pool.submit(deduplicator.ingest, HELD_BATCH)
-    verifier.wait_for_submissions(1)
-    second = pool.submit(deduplicator.ingest, [Document("copy", BRIDGE_COPY)])
-    verifier.wait_for_submissions(1)
-    return first, second
-
-
-def test_a_batch_is_screened_against_a_batch_still_being_verified_and_stored_after_it(
-    store: MemoryStore, index: ExactIndex
-) -> None:
-    verifier = HeldVerifier()
-    deduplicator = Deduplicator(store, index, verifier=verifier)
-    with ThreadPoolExecutor(2) as pool:
-        first, second = copy_behind_held_batch(pool, deduplicator, verifier)
-
-        # The copy was compared with the bridge story while the story's batch was still being verified, unstored.
-        assert store.get_document("bridge") is None
-        (copy_job,) = verifier.submitted[-1:]
-        assert copy_job.query.document == Document("copy", BRIDGE_COPY)
-        assert "bridge" in {candidate.document.id for candidate in copy_job.candidates if candidate.document}
-        verifier.released.set()
-        first.result(timeout=30)
-        (copy,) = second.result(timeout=30)
-
-    assert copy.status is IngestStatus.CREATED
-    assert "bridge" in {link.source_id for link in copy.links}
-    sequences = [store.sequence_of(document_id) for document_id in ("bridge", "excerpt", "copy")]
-    assert sequences == sorted(sequences, key=lambda sequence: sequence or 0)
-    assert None not in sequences
-
-
-def test_a_batch_compared_with_one_that_failed_to_be_stored_fails_too_and_leaves_nothing(
-    store: MemoryStore, index: ExactIndex, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    verifier = HeldVerifier()
-    deduplicator = Deduplicator(store, index, verifier=verifier)
-    apply = store.apply
-
-    def fail_the_bridge_batch(change: StoreChange) -> None:
-        if any(document.id == "bridge" for document, _ in change.added):
-            raise OSError("disk full")
-        apply(change)
-
-    monkeypatch.setattr(store, "apply", fail_the_bridge_batch)
-    with ThreadPoolExecutor(2) as pool:
-        first, second = copy_behind_held_batch(pool, deduplicator, verifier)
-        verifier.released.set()
-        with pytest.raises(OSError, match="disk full"):
-            first.result(timeout=30)
-        # The copy would have been stored on its own (the store fails only the bridge batch), but it was linked to
-        # documents that were not.
-        with pytest.raises(RuntimeError, match="failed to be stored"):
-            second.result(timeout=30)
-
-    assert store.counts() == MemoryStore().counts()
-    assert len(index) == 0
-    monkeypatch.setattr(store, "apply", apply)
-    (copy,) = deduplicator.ingest([Document("copy", BRIDGE_COPY)])
-    assert copy.status is IngestStatus.CREATED
-
-
-def test_a_document_sent_again_while_its_first_batch_is_in_flight_waits_and_is_unchanged(
-    store: MemoryStore, index: ExactIndex
-) -> None:
-    verifier = HeldVerifier()
-    deduplicator = Deduplicator(store, index, verifier=verifier)
-    with ThreadPoolExecutor(2) as pool:
-        first = pool.submit(deduplicator.ingest, HELD_BATCH)
-        verifier.wait_for_submissions(1)
-        again = pool.submit(deduplicator.ingest, [Document("bridge", BRIDGE_STORY)])
-        verifier.released.set()
-        first.result(timeout=30)
-        (result,) = again.result(timeout=30)
-
-    assert result.status is IngestStatus.UNCHANGED
-    assert len(index) == 2
-
-
-def test_a_delete_waits_for_the_batches_in_flight(store: MemoryStore, index: ExactIndex) -> None:
-    verifier = HeldVerifier()
-    deduplicator = Deduplicator(store, index, verifier=verifier)
-    deduplicator.ingest([Document("story", BRIDGE_STORY)])
-    with ThreadPoolExecutor(2) as pool:
-        copy = pool.submit(deduplicator.ingest, [Document("copy", BRIDGE_COPY)])
-        verifier.wait_for_submissions(1)
-        delete = pool.submit(deduplicator.delete_document, "story")
-        verifier.released.set()
-        copy.result(timeout=30)
-        delete.result(timeout=30)
-
-    # The copy's link to the story was stored before the story was deleted, and went with it.
-    assert store.get_document("story") is None
-    assert store.links_of("copy") == []
-
-
-def test_a_batch_waits_to_be_screened_while_the_most_batches_are_in_flight(
-    store: MemoryStore, index: ExactIndex
-) -> None:
-    verifier = HeldVerifier()
-    deduplicator = Deduplicator(store, index, verifier=verifier)
-    copies = [Document(f"copy-{number}", f"{BRIDGE_COPY} Copy {number}.") for number in range(MAX_BATCHES_IN_FLIGHT)]
-    with ThreadPoolExecutor(MAX_BATCHES_IN_FLIGHT + 1) as pool:
-        first = pool.submit(deduplicator.ingest, HELD_BATCH)
-        verifier.wait_for_submissions(1)
-        held = [pool.submit(deduplicator.ingest, [copy]) for copy in copies[:-1]]
-        verifier.wait_for_submissions(len(held))
-        # Every batch in flight has a job held back: the next one is not screened until the first is stored.
-        last = pool.submit(deduplicator.ingest, [copies[-1]])
-        assert not verifier.submitted_within(0.5)
-        assert store.get_document(copies[-1].id) is None
-        verifier.released.set()
-        for batch in [first, *held, last]:
-            batch.result(timeout=30)
-
-    assert all(store.get_document(copy.id) is not None for copy in copies)
