@@ -3,8 +3,8 @@
 In pure Python, finding seeds was about half of comparing two related news texts (counting the stems each
 sentence pair shares, then weighing the pairs that pass the Dice bar), and weighing the runs of sentences a
 fragment spans was a large part of the rest: each run's stems counted, weighed and normalised in dictionaries, a
-few hundred stems at a time. Here the stems of both texts are numbered once per comparison, and seeds and runs
-are compiled passes over those numbers.
+few hundred stems at a time. Here the stems of each text are numbered once (SentenceIndex.stem_numbers), and
+seeds and runs are compiled passes over those numbers.
 
 The results are the reference's (alignment.weigh), pair for pair and cosine for cosine: the same integer
 tests, the same products and quotients summed in the same order (stems in order of first appearance, as a
@@ -16,7 +16,6 @@ Counter holds them), the C library's logarithm on both sides. That holds to the 
 from __future__ import annotations
 
 import array
-import itertools
 import math
 from collections.abc import Sequence
 
@@ -96,13 +95,8 @@ def _rows(rows: Sequence[int]) -> _Ints:
 
 
 def _numbered(text: SentenceIndex) -> tuple[dict[str, int], _Ints, _Ints]:
-    """Return the text's stems numbered in order of first appearance, and its sentences' stems as those numbers.
-
-    The numbers come as one array, with where each sentence's begin (and the end after the last).
-    """
-    vocabulary: dict[str, int] = {}
-    numbers = [vocabulary.setdefault(stem, len(vocabulary)) for stem in itertools.chain.from_iterable(text.stem_lists)]
-    starts = [0, *itertools.accumulate(map(len, text.stem_lists))]
+    """Return the text's stem numbers (SentenceIndex.stem_numbers) as arrays."""
+    vocabulary, numbers, starts = text.stem_numbers
     # Through array.array: numpy's constructor inspects each element of a list, which took as long as the numbering.
     return vocabulary, _int64s(numbers), _int64s(starts)
 
