@@ -9,9 +9,12 @@ import os
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from server.domain.alignment import Weigher, weigh
@@ -25,6 +28,10 @@ _WATCH_SECONDS: Final = 1.0
 # Jobs sent to a worker in one message: a batch of short jobs costs one round trip per chunk, not per job,
 # while a few chunks per worker still share out long and short jobs evenly.
 _JOBS_PER_TASK: Final = 8
+# Tasks handed to the pool beyond one per worker. The pool runs what it is given first come, first served, so
+# every task it holds is one a query's task would wait behind; the rest wait here, where a query's go first.
+# One extra, as the pool's own call queue keeps, so that a worker finishing a task finds the next one ready.
+_TASKS_QUEUED_IN_POOL: Final = 1
 
 # A worker runs the cyclic garbage collector itself, once per this many jobs, instead of letting it run on
 # allocation counts. Its cache holds a few hundred analysed texts, about a million small objects without a
@@ -78,10 +85,14 @@ class ProcessVerifier:
     in the server process it would use one core however many requests wait. The workers are spawned, not
     forked: a fork would copy the gRPC server's threads and locks mid-flight.
 
+    Jobs go to the workers in tasks of a few jobs, and a query's (`verify`) go before an ingest's (`submit`):
+    the pool holds only one task per worker and one more, and the others wait here in two queues. Without
+    that, a FindSimilar by text during an ingest waited behind every job the ingest had handed out.
+
     `weigher` is passed to each worker's LocalVerifier; it must be a module-level function, which is sent to
     the workers by name.
 
-    A worker that dies (killed, out of memory) breaks the pool; the jobs in flight are run again once in a
+    A worker that dies (killed, out of memory) breaks the pool; the tasks it held are run again once in a
     fresh pool, and only a second failure reaches the caller.
     """
 
@@ -93,6 +104,9 @@ class ProcessVerifier:
         self._lock = threading.Lock()
         self._pool = self._new_pool()
         self._closed = False
+        self._queries: deque[_Task] = deque()
+        self._ingests: deque[_Task] = deque()
+        self._tasks_in_pool = 0
 
     @property
     def workers(self) -> int:
@@ -100,22 +114,20 @@ class ProcessVerifier:
 
     def start(self) -> None:
         """Start the workers now rather than on the first request, and wait until they answer."""
-        pool = self._current_pool()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("the verifier is closed")
+            pool = self._pool
         # Tasks submitted before any worker is idle each start a worker, up to the pool's size.
         for task in [pool.submit(_ready) for _ in range(self._workers)]:
             task.result()
 
     def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
-        return self.submit(jobs).result()
+        return self._send(jobs, query=True).result()
 
     def submit(self, jobs: Sequence[VerificationJob]) -> _PendingInPool:
-        """Send `jobs` to the workers and return without waiting for them."""
-        pool = self._current_pool()
-        try:
-            return _PendingInPool(self, pool, jobs, self._submit_to(pool, jobs))
-        except BrokenProcessPool:
-            pool = self._replace_broken_pool(pool)
-            return _PendingInPool(self, pool, jobs, self._submit_to(pool, jobs))
+        """Send `jobs` to the workers behind any query's, and return without waiting for them."""
+        return self._send(jobs, query=False)
 
     def forget(self, document_id: str) -> None:
         # Workers cache analyses under (id, sequence), and a sequence is never given twice: what they keep
@@ -125,30 +137,67 @@ class ProcessVerifier:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            waiting = [*self._queries, *self._ingests]
+            self._queries.clear()
+            self._ingests.clear()
+            pool = self._pool
+        for task in waiting:
+            task.future.cancel()
+        # Outside the lock: the pool cancels its own waiting tasks, and their callbacks take the lock.
+        pool.shutdown(wait=True, cancel_futures=True)
 
-    def _submit_to(
-        self, pool: ProcessPoolExecutor, jobs: Sequence[VerificationJob]
-    ) -> list[Future[list[list[Comparison | None]]]]:
+    def _send(self, jobs: Sequence[VerificationJob], *, query: bool, again: bool = False) -> _PendingInPool:
         chunk = max(1, min(_JOBS_PER_TASK, -(-len(jobs) // (2 * self._workers))))
-        return [pool.submit(_verify_in_worker, jobs[start : start + chunk]) for start in range(0, len(jobs), chunk)]
-
-    def _current_pool(self) -> ProcessPoolExecutor:
+        tasks = [_Task(jobs[start : start + chunk]) for start in range(0, len(jobs), chunk)]
         with self._lock:
             if self._closed:
                 raise RuntimeError("the verifier is closed")
-            return self._pool
+            (self._queries if query else self._ingests).extend(tasks)
+        self._hand_out()
+        return _PendingInPool(self, tasks, query=query, again=again)
 
-    def _replace_broken_pool(self, broken: ProcessPoolExecutor) -> ProcessPoolExecutor:
-        """Return a working pool in place of `broken`; another caller may have replaced it already."""
+    def _hand_out(self) -> None:
+        """Give the pool waiting tasks, queries' first, while it holds fewer than it should."""
+        while True:
+            with self._lock:
+                waiting = self._queries or self._ingests
+                if self._closed or not waiting or self._tasks_in_pool >= self._workers + _TASKS_QUEUED_IN_POOL:
+                    return
+                task = waiting.popleft()
+                task.pool = self._pool
+                self._tasks_in_pool += 1
+            try:
+                in_pool = task.pool.submit(_verify_in_worker, task.jobs)
+            except (BrokenProcessPool, RuntimeError) as error:
+                # Broken or shut down since it was read; the caller decides whether to run the task again.
+                with self._lock:
+                    self._tasks_in_pool -= 1
+                task.future.set_exception(error)
+                continue
+            in_pool.add_done_callback(partial(self._finished, task))
+
+    def _finished(self, task: _Task, in_pool: Future[list[list[Comparison | None]]]) -> None:
+        # Called in the pool's own thread, or in this one if the task is done already.
+        with self._lock:
+            self._tasks_in_pool -= 1
+        if in_pool.cancelled():
+            task.future.cancel()
+        elif (error := in_pool.exception()) is not None:
+            task.future.set_exception(error)
+        else:
+            task.future.set_result(in_pool.result())
+        self._hand_out()
+
+    def _replace_broken_pool(self, broken: ProcessPoolExecutor) -> None:
+        """Put a working pool in place of `broken`, unless another caller has already."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("the verifier is closed")
-            if self._pool is broken:
-                _LOGGER.warning("a verification worker died; starting new workers and verifying again")
-                broken.shutdown(wait=False, cancel_futures=True)
-                self._pool = self._new_pool()
-            return self._pool
+            if self._pool is not broken:
+                return
+            _LOGGER.warning("a verification worker died; starting new workers and verifying again")
+            self._pool = self._new_pool()
+        broken.shutdown(wait=False, cancel_futures=True)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(
@@ -159,31 +208,33 @@ class ProcessVerifier:
         )
 
 
-class _PendingInPool:
-    """Jobs sent to a pool. If a worker dies before they are done, they are run once more in a fresh pool."""
+@dataclass(slots=True)
+class _Task:
+    """A few jobs sent to one worker in one message, and where their answers go."""
 
-    def __init__(
-        self,
-        verifier: ProcessVerifier,
-        pool: ProcessPoolExecutor,
-        jobs: Sequence[VerificationJob],
-        tasks: list[Future[list[list[Comparison | None]]]],
-    ) -> None:
+    jobs: Sequence[VerificationJob]
+    future: Future[list[list[Comparison | None]]] = field(default_factory=Future)
+    # The pool it was handed to, once it has been.
+    pool: ProcessPoolExecutor | None = None
+
+
+class _PendingInPool:
+    """Tasks sent to the workers. A task lost with a dead worker is run once more in a fresh pool."""
+
+    def __init__(self, verifier: ProcessVerifier, tasks: list[_Task], *, query: bool, again: bool) -> None:
         self._verifier = verifier
-        self._pool = pool
-        self._jobs = jobs
         self._tasks = tasks
+        self._query = query
+        self._again = again
 
     def result(self) -> list[list[Comparison | None]]:
-        try:
-            return _gathered(self._tasks)
-        except BrokenProcessPool:
-            pool = self._verifier._replace_broken_pool(self._pool)
-            return _gathered(self._verifier._submit_to(pool, self._jobs))
-
-
-def _gathered(tasks: list[Future[list[list[Comparison | None]]]]) -> list[list[Comparison | None]]:
-    results: list[list[Comparison | None]] = []
-    for task in tasks:
-        results.extend(task.result())
-    return results
+        results: list[list[Comparison | None]] = []
+        for task in self._tasks:
+            try:
+                results.extend(task.future.result())
+            except BrokenProcessPool:
+                if self._again or task.pool is None:
+                    raise
+                self._verifier._replace_broken_pool(task.pool)
+                results.extend(self._verifier._send(task.jobs, query=self._query, again=True).result())
+        return results

@@ -4,13 +4,16 @@ import gc
 import multiprocessing
 import os
 import signal
+import threading
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 
 import pytest
 
 from server.adapters import compiled_weights
 from server.adapters.process_verifier import ProcessVerifier
 from server.domain.model import Document
+from server.domain.ports import PendingComparisons
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
 from tests.stories import BRIDGE_COPY, BRIDGE_EXCERPT, BRIDGE_REWRITE, BRIDGE_STORY, FOOTBALL_STORY, seed_texts
 
@@ -69,7 +72,7 @@ def test_workers_compare_with_the_weigher_they_are_given() -> None:
 def test_workers_run_the_cycle_collector_on_their_own_schedule(verifier: ProcessVerifier) -> None:
     # Automatic collection is off in the workers (see COLLECT_EVERY_JOBS): it walked every cached analysis.
     # The server process keeps its own.
-    pool = verifier._current_pool()
+    pool = verifier._pool
 
     assert pool.submit(gc.isenabled).result() is False
     assert gc.isenabled()
@@ -78,6 +81,39 @@ def test_workers_run_the_cycle_collector_on_their_own_schedule(verifier: Process
 
 def test_no_jobs_is_no_work(verifier: ProcessVerifier) -> None:
     assert verifier.verify([]) == []
+
+
+def test_a_query_overtakes_the_ingest_jobs_waiting_before_it() -> None:
+    # One worker, and many slow ingest tasks queued before the query: first come, first served, the query
+    # would be answered last.
+    verifier = ProcessVerifier(workers=1)
+    verifier.start()
+    slow = jobs()[-3]  # an unstored text, analysed anew each time, against every other
+    finished: list[str] = []
+    try:
+        ingests = [verifier.submit([slow]) for _ in range(12)]
+
+        def wait_for(pending: PendingComparisons) -> None:
+            pending.result()
+            finished.append("ingest")
+
+        waiters = [threading.Thread(target=wait_for, args=(pending,)) for pending in ingests]
+        for waiter in waiters:
+            waiter.start()
+
+        finished_before = len(finished)
+        verifier.verify([VerificationJob(TextToCompare(BRIDGE_EXCERPT), (stored("story", BRIDGE_STORY, 1),))])
+        finished.append("query")
+        for waiter in waiters:
+            waiter.join()
+    finally:
+        verifier.close()
+
+    # Ahead of it at most the task the worker was running, the one queued in the pool, and one finishing
+    # while the query's answer came back.
+    assert finished.index("query") - finished_before <= 3
+    assert finished_before <= 6
+    assert len(finished) == 13
 
 
 def test_a_killed_worker_is_replaced_and_the_jobs_still_answered(verifier: ProcessVerifier) -> None:
@@ -90,6 +126,39 @@ def test_a_killed_worker_is_replaced_and_the_jobs_still_answered(verifier: Proce
 
     assert found == expected
     assert before[0] not in worker_pids()
+
+
+def test_ingest_tasks_waiting_when_a_worker_dies_are_still_answered() -> None:
+    verifier = ProcessVerifier(workers=1)
+    verifier.start()
+    slow = jobs()[-3]
+    (expected,) = LocalVerifier().verify([slow])
+    try:
+        ingests = [verifier.submit([slow]) for _ in range(12)]
+        (worker,) = worker_pids()
+        os.kill(worker, signal.SIGKILL)
+
+        assert [pending.result() for pending in ingests] == [[expected]] * 12
+    finally:
+        verifier.close()
+
+
+def test_closing_cancels_the_tasks_still_waiting_rather_than_leaving_them() -> None:
+    verifier = ProcessVerifier(workers=1)
+    verifier.start()
+    ingests = [verifier.submit([jobs()[-3]]) for _ in range(12)]
+
+    verifier.close()
+
+    outcomes: list[int | str] = []
+    for pending in ingests:
+        try:
+            outcomes.append(len(pending.result()))
+        except CancelledError:
+            outcomes.append("cancelled")
+    # The tasks in the workers' hands finish; those behind them are cancelled.
+    assert outcomes.count("cancelled") >= 9
+    assert set(outcomes) <= {1, "cancelled"}
 
 
 def test_a_closed_verifier_refuses_work_and_stops_its_workers() -> None:
