@@ -87,7 +87,9 @@ class ProcessVerifier:
 
     Jobs go to the workers in tasks of a few jobs, and a query's (`verify`) go before an ingest's (`submit`):
     the pool holds only one task per worker and one more, and the others wait here in two queues. Without
-    that, a FindSimilar by text during an ingest waited behind every job the ingest had handed out.
+    that, a FindSimilar by text during an ingest waited behind every job the ingest had handed out. Queries
+    enough to keep every worker busy hold an ingest back until they thin out; the server's request threads
+    bound how many there can be.
 
     `weigher` is passed to each worker's LocalVerifier; it must be a module-level function, which is sent to
     the workers by name.
