@@ -229,6 +229,10 @@ class _PendingInPool:
         self._query = query
         self._again = again
 
+    def done(self) -> bool:
+        """Tell whether every task has finished, answered or not (one lost with a worker is run again by `result`)."""
+        return all(task.future.done() for task in self._tasks)
+
     def result(self) -> list[list[Comparison | None]]:
         results: list[list[Comparison | None]] = []
         for task in self._tasks:

@@ -4,7 +4,6 @@ import gc
 import multiprocessing
 import os
 import signal
-import threading
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 
@@ -13,7 +12,6 @@ import pytest
 from server.adapters import compiled_weights
 from server.adapters.process_verifier import ProcessVerifier
 from server.domain.model import Document
-from server.domain.ports import PendingComparisons
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob
 from tests.stories import BRIDGE_COPY, BRIDGE_EXCERPT, BRIDGE_REWRITE, BRIDGE_STORY, FOOTBALL_STORY, seed_texts
 
@@ -88,32 +86,23 @@ def test_a_query_overtakes_the_ingest_jobs_waiting_before_it() -> None:
     # would be answered last.
     verifier = ProcessVerifier(workers=1)
     verifier.start()
-    slow = jobs()[-3]  # an unstored text, analysed anew each time, against every other
-    finished: list[str] = []
+    slow = jobs()[-3]  # an unstored text, analysed anew each time, against every other: about 5 ms
     try:
-        ingests = [verifier.submit([slow]) for _ in range(12)]
-
-        def wait_for(pending: PendingComparisons) -> None:
-            pending.result()
-            finished.append("ingest")
-
-        waiters = [threading.Thread(target=wait_for, args=(pending,)) for pending in ingests]
-        for waiter in waiters:
-            waiter.start()
-
-        finished_before = len(finished)
+        ingests = [verifier.submit([slow]) for _ in range(60)]
+        done_before = sum(pending.done() for pending in ingests)
         verifier.verify([VerificationJob(TextToCompare(BRIDGE_EXCERPT), (stored("story", BRIDGE_STORY, 1),))])
-        finished.append("query")
-        for waiter in waiters:
-            waiter.join()
+        done_after = sum(pending.done() for pending in ingests)
+        for pending in ingests:
+            pending.result()
     finally:
         verifier.close()
 
-    # Ahead of it at most the task the worker was running, the one queued in the pool, and one finishing
-    # while the query's answer came back.
-    assert finished.index("query") - finished_before <= 3
-    assert finished_before <= 6
-    assert len(finished) == 13
+    # Most ingest tasks were still waiting when the query was sent: first come, first served, at least 45 more
+    # would be done once it is answered.
+    assert done_before <= 15
+    # Ahead of the query only the task the worker was running and the one queued in the pool; the worker goes on
+    # with the others while the answer comes back, and a busy machine may keep this thread waiting for a while.
+    assert done_after - done_before <= 20
 
 
 def test_a_killed_worker_is_replaced_and_the_jobs_still_answered(verifier: ProcessVerifier) -> None:
@@ -122,10 +111,17 @@ def test_a_killed_worker_is_replaced_and_the_jobs_still_answered(verifier: Proce
     assert len(before) >= 2
 
     os.kill(before[0], signal.SIGKILL)
+    # A signal is delivered when the process next runs: on a busy machine the jobs could otherwise all be answered
+    # before the worker is dead.
+    for child in multiprocessing.active_children():
+        if child.pid == before[0]:
+            child.join(timeout=30)
     found = verifier.verify(jobs())
 
     assert found == expected
+    # Fresh workers answered, in place of the pool the dead one broke.
     assert before[0] not in worker_pids()
+    assert set(worker_pids()) - set(before)
 
 
 def test_ingest_tasks_waiting_when_a_worker_dies_are_still_answered() -> None:
@@ -146,7 +142,8 @@ def test_ingest_tasks_waiting_when_a_worker_dies_are_still_answered() -> None:
 def test_closing_cancels_the_tasks_still_waiting_rather_than_leaving_them() -> None:
     verifier = ProcessVerifier(workers=1)
     verifier.start()
-    ingests = [verifier.submit([jobs()[-3]]) for _ in range(12)]
+    slow = jobs()[-3]
+    ingests = [verifier.submit([slow]) for _ in range(60)]
 
     verifier.close()
 
@@ -157,7 +154,7 @@ def test_closing_cancels_the_tasks_still_waiting_rather_than_leaving_them() -> N
         except CancelledError:
             outcomes.append("cancelled")
     # The tasks in the workers' hands finish; those behind them are cancelled.
-    assert outcomes.count("cancelled") >= 9
+    assert outcomes.count("cancelled") >= 45
     assert set(outcomes) <= {1, "cancelled"}
 
 
