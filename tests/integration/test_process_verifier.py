@@ -28,7 +28,15 @@ def stored(document_id: str, text: str, sequence: int) -> TextToCompare:
     return TextToCompare(text, Document(document_id, text), sequence)
 
 
-def jobs() -> list[VerificationJob]:
+@pytest.fixture
+def one_worker() -> Iterator[ProcessVerifier]:
+    verifier = ProcessVerifier(workers=1)
+    verifier.start()
+    yield verifier
+    verifier.close()
+
+
+def stored_texts() -> list[TextToCompare]:
     texts = {
         **seed_texts(),
         "story": BRIDGE_STORY,
@@ -37,10 +45,19 @@ def jobs() -> list[VerificationJob]:
         "rewrite": BRIDGE_REWRITE,
         "football": FOOTBALL_STORY,
     }
-    items = [stored(document_id, text, sequence) for sequence, (document_id, text) in enumerate(texts.items(), 1)]
+    return [stored(document_id, text, sequence) for sequence, (document_id, text) in enumerate(texts.items(), 1)]
+
+
+def unstored_query_job() -> VerificationJob:
+    """A text that is not stored, so analysed anew each time, against every stored one: about 5 ms of work."""
+    return VerificationJob(TextToCompare(BRIDGE_COPY), tuple(stored_texts()))
+
+
+def jobs() -> list[VerificationJob]:
+    items = stored_texts()
     every = [VerificationJob(item, tuple(other for other in items if other is not item)) for item in items]
     # A query that is not stored, a job with no candidates, and the same job twice.
-    return [*every, VerificationJob(TextToCompare(BRIDGE_COPY), tuple(items)), VerificationJob(items[0], ()), every[0]]
+    return [*every, unstored_query_job(), VerificationJob(items[0], ()), every[0]]
 
 
 def worker_pids() -> list[int]:
@@ -81,21 +98,16 @@ def test_no_jobs_is_no_work(verifier: ProcessVerifier) -> None:
     assert verifier.verify([]) == []
 
 
-def test_a_query_overtakes_the_ingest_jobs_waiting_before_it() -> None:
+def test_a_query_overtakes_the_ingest_jobs_waiting_before_it(one_worker: ProcessVerifier) -> None:
     # One worker, and many slow ingest tasks queued before the query: first come, first served, the query
     # would be answered last.
-    verifier = ProcessVerifier(workers=1)
-    verifier.start()
-    slow = jobs()[-3]  # an unstored text, analysed anew each time, against every other: about 5 ms
-    try:
-        ingests = [verifier.submit([slow]) for _ in range(60)]
-        done_before = sum(pending.done() for pending in ingests)
-        verifier.verify([VerificationJob(TextToCompare(BRIDGE_EXCERPT), (stored("story", BRIDGE_STORY, 1),))])
-        done_after = sum(pending.done() for pending in ingests)
-        for pending in ingests:
-            pending.result()
-    finally:
-        verifier.close()
+    slow = unstored_query_job()
+    ingests = [one_worker.submit([slow]) for _ in range(60)]
+    done_before = sum(pending.done() for pending in ingests)
+    one_worker.verify([VerificationJob(TextToCompare(BRIDGE_EXCERPT), (stored("story", BRIDGE_STORY, 1),))])
+    done_after = sum(pending.done() for pending in ingests)
+    for pending in ingests:
+        pending.result()
 
     # Most ingest tasks were still waiting when the query was sent: first come, first served, at least 45 more
     # would be done once it is answered.
@@ -124,28 +136,21 @@ def test_a_killed_worker_is_replaced_and_the_jobs_still_answered(verifier: Proce
     assert set(worker_pids()) - set(before)
 
 
-def test_ingest_tasks_waiting_when_a_worker_dies_are_still_answered() -> None:
-    verifier = ProcessVerifier(workers=1)
-    verifier.start()
-    slow = jobs()[-3]
+def test_ingest_tasks_waiting_when_a_worker_dies_are_still_answered(one_worker: ProcessVerifier) -> None:
+    slow = unstored_query_job()
     (expected,) = LocalVerifier().verify([slow])
-    try:
-        ingests = [verifier.submit([slow]) for _ in range(12)]
-        (worker,) = worker_pids()
-        os.kill(worker, signal.SIGKILL)
+    ingests = [one_worker.submit([slow]) for _ in range(12)]
+    (worker,) = worker_pids()
+    os.kill(worker, signal.SIGKILL)
 
-        assert [pending.result() for pending in ingests] == [[expected]] * 12
-    finally:
-        verifier.close()
+    assert [pending.result() for pending in ingests] == [[expected]] * 12
 
 
-def test_closing_cancels_the_tasks_still_waiting_rather_than_leaving_them() -> None:
-    verifier = ProcessVerifier(workers=1)
-    verifier.start()
-    slow = jobs()[-3]
-    ingests = [verifier.submit([slow]) for _ in range(60)]
+def test_closing_cancels_the_tasks_still_waiting_rather_than_leaving_them(one_worker: ProcessVerifier) -> None:
+    slow = unstored_query_job()
+    ingests = [one_worker.submit([slow]) for _ in range(60)]
 
-    verifier.close()
+    one_worker.close()
 
     outcomes: list[int | str] = []
     for pending in ingests:
