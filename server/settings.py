@@ -16,6 +16,10 @@ DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 # Verification (tokenising and aligning real texts) holds the GIL, so it runs in worker processes,
 # one per core: the server process itself mostly waits on them, on SQLite and on the network.
 DEFAULT_VERIFY_WORKERS: Final = os.cpu_count() or 1
+# Each call holds a request thread until it returns, and ingests queue for the one write lock. With eight
+# threads, a burst of ingests held them all and reads waited seconds for a thread; a thread waiting on a
+# lock costs little, so there are enough for reads to pass a backlog of ingests.
+DEFAULT_MAX_WORKERS: Final = 32
 # gRPC keeps message lengths in a signed 32-bit integer.
 GRPC_MAX_MESSAGE_BYTES: Final = 2**31 - 1
 # Room for what surrounds the text, id and metadata in an IngestDocuments message: field tags, lengths,
@@ -33,7 +37,7 @@ class Settings:
 
     listen: str = DEFAULT_LISTEN
     data_dir: Path = Path("data")
-    max_workers: int = 8
+    max_workers: int = DEFAULT_MAX_WORKERS
     num_perm: int = 128
     seed: int = 1
     max_text_bytes: int = 4 * 1024 * 1024
