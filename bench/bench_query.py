@@ -37,9 +37,10 @@ from typing import Final
 from bench.corpus import CORPUS_VERSION, DEFAULT_ID_PREFIX, GeneratedDocument, generate
 from bench.ingestion import DEFAULT_BATCH_SIZE, DEFAULT_STREAMS, batches_of, ingest
 from bench.report import Report, Target
-from bench.server_process import Memory, ServerProcess, add_server_arguments
+from bench.server_process import ServerProcess, add_server_arguments
 from client import DedupClient, DedupClientError
 from client.load import percentile
+from server.adapters.process_memory import ProcessMemory
 
 FIND_SIMILAR_TARGET: Final = Target(20, at_least=False)  # p99, ms, at 1M documents with 4 clients
 PROVENANCE_TARGET: Final = Target(5, at_least=False)  # p99, ms, at 1M documents
@@ -203,7 +204,7 @@ def _skip(documents: Iterator[GeneratedDocument], count: int) -> Iterator[Genera
             yield document
 
 
-def empty_server_memory(work: Path, server_arguments: tuple[str, ...] = ()) -> Memory:
+def empty_server_memory(work: Path, server_arguments: tuple[str, ...] = ()) -> ProcessMemory:
     with ServerProcess(work / "empty-store", work / "empty-server.log", server_arguments) as server:
         server.start()
         with DedupClient(server.address, timeout=60.0) as client:
@@ -266,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         server = ServerProcess(store, log, server_arguments)
         starts: list[float] = []
-        memories: list[Memory] = []
+        memories: list[ProcessMemory] = []
         try:
             for restart in range(arguments.restarts):
                 starts.append(server.start())

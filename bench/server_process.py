@@ -17,6 +17,8 @@ from typing import Final, Self
 import grpc
 from grpc_health.v1 import health_pb2
 
+from server.adapters.process_memory import ProcessMemory, process_tree_memory
+
 # Reconnect quickly while polling a server that is still starting: gRPC's default backoff (1 s, growing to
 # 2 min) would add up to seconds to the measured start-to-serving time.
 _POLL_CHANNEL_OPTIONS: Final = [
@@ -44,29 +46,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _children_of(pid: int) -> list[int]:
-    children = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text(encoding="utf-8")
-        except OSError:
-            continue
-        # The command name may hold spaces and parentheses; the fields after its closing parenthesis do not.
-        if int(stat[stat.rindex(")") + 2 :].split()[1]) == pid:
-            children.append(int(entry.name))
-    return children
-
-
-@dataclass(frozen=True, slots=True)
-class Memory:
-    """A process's resident memory now (VmRSS) and at its peak so far (VmHWM), in bytes."""
-
-    resident: int
-    peak: int
 
 
 @dataclass
@@ -143,27 +122,12 @@ class ServerProcess:
         self.kill()
         raise RuntimeError(f"the server did not serve within {timeout:g} s:\n{self._log_since(offset)}")
 
-    def memory(self) -> Memory:
+    def memory(self) -> ProcessMemory:
         """Read VmRSS and VmHWM from /proc (Linux only), summed over the server and its worker processes.
 
-        The verification workers hold caches of analysed texts, so they count. The summed peak is an upper
-        bound: the processes need not have peaked at the same moment.
+        The verification workers hold caches of analysed texts, so they count.
         """
-        resident = peak = 0
-        for pid in [self.pid, *_children_of(self.pid)]:
-            values: dict[str, int] = {}
-            try:
-                status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
-            except OSError:
-                continue  # a worker that has just exited
-            for line in status.splitlines():
-                name, _, rest = line.partition(":")
-                if name in {"VmRSS", "VmHWM"}:
-                    number, unit = rest.split()
-                    values[name] = int(number) * (1024 if unit == "kB" else 1)
-            resident += values.get("VmRSS", 0)
-            peak += values.get("VmHWM", 0)
-        return Memory(resident=resident, peak=peak)
+        return process_tree_memory(self.pid)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Stop the server with SIGTERM, as an orchestrator would, and wait for it; SIGKILL it if it hangs."""

@@ -415,6 +415,7 @@ def format_stats(response: dedup_service_pb2.GetStatsResponse) -> str:
         f"passages: {response.passage_count}",
         f"links: {response.link_count}",
         f"store size: {format_bytes(response.store_bytes)}",
+        f"memory: {format_memory(response)}",
         f"largest text: {format_bytes(response.max_text_bytes)}",
         f"largest batch: {response.max_batch_documents} documents",
         "index parameters:",
@@ -423,6 +424,16 @@ def format_stats(response: dedup_service_pb2.GetStatsResponse) -> str:
     parameters = response.index_parameters
     lines.extend(f"  {field.name}: {getattr(parameters, field.name)}" for field in parameters.DESCRIPTOR.fields)
     return "\n".join(lines)
+
+
+def format_memory(response: dedup_service_pb2.GetStatsResponse) -> str:
+    """Return the server's resident memory and its indexes' share, or say that the server does not report it."""
+    if not response.resident_bytes:
+        return f"not reported by the server (indexes {format_bytes(response.index_bytes)})"
+    return (
+        f"{format_bytes(response.resident_bytes)} resident (the server and its workers), "
+        f"of which indexes {format_bytes(response.index_bytes)}"
+    )
 
 
 def format_bytes(count: int) -> str:

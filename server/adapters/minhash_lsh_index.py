@@ -190,6 +190,9 @@ class MinHashLshIndex:
     def restore(self, stored_sequences: Iterable[int]) -> set[int]:
         return self._bands.restore(stored_sequences)
 
+    def memory_bytes(self) -> int:
+        return self._bands.memory_bytes()
+
     def __len__(self) -> int:
         return len(self._bands)
 

@@ -320,6 +320,7 @@ class Deduplicator:
             store_bytes=self._store.size_bytes(),
             max_text_bytes=self._limits.max_text_bytes,
             max_batch_documents=self._limits.max_batch_documents,
+            index_bytes=self._index.memory_bytes(),
         )
 
     def _sign(self, index: int, document: Document, seen_ids: set[str]) -> _Signed:

@@ -268,3 +268,4 @@ class Stats:
     store_bytes: int
     max_text_bytes: int
     max_batch_documents: int
+    index_bytes: int

@@ -72,6 +72,10 @@ class SignatureIndex(Protocol):
         """Reload a saved index, forget documents the store no longer has; return stored sequences to add."""
         ...
 
+    def memory_bytes(self) -> int:
+        """Return the bytes the index holds in memory (what grows with the store)."""
+        ...
+
     def __len__(self) -> int: ...
 
 

@@ -19,6 +19,7 @@ from server.adapters import compiled_weights
 from server.adapters.band_index import compile_kernels as compile_index_kernels
 from server.adapters.heap import limit_heap_arenas, release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
+from server.adapters.process_memory import process_tree_memory
 from server.adapters.process_verifier import ProcessVerifier
 from server.adapters.sqlite_store import SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator, Limits
@@ -178,7 +179,12 @@ def build_running_server(settings: Settings) -> RunningServer:
         ],
     )
     dedup_service_pb2_grpc.add_DedupServiceServicer_to_server(
-        DedupServicer(deduplicator, max_metadata_bytes=settings.max_metadata_bytes), server
+        DedupServicer(
+            deduplicator,
+            max_metadata_bytes=settings.max_metadata_bytes,
+            resident_memory=lambda: process_tree_memory(os.getpid()).resident,
+        ),
+        server,
     )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

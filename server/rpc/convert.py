@@ -219,7 +219,7 @@ def index_parameters_to_proto(parameters: IndexParameters) -> dedup_service_pb2.
     )
 
 
-def stats_to_proto(stats: Stats) -> dedup_service_pb2.GetStatsResponse:
+def stats_to_proto(stats: Stats, *, resident_bytes: int) -> dedup_service_pb2.GetStatsResponse:
     return dedup_service_pb2.GetStatsResponse(
         document_count=stats.document_count,
         passage_count=stats.passage_count,
@@ -228,4 +228,6 @@ def stats_to_proto(stats: Stats) -> dedup_service_pb2.GetStatsResponse:
         store_bytes=stats.store_bytes,
         max_text_bytes=stats.max_text_bytes,
         max_batch_documents=stats.max_batch_documents,
+        resident_bytes=resident_bytes,
+        index_bytes=stats.index_bytes,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
@@ -12,9 +14,13 @@ from server.rpc.status import translate_errors
 
 
 class DedupServicer(dedup_service_pb2_grpc.DedupServiceServicer):
-    def __init__(self, deduplicator: Deduplicator, *, max_metadata_bytes: int) -> None:
+    def __init__(
+        self, deduplicator: Deduplicator, *, max_metadata_bytes: int, resident_memory: Callable[[], int] = lambda: 0
+    ) -> None:
+        """`resident_memory` returns the bytes the server's processes hold (GetStats.resident_bytes; 0: unknown)."""
         self._deduplicator = deduplicator
         self._max_metadata_bytes = max_metadata_bytes
+        self._resident_memory = resident_memory
 
     @translate_errors
     def IngestDocuments(
@@ -79,4 +85,4 @@ class DedupServicer(dedup_service_pb2_grpc.DedupServiceServicer):
     def GetStats(
         self, request: dedup_service_pb2.GetStatsRequest, context: grpc.ServicerContext
     ) -> dedup_service_pb2.GetStatsResponse:
-        return convert.stats_to_proto(self._deduplicator.stats())
+        return convert.stats_to_proto(self._deduplicator.stats(), resident_bytes=self._resident_memory())

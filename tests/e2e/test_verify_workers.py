@@ -93,3 +93,32 @@ def test_sigterm_stops_the_workers_with_the_server(server_process: ServerProcess
 
     assert server_process.wait(timeout=30.0) == 0
     assert wait_until_gone(workers, timeout=5.0) == set()
+
+
+def resident_bytes_of(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_stats_report_the_memory_of_the_server_and_its_workers_and_the_indexes_share(
+    server_process: ServerProcess,
+) -> None:
+    server_process.arguments = ["--verify-workers", "2"]
+    address = server_process.start()
+    assert server_process.process is not None
+    pid = server_process.process.pid
+
+    with DedupClient(address, timeout=60.0) as client:
+        empty = client.stats()
+        client.ingest(seed_documents())
+        stats = client.stats()
+    own = resident_bytes_of(pid)
+    workers = sum(resident_bytes_of(worker) for worker in verify_workers_of(pid))
+
+    # Memory moves between the server's answer and the test's own reading, so within a fifth.
+    assert stats.resident_bytes >= 0.8 * (own + workers)
+    assert stats.resident_bytes <= 1.2 * (own + workers) + 64 * 2**20  # multiprocessing's resource tracker
+    assert empty.index_bytes < stats.index_bytes < stats.resident_bytes

@@ -759,23 +759,37 @@ def test_stats_prints_counts_limits_and_every_index_parameter(
         store_bytes=3 * 1024 * 1024,
         max_text_bytes=1024 * 1024,
         max_batch_documents=256,
+        resident_bytes=300 * 1024 * 1024,
+        index_bytes=2 * 1024 * 1024,
         index_parameters=dedup_service_pb2.IndexParameters(num_perm=128, hash_scheme="affine32", seed=1),
     )
 
     assert run_dedup(target, "stats") == 0
 
     out = capsys.readouterr().out.splitlines()
-    assert out[:7] == [
+    assert out[:8] == [
         "documents: 5",
         "passages: 120",
         "links: 3",
         "store size: 3.0 MiB (3145728 bytes)",
+        "memory: 300.0 MiB (314572800 bytes) resident (the server and its workers), "
+        "of which indexes 2.0 MiB (2097152 bytes)",
         "largest text: 1.0 MiB (1048576 bytes)",
         "largest batch: 256 documents",
         "index parameters:",
     ]
-    assert out[7:10] == ["  num_perm: 128", "  hash_scheme: affine32", "  hash_function: "]
-    assert len(out) == 7 + len(dedup_service_pb2.IndexParameters.DESCRIPTOR.fields)
+    assert out[8:11] == ["  num_perm: 128", "  hash_scheme: affine32", "  hash_function: "]
+    assert len(out) == 8 + len(dedup_service_pb2.IndexParameters.DESCRIPTOR.fields)
+
+
+def test_stats_say_when_the_server_does_not_report_its_memory(
+    target: str, fake: FakeDedupServicer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.responses["GetStats"] = dedup_service_pb2.GetStatsResponse(document_count=5, index_bytes=4096)
+
+    assert run_dedup(target, "stats") == 0
+
+    assert "memory: not reported by the server (indexes 4.0 KiB (4096 bytes))" in capsys.readouterr().out.splitlines()
 
 
 def test_stats_json_keeps_int64_fields_as_proto_json_strings(
