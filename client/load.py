@@ -42,6 +42,8 @@ _NEEDS_TARGET: Final = frozenset({"find", "provenance", "cluster"})
 _INTERRUPT_GRACE_SECONDS: Final = 2.0
 # Generated documents kept for deriving later ones and query texts from; a few MB.
 _CACHED_DOCUMENTS: Final = 4096
+# How often, in the measured time, the server is asked for its memory (GetStats), to show whether it stays flat.
+MEMORY_SAMPLE_SECONDS: Final = 10.0
 
 
 # Parsing --mix.
@@ -757,6 +759,9 @@ class LoadReport:
         warmup_statuses: Non-OK statuses of those calls; they still make the run fail.
         start_lag: With a rate, how late calls started against their schedule (because every worker was
             busy), in ms, as a latency summary; None in closed loop.
+        memory: The server's memory as GetStats reported it when measuring began, every MEMORY_SAMPLE_SECONDS
+            after, and at the end; empty when it could not be asked.
+        memory_error: Why the server's memory is missing (GetStats failed, or the server does not report it).
     """
 
     config: LoadConfig
@@ -771,10 +776,60 @@ class LoadReport:
     warmup_calls: int
     warmup_statuses: Sequence[StatusReport]
     start_lag: LatencySummary | None
+    memory: Sequence["MemorySample"] = ()
+    memory_error: str | None = None
 
     @property
     def all_ok(self) -> bool:
         return not (self.statuses or self.rejected_documents or self.warmup_statuses)
+
+
+@dataclass(frozen=True, slots=True)
+class MemorySample:
+    """The server's memory at one moment (GetStats): its processes' resident bytes, the indexes' share, documents."""
+
+    seconds: float  # since measuring began
+    resident_bytes: int
+    index_bytes: int
+    documents: int
+
+
+class _MemorySampler:
+    """Asks the server for its memory now and then, over a channel of its own, until asking fails once."""
+
+    def __init__(self, client: DedupClient, measure_from: float) -> None:
+        self._client = client
+        self._measure_from = measure_from
+        self.samples: list[MemorySample] = []
+        self.error: str | None = None
+
+    def due(self, now: float) -> bool:
+        if self.error is not None or now < self._measure_from:
+            return False
+        return not self.samples or now - self._measure_from >= self.samples[-1].seconds + MEMORY_SAMPLE_SECONDS
+
+    def close(self) -> None:
+        self._client.close()
+
+    def sample(self) -> None:
+        if self.error is not None:
+            return
+        try:
+            stats = self._client.stats()
+        except DedupClientError as error:
+            self.error = f"GetStats failed: {error}"
+            return
+        if not stats.resident_bytes:
+            self.error = "the server does not report its memory (GetStats resident_bytes is 0)"
+            return
+        self.samples.append(
+            MemorySample(
+                round(time.perf_counter() - self._measure_from, 3),
+                stats.resident_bytes,
+                stats.index_bytes,
+                stats.document_count,
+            )
+        )
 
 
 @dataclass(slots=True)
@@ -1129,7 +1184,7 @@ class _LoadRun:
         # unless an earlier run with the same seed stored it, and a text query does the same work either way.
         return rng.randrange(1000)
 
-    def report(self, target: str) -> LoadReport:
+    def report(self, target: str, memory: _MemorySampler) -> LoadReport:
         recorder = self.recorder
         measure_from = self.schedule.measure_from
         last = recorder.last_measured_answer
@@ -1158,6 +1213,8 @@ class _LoadRun:
             warmup_calls=recorder.warmup_calls,
             warmup_statuses=_status_reports(recorder.warmup_statuses),
             start_lag=LatencySummary.of(recorder.start_lags) if recorder.start_lags is not None else None,
+            memory=tuple(memory.samples),
+            memory_error=memory.error,
         )
 
 
@@ -1214,6 +1271,7 @@ def run_load(
     # server's work dominates, all three gave 103-113 calls/s, within the noise.
     clients = [connect() for _ in range(config.concurrency)]
     run = _LoadRun(config, clients)
+    memory = _MemorySampler(connect(), run.schedule.measure_from)
     line = (
         _ProgressLine(progress, run.schedule.measure_from - config.warmup, run.schedule.measure_from)
         if progress
@@ -1231,6 +1289,8 @@ def run_load(
         while not run.done.wait(max(0.0, start + tick - time.perf_counter())):
             if line is not None:
                 line.draw(run.recorder.take_progress(), time.perf_counter())
+            if memory.due(time.perf_counter()):
+                memory.sample()
             tick += 1
     except KeyboardInterrupt:
         run.interrupted = True
@@ -1248,9 +1308,14 @@ def run_load(
             run.done.wait(_INTERRUPT_GRACE_SECONDS)
         if line is not None:
             line.finish()
+    try:
+        if run.failure is None and time.perf_counter() >= run.schedule.measure_from:
+            memory.sample()  # at the end, after the last measured answer
+    finally:
+        memory.close()
     if run.failure is not None:
         raise run.failure
-    return run.report(target)
+    return run.report(target, memory)
 
 
 # The report, as text and as JSON.
@@ -1282,6 +1347,18 @@ def report_to_json(report: LoadReport) -> dict[str, object]:
         "ingest_results": dict(report.ingest_results),
         "warmup": {"calls": report.warmup_calls, "statuses": [_status_to_json(e) for e in report.warmup_statuses]},
         "start_lag_ms": _latency_to_json(report.start_lag),
+        "server_memory": {
+            "samples": [
+                {
+                    "seconds": sample.seconds,
+                    "resident_bytes": sample.resident_bytes,
+                    "index_bytes": sample.index_bytes,
+                    "documents": sample.documents,
+                }
+                for sample in report.memory
+            ],
+            "error": report.memory_error,
+        },
     }
 
 
@@ -1345,6 +1422,7 @@ def format_report(report: LoadReport) -> str:
             f"start lag behind the schedule: p50 {lag.percentiles[50]:.2f} ms, p99 {lag.percentiles[99]:.2f} ms, "
             f"max {lag.max:.2f} ms (a lag near the latencies means the workers could not keep up: add --concurrency)"
         )
+    lines += _memory_lines(report.memory, report.memory_error)
     for title, entries in (
         ("non-OK statuses", report.statuses),
         ("rejected documents (in ingest calls answered OK)", report.rejected_documents),
@@ -1359,6 +1437,46 @@ def format_report(report: LoadReport) -> str:
     failed = sum(entry.count for entry in (*report.statuses, *report.rejected_documents, *report.warmup_statuses))
     lines += ["", "all calls OK" if report.all_ok else f"not OK: {failed} calls or documents failed (see above)"]
     return "\n".join(lines)
+
+
+def _memory_lines(samples: Sequence[MemorySample], error: str | None) -> list[str]:
+    """Say how the server's memory moved over the measured time: from start to end, at most, and by half.
+
+    Growth that is mostly the indexes' (they grow with every stored document) and that slows from the first half
+    to the second is what flat looks like while documents are added.
+    """
+    if not samples:
+        return [f"server memory: not known ({error})"] if error else []
+    first, last = samples[0], samples[-1]
+    lines = [
+        f"server memory (GetStats: the server and its workers, resident): {_mib(first.resident_bytes)} when "
+        f"measuring began, {_mib(last.resident_bytes)} at the end, {_mib(max(s.resident_bytes for s in samples))} "
+        f"at most ({len(samples)} readings)"
+    ]
+    if len(samples) >= 3:
+        middle_time = (first.seconds + last.seconds) / 2
+        middle = min(samples[1:-1], key=lambda sample: abs(sample.seconds - middle_time))
+        halves = (
+            f" ({_signed_mib(middle.resident_bytes - first.resident_bytes)} by {middle.seconds:.0f} s, "
+            f"{_signed_mib(last.resident_bytes - middle.resident_bytes)} after)"
+        )
+    else:
+        halves = ""
+    lines.append(
+        f"  {_signed_mib(last.resident_bytes - first.resident_bytes)}{halves} while {last.documents - first.documents}"
+        f" documents were added; of it the indexes {_signed_mib(last.index_bytes - first.index_bytes)}"
+    )
+    if error:
+        lines.append(f"  stopped asking: {error}")
+    return lines
+
+
+def _mib(count: int) -> str:
+    return f"{count / 2**20:.1f} MiB"
+
+
+def _signed_mib(count: int) -> str:
+    return f"{count / 2**20:+.1f} MiB"
 
 
 def _format_row(entry: OperationReport) -> str:

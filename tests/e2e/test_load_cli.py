@@ -150,6 +150,15 @@ def test_a_duration_bounded_run_stops_soon_after_its_duration_and_leaves_out_the
     progress = [line for line in captured.err.splitlines() if " s  requests " in line]
     assert len(progress) >= 1
     assert "p50" in progress[0]
+    # The server's memory, asked once the warm-up was over and again at the end.
+    memory = report["server_memory"]
+    assert memory["error"] is None
+    samples = memory["samples"]
+    assert len(samples) >= 2
+    assert all(sample["resident_bytes"] > sample["index_bytes"] >= 0 for sample in samples)
+    assert samples[-1]["index_bytes"] > 0
+    assert [sample["seconds"] for sample in samples] == sorted(sample["seconds"] for sample in samples)
+    assert samples[-1]["documents"] > samples[0]["documents"]
 
 
 def test_queries_for_ids_that_are_not_stored_are_counted_as_not_found_and_exit_1(
@@ -202,6 +211,9 @@ def test_calls_without_a_token_are_counted_as_unauthenticated_and_exit_1(
     assert {status["code"] for status in statuses} == {"UNAUTHENTICATED"}
     assert sum(status["count"] for status in statuses) == 12
     assert operation(report, "total")["non_ok"] == 12
+    # Its memory is not known either, and the report says why.
+    assert report["server_memory"]["samples"] == []
+    assert "UNAUTHENTICATED" in report["server_memory"]["error"]
 
 
 def test_a_read_token_is_refused_ingest_and_allowed_queries(

@@ -17,8 +17,13 @@ from client.load import (
     GeneratedDocument,
     LatencySummary,
     LoadConfig,
+    LoadReport,
+    MemorySample,
+    OperationReport,
+    format_report,
     parse_mix,
     percentile,
+    report_to_json,
 )
 
 # --mix
@@ -259,3 +264,66 @@ def test_copy_share_outside_0_to_1_is_refused() -> None:
     with pytest.raises(ValueError, match="copy_share"):
         DocumentGenerator(seed=1, copy_share=1.5)
     assert math.isclose(DocumentGenerator(seed=1).copy_share, DEFAULT_COPY_SHARE)
+
+
+# The server's memory in the report
+
+
+def memory_report(samples: list[MemorySample], error: str | None = None) -> LoadReport:
+    total = OperationReport("total", 0, 0, 0.0, 0, 0.0, None)
+    return LoadReport(
+        config=LoadConfig(mix=parse_mix("stats=1")),
+        target="127.0.0.1:1",
+        seconds=30.0,
+        interrupted=False,
+        operations=[],
+        total=total,
+        statuses=[],
+        rejected_documents=[],
+        ingest_results={},
+        warmup_calls=0,
+        warmup_statuses=[],
+        start_lag=None,
+        memory=samples,
+        memory_error=error,
+    )
+
+
+def test_the_report_gives_the_servers_memory_growth_by_half_and_the_indexes_share() -> None:
+    mib = 2**20
+    samples = [
+        MemorySample(0.0, 500 * mib, 10 * mib, 1000),
+        MemorySample(10.0, 530 * mib, 12 * mib, 1500),
+        MemorySample(20.0, 540 * mib, 14 * mib, 2000),
+        MemorySample(30.5, 545 * mib, 16 * mib, 2600),
+    ]
+
+    lines = format_report(memory_report(samples)).splitlines()
+
+    first = next(number for number, line in enumerate(lines) if line.startswith("server memory"))
+    assert lines[first] == (
+        "server memory (GetStats: the server and its workers, resident): 500.0 MiB when measuring began, "
+        "545.0 MiB at the end, 545.0 MiB at most (4 readings)"
+    )
+    # Halved at the reading nearest the middle of the run (15.25 s): the one at 20 s.
+    assert lines[first + 1] == (
+        "  +45.0 MiB (+40.0 MiB by 20 s, +5.0 MiB after) while 1600 documents were added; of it the indexes +6.0 MiB"
+    )
+    assert report_to_json(memory_report(samples))["server_memory"] == {
+        "samples": [
+            {
+                "seconds": s.seconds,
+                "resident_bytes": s.resident_bytes,
+                "index_bytes": s.index_bytes,
+                "documents": s.documents,
+            }
+            for s in samples
+        ],
+        "error": None,
+    }
+
+
+def test_the_report_says_why_the_servers_memory_is_not_known() -> None:
+    report = memory_report([], "GetStats failed: PERMISSION_DENIED")
+
+    assert "server memory: not known (GetStats failed: PERMISSION_DENIED)" in format_report(report).splitlines()
