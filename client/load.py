@@ -742,6 +742,16 @@ class StatusReport:
 
 
 @dataclass(frozen=True, slots=True)
+class MemorySample:
+    """The server's memory at one moment (GetStats): its processes' resident bytes, the indexes' share, documents."""
+
+    seconds: float  # since measuring began
+    resident_bytes: int
+    index_bytes: int
+    documents: int
+
+
+@dataclass(frozen=True, slots=True)
 class LoadReport:
     """What a load run measured.
 
@@ -776,22 +786,12 @@ class LoadReport:
     warmup_calls: int
     warmup_statuses: Sequence[StatusReport]
     start_lag: LatencySummary | None
-    memory: Sequence["MemorySample"] = ()
+    memory: Sequence[MemorySample] = ()
     memory_error: str | None = None
 
     @property
     def all_ok(self) -> bool:
         return not (self.statuses or self.rejected_documents or self.warmup_statuses)
-
-
-@dataclass(frozen=True, slots=True)
-class MemorySample:
-    """The server's memory at one moment (GetStats): its processes' resident bytes, the indexes' share, documents."""
-
-    seconds: float  # since measuring began
-    resident_bytes: int
-    index_bytes: int
-    documents: int
 
 
 class _MemorySampler:
@@ -807,9 +807,6 @@ class _MemorySampler:
         if self.error is not None or now < self._measure_from:
             return False
         return not self.samples or now - self._measure_from >= self.samples[-1].seconds + MEMORY_SAMPLE_SECONDS
-
-    def close(self) -> None:
-        self._client.close()
 
     def sample(self) -> None:
         if self.error is not None:
@@ -830,6 +827,9 @@ class _MemorySampler:
                 stats.document_count,
             )
         )
+
+    def close(self) -> None:
+        self._client.close()
 
 
 @dataclass(slots=True)
