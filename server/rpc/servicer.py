@@ -15,7 +15,7 @@ from server.rpc.status import translate_errors
 
 class DedupServicer(dedup_service_pb2_grpc.DedupServiceServicer):
     def __init__(
-        self, deduplicator: Deduplicator, *, max_metadata_bytes: int, resident_memory: Callable[[], int] = lambda: 0
+        self, deduplicator: Deduplicator, *, max_metadata_bytes: int, resident_memory: Callable[[], int]
     ) -> None:
         """`resident_memory` returns the bytes the server's processes hold (GetStats.resident_bytes; 0: unknown)."""
         self._deduplicator = deduplicator
