@@ -16,24 +16,26 @@ from server.domain.verification import LocalVerifier, TextToCompare, Verificatio
 from tests.stories import BRIDGE_COPY, BRIDGE_EXCERPT, BRIDGE_REWRITE, BRIDGE_STORY, FOOTBALL_STORY, seed_texts
 
 
-@pytest.fixture
-def verifier() -> Iterator[ProcessVerifier]:
-    verifier = ProcessVerifier(workers=2)
+def running(workers: int) -> Iterator[ProcessVerifier]:
+    """A started verifier with `workers` processes, closed when the test is done with it (for fixtures)."""
+    verifier = ProcessVerifier(workers=workers)
     verifier.start()
     yield verifier
     verifier.close()
 
 
-def stored(document_id: str, text: str, sequence: int) -> TextToCompare:
-    return TextToCompare(text, Document(document_id, text), sequence)
+@pytest.fixture
+def verifier() -> Iterator[ProcessVerifier]:
+    yield from running(2)
 
 
 @pytest.fixture
 def one_worker() -> Iterator[ProcessVerifier]:
-    verifier = ProcessVerifier(workers=1)
-    verifier.start()
-    yield verifier
-    verifier.close()
+    yield from running(1)
+
+
+def stored(document_id: str, text: str, sequence: int) -> TextToCompare:
+    return TextToCompare(text, Document(document_id, text), sequence)
 
 
 def stored_texts() -> list[TextToCompare]:
