@@ -47,6 +47,12 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         help=f"on SIGTERM, how long in-flight calls may take to finish (default {base.grace_seconds:g})",
     )
     parser.add_argument(
+        "--busy-timeout-seconds",
+        type=float,
+        help="how long a write waits for another process's lock on the store before its call fails with UNAVAILABLE "
+        f"(default {base.busy_timeout_seconds:g})",
+    )
+    parser.add_argument(
         "--index-save-windows",
         type=int,
         help="passage windows an index segment must hold before it is saved, so a restart need not re-read "

@@ -46,6 +46,9 @@ class Settings:
     max_metadata_bytes: int = 64 * 1024
     max_message_bytes: int = 64 * 1024 * 1024
     grace_seconds: float = 5.0
+    # How long a write waits for another process's lock on the store file before its call fails with
+    # UNAVAILABLE. The server's own writes take turns in-process, so only a backup or another tool makes one wait.
+    busy_timeout_seconds: float = 30.0
     # Passage windows a segment of the index must hold before it is saved for fast restarts.
     index_save_windows: int = 16_384
     # Processes that verify candidates on the real texts; 0 verifies in the server process itself.
@@ -102,6 +105,8 @@ class Settings:
             )
         if self.grace_seconds < 0:
             raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds}")
+        if self.busy_timeout_seconds < 0:
+            raise ValueError(f"busy_timeout_seconds must be 0 or more, got {self.busy_timeout_seconds}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give the certificate chain and its private key")
         if self.tls_client_ca is not None and self.tls_cert is None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from server.domain.errors import StoreBusyError
 from server.domain.model import (
     DirectionBasis,
     Document,
@@ -97,9 +98,10 @@ class SqliteProvenanceStore:
     before the ingest that caused it is acknowledged.
     """
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, busy_timeout_seconds: float = 30.0) -> None:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DATABASE_NAME
+        self._busy_timeout_seconds = busy_timeout_seconds
         self._local = threading.local()
         self._write_lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
@@ -314,24 +316,35 @@ class SqliteProvenanceStore:
             connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA journal_mode=WAL")
             connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA busy_timeout=30000")
+            connection.execute(f"PRAGMA busy_timeout={round(self._busy_timeout_seconds * 1000)}")
             self._local.connection = connection
             with self._connections_lock:
                 self._connections.append(connection)
         return connection
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._connection())
+        return _Transaction(self._connection(), self.path, self._busy_timeout_seconds)
 
 
 class _Transaction:
     """BEGIN IMMEDIATE … COMMIT, rolled back on any exception, so a change is all there or not at all."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, path: Path, busy_timeout_seconds: float) -> None:
         self._connection = connection
+        self._path = path
+        self._busy_timeout_seconds = busy_timeout_seconds
 
     def __enter__(self) -> sqlite3.Connection:
-        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            self._connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            # The primary code: extended ones (SQLITE_BUSY_RECOVERY and the like) mean the same wait.
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            raise StoreBusyError(
+                f"another process held the write lock on {self._path} for {self._busy_timeout_seconds:g} s "
+                "(a backup or another tool?); nothing was changed: retry when it is released"
+            ) from error
         return self._connection
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:

@@ -5,7 +5,8 @@
     │   └── InvalidDocumentError   a document cannot be stored as given: empty text, bad id, too large
     ├── DocumentNotFoundError      no document has that id (NOT_FOUND)
     ├── DocumentAlreadyExistsError the id is stored with another text and replace was not asked (ALREADY_EXISTS)
-    └── CapacityExceededError      a configured capacity was hit (RESOURCE_EXHAUSTED)
+    ├── CapacityExceededError      a configured capacity was hit (RESOURCE_EXHAUSTED)
+    └── StoreBusyError             another process held the store's write lock too long (UNAVAILABLE)
 
 Messages say what to fix; the gRPC edge sends them to the client as they are.
 """
@@ -33,3 +34,7 @@ class DocumentAlreadyExistsError(DedupError):
 
 class CapacityExceededError(DedupError):
     """A configured capacity of the server was reached."""
+
+
+class StoreBusyError(DedupError):
+    """Another process held the store's write lock past the wait allowed; nothing was changed, a retry may pass."""

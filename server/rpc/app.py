@@ -100,7 +100,7 @@ def build_running_server(settings: Settings) -> RunningServer:
     interceptors.append(RequestDecodingInterceptor())
     credentials = _server_credentials(settings)
 
-    store = SqliteProvenanceStore(settings.data_dir)
+    store = SqliteProvenanceStore(settings.data_dir, settings.busy_timeout_seconds)
     index = MinHashLshIndex(
         num_perm=settings.num_perm,
         seed=settings.seed,

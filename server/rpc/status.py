@@ -4,6 +4,7 @@ InvalidRequestError (and InvalidDocumentError) → INVALID_ARGUMENT
 DocumentNotFoundError                          → NOT_FOUND
 DocumentAlreadyExistsError                     → ALREADY_EXISTS
 CapacityExceededError                          → RESOURCE_EXHAUSTED
+StoreBusyError                                 → UNAVAILABLE
 any other exception                            → INTERNAL, "internal error" (traceback in the server log)
 
 Before a handler runs, server/rpc/interceptors.py refuses calls through abort_with below:
@@ -31,6 +32,7 @@ from server.domain.errors import (
     DocumentAlreadyExistsError,
     DocumentNotFoundError,
     InvalidRequestError,
+    StoreBusyError,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ STATUS_BY_ERROR: Final[Mapping[type[DedupError], grpc.StatusCode]] = {
     DocumentNotFoundError: grpc.StatusCode.NOT_FOUND,
     DocumentAlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
     CapacityExceededError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    StoreBusyError: grpc.StatusCode.UNAVAILABLE,
 }
 
 ServicerT = TypeVar("ServicerT")

@@ -13,7 +13,7 @@ import pytest
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.sqlite_store import COUNT_QUERIES, DATABASE_NAME, SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator, IndexLoad
-from server.domain.errors import InvalidDocumentError
+from server.domain.errors import InvalidDocumentError, StoreBusyError
 from server.domain.model import DirectionBasis, Document, IngestStatus, Link, PairwiseDirection, Relation, Span
 from server.domain.ports import Signatures, StoreChange
 from server.domain.tokenization import TOKENIZATION_VERSION
@@ -237,6 +237,26 @@ def test_a_change_whose_document_clashes_leaves_nothing_behind(store: SqliteProv
     assert store.last_sequence() == 1
     add(store, "b")
     assert store.counts()[0] == 2
+
+
+def test_a_change_that_waits_too_long_for_another_process_is_store_busy_and_leaves_nothing(tmp_path: Path) -> None:
+    store = SqliteProvenanceStore(tmp_path, busy_timeout_seconds=0.2)
+    add(store, "a")
+    holder = sqlite3.connect(store.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreBusyError, match=r"lock on .*provenance\.sqlite3 for 0\.2 s.*nothing was changed"):
+            add(store, "b")
+        # Reads do not wait for the lock: WAL serves them from the last commit.
+        assert store.counts()[0] == 1
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert store.get_document("b") is None
+    assert store.last_sequence() == 1
+    add(store, "b")
+    assert store.counts()[0] == 2
+    store.close()
 
 
 def test_a_link_in_one_direction_replaces_the_link_in_the_other(store: SqliteProvenanceStore) -> None:

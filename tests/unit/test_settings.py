@@ -75,6 +75,12 @@ def test_limits_must_be_positive(name: str) -> None:
         Settings(**{name: 0})  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("name", ["grace_seconds", "busy_timeout_seconds"])
+def test_waits_cannot_be_negative(name: str) -> None:
+    with pytest.raises(ValueError, match=f"{name} must be 0 or more, got -1"):
+        Settings(**{name: -1.0})  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("stride", [0, 51])
 def test_the_screening_stride_must_fit_in_a_passage_window(stride: int) -> None:
     with pytest.raises(ValueError, match="screening_stride must be from 1 to 50 words"):
@@ -110,6 +116,7 @@ def test_environment_variables_set_paths_flags_and_numbers() -> None:
             "DEDUP_TOKENS_FILE": "/pki/tokens",
             "DEDUP_MAX_METADATA_BYTES": "1024",
             "DEDUP_GRACE_SECONDS": "2.5",
+            "DEDUP_BUSY_TIMEOUT_SECONDS": "0.25",
             "UNRELATED": "x",
         }
     )
@@ -118,6 +125,7 @@ def test_environment_variables_set_paths_flags_and_numbers() -> None:
     assert settings.tokens_file == Path("/pki/tokens")
     assert settings.max_metadata_bytes == 1024
     assert settings.grace_seconds == 2.5
+    assert settings.busy_timeout_seconds == 0.25
 
 
 @pytest.mark.parametrize(("raw", "value"), [("1", True), ("true", True), ("Yes", True), ("0", False), ("false", False)])
@@ -152,6 +160,8 @@ def test_flags_set_security_and_limits_over_the_environment(monkeypatch: pytest.
             "33554432",
             "--grace-seconds",
             "1.5",
+            "--busy-timeout-seconds",
+            "4",
         ]
     )
     assert (settings.tls_cert, settings.tls_key, settings.tls_client_ca) == (
@@ -162,6 +172,7 @@ def test_flags_set_security_and_limits_over_the_environment(monkeypatch: pytest.
     assert settings.tokens_file == Path("tokens")
     assert (settings.max_id_length, settings.max_metadata_bytes, settings.max_message_bytes) == (64, 4096, 33554432)
     assert settings.grace_seconds == 1.5
+    assert settings.busy_timeout_seconds == 4.0
     assert not settings.insecure
 
 
