@@ -10,7 +10,8 @@ Every failed call raises one exception type, chosen by the gRPC status code the 
     ├── UnauthenticatedError         UNAUTHENTICATED: the call carried no valid credentials
     ├── PermissionDeniedError        PERMISSION_DENIED: the credentials do not allow the call
     ├── DeadlineExceededError        DEADLINE_EXCEEDED: the call's timeout ran out (raise the timeout)
-    ├── ServerUnavailableError       UNAVAILABLE: no server answered; retrying later with backoff may succeed
+    ├── ServerUnavailableError       UNAVAILABLE: no server answered, or another process kept its store locked;
+    │                                retrying later with backoff may succeed
     └── InternalServerError          INTERNAL: a bug in the server; its log has the traceback
 
 Any other code (UNKNOWN, CANCELLED, ...) raises the base class itself, so ``except DedupClientError``
@@ -65,7 +66,7 @@ class DeadlineExceededError(DedupClientError):
 
 
 class ServerUnavailableError(DedupClientError):
-    """No server answered at the target; retrying later with backoff may succeed."""
+    """No server answered, or the server's store stayed locked by another process; a later retry may succeed."""
 
 
 class InternalServerError(DedupClientError):
