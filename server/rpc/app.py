@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -17,6 +18,7 @@ from grpc_reflection.v1alpha import reflection
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
 from server.adapters import compiled_weights
 from server.adapters.band_index import compile_kernels as compile_index_kernels
+from server.adapters.directory_lock import DirectoryLock
 from server.adapters.heap import limit_heap_arenas, release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_memory import process_tree_memory
@@ -54,9 +56,10 @@ class RunningServer:
     executor: futures.ThreadPoolExecutor
     verifier: Verifier
     index: MinHashLshIndex
+    directory_lock: DirectoryLock
 
     def stop(self, grace: float | None) -> bool:
-        """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, then close the store.
+        """Report NOT_SERVING, let in-flight calls finish within `grace` seconds, then close the store and its lock.
 
         Returns:
             Whether every handler has returned. gRPC cancels the calls still running when the grace period ends,
@@ -77,6 +80,7 @@ class RunningServer:
         self.verifier.close()
         self.index.close()
         self.store.close()
+        self.directory_lock.close()
         return True
 
 
@@ -99,8 +103,23 @@ def build_running_server(settings: Settings) -> RunningServer:
     # Decoding comes after the token check, so a refused caller's bytes are never parsed.
     interceptors.append(RequestDecodingInterceptor())
     credentials = _server_credentials(settings)
+    # What is opened is closed again, last first, if the server cannot start; once it has, stop() closes it.
+    with contextlib.ExitStack() as on_failure:
+        running = _open_and_build(settings, interceptors, credentials, on_failure)
+        on_failure.pop_all()
+    return running
 
+
+def _open_and_build(
+    settings: Settings,
+    interceptors: list[grpc.ServerInterceptor],
+    credentials: grpc.ServerCredentials | None,
+    on_failure: contextlib.ExitStack,
+) -> RunningServer:
+    directory_lock = DirectoryLock(settings.data_dir)
+    on_failure.callback(directory_lock.close)
     store = SqliteProvenanceStore(settings.data_dir, settings.busy_timeout_seconds)
+    on_failure.callback(store.close)
     index = MinHashLshIndex(
         num_perm=settings.num_perm,
         seed=settings.seed,
@@ -110,6 +129,7 @@ def build_running_server(settings: Settings) -> RunningServer:
         merge_in_background=True,
         index_stride=settings.index_stride,
     )
+    on_failure.callback(index.close)
     # The signing and index kernels compile (or load from numba's cache) on first use: pay that before serving,
     # so that the first request does not wait seconds for it.
     index.sign("Compile the signing kernels before the first request arrives.")
@@ -118,8 +138,6 @@ def build_running_server(settings: Settings) -> RunningServer:
     if stored_parameters is not None and _signature_parameters(stored_parameters) != _signature_parameters(
         index.parameters
     ):
-        index.close()
-        store.close()
         raise ValueError(
             f"the store in {settings.data_dir} was built with {stored_parameters}; signatures made with other "
             f"parameters ({index.parameters}) cannot be compared with them: start with the store's "
@@ -135,6 +153,7 @@ def build_running_server(settings: Settings) -> RunningServer:
         local_verifier = LocalVerifier(weigher=compiled_weights.weigh)
         local_verifier.warm_up()  # as each worker does when it starts
         verifier = local_verifier
+    on_failure.callback(verifier.close)
     deduplicator = Deduplicator(
         store,
         index,
@@ -145,12 +164,7 @@ def build_running_server(settings: Settings) -> RunningServer:
         ),
         verifier,
     )
-    try:
-        loaded = deduplicator.load_index()
-    except ValueError:
-        index.close()
-        store.close()
-        raise
+    loaded = deduplicator.load_index()
     release_free_heap()
     _LOGGER.info(
         "indexed %d documents from %s (%d read from the store, the rest from the saved index)",
@@ -199,9 +213,6 @@ def build_running_server(settings: Settings) -> RunningServer:
     except RuntimeError:
         port = 0
     if port == 0:
-        verifier.close()
-        index.close()
-        store.close()
         reason = "the address is in use or not valid here"
         if credentials is not None:
             reason += ", or gRPC refused the TLS certificate and key (do they belong together?)"
@@ -212,7 +223,7 @@ def build_running_server(settings: Settings) -> RunningServer:
             settings.listen,
             " and ".join(settings.exposure_gaps),
         )
-    return RunningServer(server, port, health_servicer, store, executor, verifier, index)
+    return RunningServer(server, port, health_servicer, store, executor, verifier, index, directory_lock)
 
 
 def _signature_parameters(parameters: IndexParameters) -> tuple[object, ...]:

@@ -1,0 +1,53 @@
+"""One server per data directory: a second is refused at start, and a server that stops or fails lets go."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from client import DedupClient, make_document
+from server.adapters.directory_lock import DataDirectoryInUseError
+from server.rpc.app import build_running_server
+from server.settings import Settings
+from tests.e2e.conftest import ServerHandle, ServerProcess
+
+STORY = "The harbour reopened on Monday after the storm. Ferries ran to the islands again."
+
+
+def test_a_second_server_on_a_data_directory_in_use_is_refused_and_the_first_serves_on(
+    server_process: ServerProcess, tmp_path: Path
+) -> None:
+    with DedupClient(server_process.start()) as client:
+        client.ingest([make_document("harbour", STORY)])
+        second = ServerProcess(server_process.data_dir, tmp_path / "second.log")
+        with pytest.raises(RuntimeError, match="exited with 1") as refused:
+            second.start()
+        assert server_process.process is not None
+        assert f"another server (pid {server_process.process.pid}) is using {server_process.data_dir}" in str(
+            refused.value
+        )
+        assert client.stats().document_count == 1
+
+    # Killed, as by a crash: the kernel lets go of the lock with the process.
+    server_process.kill()
+    with DedupClient(second.start()) as client:
+        assert client.get_document("harbour").document.text == STORY
+    second.kill()
+
+
+def test_a_server_in_this_process_is_refused_too_until_it_stops(server: ServerHandle) -> None:
+    with pytest.raises(DataDirectoryInUseError, match="another server"):
+        build_running_server(Settings(listen="127.0.0.1:0", data_dir=server.data_dir, verify_workers=0))
+    server.stop()
+    running = build_running_server(Settings(listen="127.0.0.1:0", data_dir=server.data_dir, verify_workers=0))
+    assert running.stop(grace=None)
+
+
+def test_a_server_that_cannot_start_lets_go_of_its_data_directory(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert build_running_server(Settings(listen="127.0.0.1:0", data_dir=data_dir, verify_workers=0)).stop(grace=None)
+    with pytest.raises(ValueError, match="cannot be compared"):
+        build_running_server(Settings(listen="127.0.0.1:0", data_dir=data_dir, verify_workers=0, num_perm=64))
+    running = build_running_server(Settings(listen="127.0.0.1:0", data_dir=data_dir, verify_workers=0))
+    assert running.stop(grace=None)
