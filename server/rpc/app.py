@@ -64,7 +64,8 @@ class RunningServer:
         Returns:
             Whether every handler has returned. gRPC cancels the calls still running when the grace period ends,
             but Python cannot stop a thread: a handler deep in a long computation runs on, its answer going
-            nowhere. Then the store is left open under it, and the caller decides whether to wait for it.
+            nowhere. Then the store is left open under it, and the data directory locked, since it may still
+            write; the caller decides whether to wait for it.
         """
         self.health.enter_graceful_shutdown()
         self.server.stop(grace).wait()
