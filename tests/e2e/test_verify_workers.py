@@ -96,6 +96,7 @@ def test_sigterm_stops_the_workers_with_the_server(server_process: ServerProcess
 
 
 def resident_bytes_of(pid: int) -> int:
+    # Read here rather than through server.adapters.process_memory: the test checks that module's figure.
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
