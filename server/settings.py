@@ -103,10 +103,9 @@ class Settings:
                 f"index_stride must be {INDEX_STRIDE} (every other passage) or {PASSAGE_STRIDE} (every "
                 f"passage, twice the index memory) words, got {self.index_stride}"
             )
-        if self.grace_seconds < 0:
-            raise ValueError(f"grace_seconds must be 0 or more, got {self.grace_seconds}")
-        if self.busy_timeout_seconds < 0:
-            raise ValueError(f"busy_timeout_seconds must be 0 or more, got {self.busy_timeout_seconds}")
+        for name in ("grace_seconds", "busy_timeout_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("tls_cert and tls_key go together: give the certificate chain and its private key")
         if self.tls_client_ca is not None and self.tls_cert is None:

@@ -8,11 +8,18 @@ import pytest
 
 from client import DedupClient, make_document
 from server.adapters.directory_lock import DataDirectoryInUseError
-from server.rpc.app import build_running_server
+from server.rpc.app import RunningServer, build_running_server
 from server.settings import Settings
 from tests.e2e.conftest import ServerHandle, ServerProcess
 
 STORY = "The harbour reopened on Monday after the storm. Ferries ran to the islands again."
+
+
+def build_on(data_dir: Path, **overrides: object) -> RunningServer:
+    """A server in this process on `data_dir`, verifying in-process (no worker to start)."""
+    return build_running_server(
+        Settings(listen="127.0.0.1:0", data_dir=data_dir, verify_workers=0, **overrides)  # type: ignore[arg-type]
+    )
 
 
 def test_a_second_server_on_a_data_directory_in_use_is_refused_and_the_first_serves_on(
@@ -38,16 +45,16 @@ def test_a_second_server_on_a_data_directory_in_use_is_refused_and_the_first_ser
 
 def test_a_server_in_this_process_is_refused_too_until_it_stops(server: ServerHandle) -> None:
     with pytest.raises(DataDirectoryInUseError, match="another server"):
-        build_running_server(Settings(listen="127.0.0.1:0", data_dir=server.data_dir, verify_workers=0))
+        build_on(server.data_dir)
     server.stop()
-    running = build_running_server(Settings(listen="127.0.0.1:0", data_dir=server.data_dir, verify_workers=0))
+    running = build_on(server.data_dir)
     assert running.stop(grace=None)
 
 
 def test_a_server_that_cannot_start_lets_go_of_its_data_directory(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    assert build_running_server(Settings(listen="127.0.0.1:0", data_dir=data_dir, verify_workers=0)).stop(grace=None)
+    assert build_on(data_dir).stop(grace=None)
     with pytest.raises(ValueError, match="cannot be compared"):
-        build_running_server(Settings(listen="127.0.0.1:0", data_dir=data_dir, verify_workers=0, num_perm=64))
-    running = build_running_server(Settings(listen="127.0.0.1:0", data_dir=data_dir, verify_workers=0))
+        build_on(data_dir, num_perm=64)
+    running = build_on(data_dir)
     assert running.stop(grace=None)
