@@ -302,6 +302,29 @@ def test_documents_are_read_by_sequence_as_by_id_and_removed_ones_are_left_out(s
     assert sorted(stored.document.id for stored in documents.values()) == ["a", "c"]
 
 
+def test_any_number_of_sequences_is_read_with_one_prepared_statement(store: SqliteProvenanceStore) -> None:
+    store.apply(
+        StoreChange(
+            added=[(document(f"d{number}"), signatures(number % 256)) for number in range(1200)], first_sequence=1
+        )
+    )
+    sequences = store.sequences()
+    # The store's own connection for this thread: prepared statements are per connection, and sqlite_stmt (a
+    # virtual table of SQLite's, compiled in by most distributions) lists that connection's.
+    connection = store._connection()
+    try:
+        connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()
+    except sqlite3.OperationalError:
+        pytest.skip("this SQLite has no sqlite_stmt table")
+    before = connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()[0]
+
+    read = [len(store.ids_of(sequences[:count])) for count in range(1, 300)]
+    read.append(len(store.ids_of([*sequences, 5000])))
+
+    assert read == [*range(1, 300), 1200]
+    assert connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()[0] - before <= 1
+
+
 def test_removing_and_adding_the_same_id_in_one_change_replaces_it(store: SqliteProvenanceStore) -> None:
     add(store, "a", "b", links=(link("a", "b"),))
 
