@@ -9,7 +9,8 @@ from typing import Final, cast
 
 _LOGGER = logging.getLogger(__name__)
 
-# mallopt's parameter for the most arenas the heap may have (M_ARENA_MAX in glibc's malloc.h).
+# mallopt's parameters (glibc's malloc.h): the size from which blocks are mapped, and the most arenas.
+_M_MMAP_THRESHOLD: Final = -3
 _M_ARENA_MAX: Final = -8
 
 
@@ -38,6 +39,21 @@ def limit_heap_arenas(count: int) -> bool:
     """
     mallopt = _c_function("mallopt", [ctypes.c_int, ctypes.c_int], "its heap makes as many arenas as it likes")
     return mallopt is not None and bool(mallopt(_M_ARENA_MAX, count))
+
+
+def map_large_blocks(threshold_bytes: int) -> bool:
+    """Map each block of `threshold_bytes` or more on its own; False where the C library cannot (it is not glibc).
+
+    A mapped block is unmapped when freed. glibc maps large blocks at first, but each mapped block freed raises
+    the size from which it maps to that block's, up to 32 MiB. Once the index has loaded (its temporaries are such
+    blocks), blocks of up to tens of MiB come from the heap, where a freed one stays resident until the blocks
+    around it are freed too. In ten minutes of mixed load at 80 % of the server's maximum, the heap's free but
+    resident space grew from 20 to 60-70 MiB; with the size fixed at 4 MiB, it stayed near 15 MiB. Fixed at
+    256 KiB, blocks that requests allocate and free many times a second were mapped and unmapped each time, and
+    the server fell behind its load.
+    """
+    mallopt = _c_function("mallopt", [ctypes.c_int, ctypes.c_int], "it maps large blocks as it sees fit")
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, threshold_bytes))
 
 
 def _c_function(name: str, argument_types: list[type], without_it: str) -> Callable[..., int] | None:

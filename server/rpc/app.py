@@ -19,7 +19,7 @@ from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
 from server.adapters import compiled_weights
 from server.adapters.band_index import compile_kernels as compile_index_kernels
 from server.adapters.directory_lock import DirectoryLock
-from server.adapters.heap import limit_heap_arenas, release_free_heap
+from server.adapters.heap import limit_heap_arenas, map_large_blocks, release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_memory import process_tree_memory
 from server.adapters.process_verifier import ProcessVerifier
@@ -39,6 +39,9 @@ _LOGGER = logging.getLogger(__name__)
 SERVICE_NAME = dedup_service_pb2.DESCRIPTOR.services_by_name["DedupService"].full_name
 
 
+# Blocks from this size up are mapped and unmapped on their own rather than taken from the heap (see
+# map_large_blocks): bigger than what a request allocates many times a second, smaller than the index's arrays.
+MAPPED_BLOCK_BYTES: Final = 4 * 1024 * 1024
 # After the grace period, how long cancelled handlers get to notice and return before they are given up on.
 HANDLER_SETTLE_SECONDS: Final = 1.0
 # The saved index, beside the store it is derived from.
@@ -94,6 +97,7 @@ def build_server(settings: Settings) -> tuple[grpc.Server, int]:
 def build_running_server(settings: Settings) -> RunningServer:
     # Before the request threads exist, which would each get an arena of the C heap (see limit_heap_arenas).
     limit_heap_arenas(os.cpu_count() or 1)
+    map_large_blocks(MAPPED_BLOCK_BYTES)
     # Who may connect is settled first: a bad certificate or tokens file fails in a moment, not after loading
     # the index.
     interceptors: list[grpc.ServerInterceptor] = []

@@ -42,6 +42,41 @@ COUNT_ARENAS = textwrap.dedent(
 )
 
 
+# In a fresh interpreter: free a mapped 8 MiB block (which raises glibc's own threshold to 8 MiB), allocate 6 MiB,
+# and print whether that block was mapped (glibc's mallinfo2 counts mapped bytes in hblkhd).
+SIX_MIB_MAPPED = textwrap.dedent(
+    """
+    import ctypes, sys
+    from server.adapters.heap import map_large_blocks
+    if sys.argv[1] != "none" and not map_large_blocks(int(sys.argv[1])):
+        sys.exit(3)
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks",
+                     "keepcost")]
+    libc = ctypes.CDLL(None)
+    if not hasattr(libc, "mallinfo2"):
+        sys.exit(3)
+    libc.mallinfo2.restype = MallInfo2
+    first = bytearray(8 << 20)
+    del first
+    before = libc.mallinfo2().hblkhd
+    second = bytearray(6 << 20)
+    print(libc.mallinfo2().hblkhd - before >= 6 << 20)
+    """
+)
+
+
+def six_mib_mapped_after_freeing_eight(threshold: str) -> bool:
+    result = subprocess.run(  # noqa: S603 - this interpreter running the test's own script
+        [sys.executable, "-c", SIX_MIB_MAPPED, threshold], capture_output=True, text=True, timeout=60, check=False
+    )
+    if result.returncode == 3:
+        pytest.skip("the C library has no mallopt or mallinfo2")
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip() == "True"
+
+
 def arenas_after_eight_threads(limit: str) -> int:
     result = subprocess.run(  # noqa: S603 - this interpreter running the test's own script
         [sys.executable, "-c", COUNT_ARENAS, limit], capture_output=True, text=True, timeout=60, check=False
@@ -78,3 +113,9 @@ def test_the_heap_makes_no_more_arenas_than_allowed() -> None:
     assert arenas_after_eight_threads("none") > 2  # glibc's own limit is eight per core
 
     assert arenas_after_eight_threads("2") == 2
+
+
+def test_blocks_over_a_fixed_threshold_stay_mapped_after_a_larger_one_is_freed() -> None:
+    assert not six_mib_mapped_after_freeing_eight("none")  # glibc raised its threshold to 8 MiB
+
+    assert six_mib_mapped_after_freeing_eight(str(4 << 20))
