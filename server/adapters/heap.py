@@ -48,9 +48,9 @@ def map_large_blocks(threshold_bytes: int) -> bool:
     the size from which it maps to that block's, up to 32 MiB. Once the index has loaded (its temporaries are such
     blocks), blocks of up to tens of MiB come from the heap, where a freed one stays resident until the blocks
     around it are freed too. In ten minutes of mixed load at 80 % of the server's maximum, the heap's free but
-    resident space grew from 20 to 60-70 MiB; with the size fixed at 4 MiB, it stayed near 15 MiB. Fixed at
-    256 KiB, blocks that requests allocate and free many times a second were mapped and unmapped each time, and
-    the server fell behind its load.
+    resident space grew from about 20 to 62-74 MiB; with the size fixed at 4 MiB, it stayed between 8 and 30 MiB.
+    Fixed at 256 KiB, blocks that requests allocate and free many times a second were mapped and unmapped each
+    time, and the server fell behind its load.
     """
     mallopt = _c_function("mallopt", [ctypes.c_int, ctypes.c_int], "it maps large blocks as it sees fit")
     return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, threshold_bytes))
