@@ -67,24 +67,23 @@ SIX_MIB_MAPPED = textwrap.dedent(
 )
 
 
-def six_mib_mapped_after_freeing_eight(threshold: str) -> bool:
+def run_fresh(script: str, argument: str) -> str:
+    """Run `script` in a fresh interpreter and return what it printed; skip where it exits 3 (not glibc)."""
     result = subprocess.run(  # noqa: S603 - this interpreter running the test's own script
-        [sys.executable, "-c", SIX_MIB_MAPPED, threshold], capture_output=True, text=True, timeout=60, check=False
+        [sys.executable, "-c", script, argument], capture_output=True, text=True, timeout=60, check=False
     )
     if result.returncode == 3:
-        pytest.skip("the C library has no mallopt or mallinfo2")
+        pytest.skip("the C library lacks what this test needs (mallopt or mallinfo2)")
     assert result.returncode == 0, result.stderr
-    return result.stdout.strip() == "True"
+    return result.stdout.strip()
+
+
+def six_mib_mapped_after_freeing_eight(threshold: str) -> bool:
+    return run_fresh(SIX_MIB_MAPPED, threshold) == "True"
 
 
 def arenas_after_eight_threads(limit: str) -> int:
-    result = subprocess.run(  # noqa: S603 - this interpreter running the test's own script
-        [sys.executable, "-c", COUNT_ARENAS, limit], capture_output=True, text=True, timeout=60, check=False
-    )
-    if result.returncode == 3:
-        pytest.skip("the C library has no mallopt")
-    assert result.returncode == 0, result.stderr
-    return int(result.stdout)
+    return int(run_fresh(COUNT_ARENAS, limit))
 
 
 def anonymous_resident_kib() -> int:
