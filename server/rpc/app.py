@@ -95,7 +95,8 @@ def build_server(settings: Settings) -> tuple[grpc.Server, int]:
 
 
 def build_running_server(settings: Settings) -> RunningServer:
-    # Before the request threads exist, which would each get an arena of the C heap (see limit_heap_arenas).
+    # Before the request threads exist, which would each get an arena of the C heap (see limit_heap_arenas), and
+    # before the index loads, whose freed temporaries would raise glibc's own mapping threshold (map_large_blocks).
     limit_heap_arenas(os.cpu_count() or 1)
     map_large_blocks(MAPPED_BLOCK_BYTES)
     # Who may connect is settled first: a bad certificate or tokens file fails in a moment, not after loading
