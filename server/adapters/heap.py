@@ -37,8 +37,7 @@ def limit_heap_arenas(count: int) -> bool:
     above what the same store took once restarted; with two arenas (one per core), 19 and 32 MB. Call it before
     the threads start.
     """
-    mallopt = _c_function("mallopt", [ctypes.c_int, ctypes.c_int], "its heap makes as many arenas as it likes")
-    return mallopt is not None and bool(mallopt(_M_ARENA_MAX, count))
+    return _set_heap_option(_M_ARENA_MAX, count, "its heap makes as many arenas as it likes")
 
 
 def map_large_blocks(threshold_bytes: int) -> bool:
@@ -52,8 +51,13 @@ def map_large_blocks(threshold_bytes: int) -> bool:
     Fixed at 256 KiB, blocks that requests allocate and free many times a second were mapped and unmapped each
     time, and the server fell behind its load.
     """
-    mallopt = _c_function("mallopt", [ctypes.c_int, ctypes.c_int], "it maps large blocks as it sees fit")
-    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, threshold_bytes))
+    return _set_heap_option(_M_MMAP_THRESHOLD, threshold_bytes, "it maps large blocks as it sees fit")
+
+
+def _set_heap_option(parameter: int, value: int, without_it: str) -> bool:
+    """Set one of mallopt's parameters; False where the C library has no mallopt or refuses the value."""
+    mallopt = _c_function("mallopt", [ctypes.c_int, ctypes.c_int], without_it)
+    return mallopt is not None and bool(mallopt(parameter, value))
 
 
 def _c_function(name: str, argument_types: list[type], without_it: str) -> Callable[..., int] | None:

@@ -313,10 +313,9 @@ def test_any_number_of_sequences_is_read_with_one_prepared_statement(store: Sqli
     # virtual table of SQLite's, compiled in by most distributions) lists that connection's.
     connection = store._connection()
     try:
-        connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()
+        before = connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()[0]
     except sqlite3.OperationalError:
         pytest.skip("this SQLite has no sqlite_stmt table")
-    before = connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()[0]
 
     read = [len(store.ids_of(sequences[:count])) for count in range(1, 300)]
     read.append(len(store.ids_of([*sequences, 5000])))
