@@ -6,7 +6,8 @@ import json
 import sqlite3
 import struct
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,13 +28,19 @@ from server.domain.ports import Signatures, StoreChange
 
 DATABASE_NAME: Final = "provenance.sqlite3"
 SCHEMA_VERSION: Final = "2"
-# Each request thread has its own connection, and SQLite's default page cache of 2 MiB each came to about 80 MiB
-# of heap with every thread busy. Under ingest a WAL connection drops its cache whenever another has committed
-# since its last read, so the cache mostly helps reads in quiet spells: at 1M documents, 1 MiB answered as fast
-# as 2 MiB, 256 KiB a little slower.
+# SQLite's default page cache of 2 MiB a connection came to about 80 MiB of heap when each of 32 request threads
+# had its own. Under ingest a WAL connection drops its cache whenever another has committed since its last read,
+# so the cache mostly helps reads in quiet spells: at 1M documents, 1 MiB answered as fast as 2 MiB, 256 KiB a
+# little slower.
 _PAGE_CACHE_KIB: Final = 1024
-# Texts are read a page at a time, so that no query stays open while the caller writes between pages.
-_TEXT_PAGE: Final = 1000
+# Request threads borrow connections from a pool of this many, for one statement or one transaction each, so the
+# store's memory does not follow the thread count: with a connection per thread, SQLite's heap went from 5 to 36
+# MiB as a load that fell behind woke more threads. Two cores run at most two statements at once; the rest cover
+# the writer's commit and reads waiting on the disk.
+POOLED_CONNECTIONS: Final = 8
+# Texts and signatures are read a page at a time, so that no connection is held while the caller works between
+# pages (and writes, or reads through another).
+_PAGE_ROWS: Final = 1000
 
 # What GetStats counts: documents with their passages, and links that are not between siblings.
 COUNT_QUERIES: Final = (
@@ -96,8 +103,8 @@ _MIGRATIONS: Final = {"1": "ALTER TABLE links ADD COLUMN pairwise TEXT"}
 class SqliteProvenanceStore:
     """Documents, signatures and links in SQLite, the service's source of truth.
 
-    Each thread gets its own connection (sqlite3 connections must not be shared across threads);
-    WAL lets readers run while one writer commits. `synchronous=FULL` makes a commit durable
+    Threads borrow connections from a small pool, one thread at a time each (sqlite3 connections must not be used
+    by two threads at once); WAL lets readers run while one writer commits. `synchronous=FULL` makes a commit durable
     before the ingest that caused it is acknowledged.
     """
 
@@ -105,12 +112,10 @@ class SqliteProvenanceStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         self.path = data_dir / DATABASE_NAME
         self._busy_timeout_seconds = busy_timeout_seconds
-        self._local = threading.local()
         self._write_lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        self._connections_lock = threading.Lock()
-        connection = self._connection()
-        connection.executescript(_SCHEMA)
+        self._pool = _ConnectionPool(self._open_connection, POOLED_CONNECTIONS)
+        with self._pool.borrowed() as connection:
+            connection.executescript(_SCHEMA)
         stored_version = self._meta("schema_version")
         if stored_version is None:
             with self._transaction() as transaction:
@@ -125,32 +130,24 @@ class SqliteProvenanceStore:
             )
 
     def close(self) -> None:
-        with self._connections_lock:
-            for connection in self._connections:
-                connection.close()
-            self._connections.clear()
+        self._pool.close()
 
     def get_document(self, document_id: str) -> StoredDocument | None:
-        row = self._connection().execute(_DOCUMENT_BY_ID, (document_id,)).fetchone()
+        row = self._fetch_one(_DOCUMENT_BY_ID, (document_id,))
         return None if row is None else _stored_document(row)
 
     def sequence_of(self, document_id: str) -> int | None:
-        row = self._connection().execute("SELECT sequence FROM documents WHERE id = ?", (document_id,)).fetchone()
+        row = self._fetch_one("SELECT sequence FROM documents WHERE id = ?", (document_id,))
         return None if row is None else int(row[0])
 
     def get_signatures(self, document_id: str) -> Signatures | None:
-        row = (
-            self._connection()
-            .execute(
-                "SELECT document_signature, passage_signatures, passage_count FROM documents WHERE id = ?",
-                (document_id,),
-            )
-            .fetchone()
+        row = self._fetch_one(
+            "SELECT document_signature, passage_signatures, passage_count FROM documents WHERE id = ?", (document_id,)
         )
         return _signatures_from_row(row[0], row[1], row[2]) if row else None
 
     def sequences(self) -> list[int]:
-        return [int(row[0]) for row in self._connection().execute("SELECT sequence FROM documents")]
+        return [int(row[0]) for row in self._fetch_all("SELECT sequence FROM documents")]
 
     def ids_of(self, sequences: Iterable[int]) -> dict[int, str]:
         return {int(sequence): str(document_id) for sequence, document_id in self._rows_of("sequence, id", sequences)}
@@ -165,29 +162,14 @@ class SqliteProvenanceStore:
             return
         # The documents to load are nearly always the newest ones (ingested after the index was last
         # saved), so one range scan from the oldest wanted sequence reads little beyond them.
-        cursor = self._connection().execute(
-            f"SELECT {_SIGNATURE_COLUMNS} FROM documents WHERE sequence >= ? ORDER BY sequence",  # noqa: S608 - constant
-            (min(wanted),),
-        )
-        for sequence, document_signature, passage_signatures, passage_count in cursor:
+        for sequence, document_signature, passage_signatures, passage_count in self._pages(
+            _SIGNATURE_COLUMNS, after=min(wanted) - 1
+        ):
             if sequence in wanted:
                 yield int(sequence), _signatures_from_row(document_signature, passage_signatures, passage_count)
 
     def iter_texts(self) -> Iterator[tuple[int, str]]:
-        after = -1
-        while True:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT sequence, text FROM documents WHERE sequence > ? ORDER BY sequence LIMIT ?",
-                    (after, _TEXT_PAGE),
-                )
-                .fetchall()
-            )
-            if not rows:
-                return
-            yield from ((int(sequence), str(text)) for sequence, text in rows)
-            after = rows[-1][0]
+        yield from ((int(sequence), str(text)) for sequence, text in self._pages("sequence, text", after=-1))
 
     def replace_signatures(self, signatures: Mapping[int, Signatures]) -> None:
         with self._write_lock, self._transaction() as transaction:
@@ -201,14 +183,10 @@ class SqliteProvenanceStore:
             )
 
     def links_of(self, document_id: str) -> list[Link]:
-        rows = (
-            self._connection()
-            .execute(
-                f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? "  # noqa: S608 - constant column list
-                f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ?",
-                (document_id, document_id),
-            )
-            .fetchall()
+        rows = self._fetch_all(
+            f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? "  # noqa: S608 - constant column list
+            f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ?",
+            (document_id, document_id),
         )
         return [_link_from_row(row) for row in rows]
 
@@ -284,10 +262,10 @@ class SqliteProvenanceStore:
             )
 
     def counts(self) -> tuple[int, int, int]:
-        connection = self._connection()
         documents_and_passages, unsuppressed_links = COUNT_QUERIES
-        documents, passages = connection.execute(documents_and_passages).fetchone()
-        (links,) = connection.execute(unsuppressed_links).fetchone()
+        with self._pool.borrowed() as connection:
+            documents, passages = connection.execute(documents_and_passages).fetchone()
+            (links,) = connection.execute(unsuppressed_links).fetchone()
         return int(documents), int(passages), int(links)
 
     def size_bytes(self) -> int:
@@ -296,7 +274,7 @@ class SqliteProvenanceStore:
         )
 
     def _meta(self, key: str) -> str | None:
-        row = self._connection().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        row = self._fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0]) if row else None
 
     def _rows_of(self, columns: str, sequences: Iterable[int]) -> list[tuple[Any, ...]]:
@@ -305,24 +283,93 @@ class SqliteProvenanceStore:
         # per sequence, each count was a statement of its own, and each connection keeps up to 128 of them
         # prepared: about 5 MB per connection for counts from 1 to 500, growing as new counts came.
         query = f"SELECT {columns} FROM documents WHERE sequence IN (SELECT value FROM json_each(?))"  # noqa: S608 - constant columns
-        return self._connection().execute(query, (json.dumps(list(sequences)),)).fetchall()
+        return self._fetch_all(query, (json.dumps(list(sequences)),))
 
-    def _connection(self) -> sqlite3.Connection:
-        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
-        if connection is None:
-            # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE below.
-            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute(f"PRAGMA busy_timeout={round(self._busy_timeout_seconds * 1000)}")
-            connection.execute(f"PRAGMA cache_size=-{_PAGE_CACHE_KIB}")
-            self._local.connection = connection
-            with self._connections_lock:
-                self._connections.append(connection)
+    def _pages(self, columns: str, after: int) -> Iterator[tuple[Any, ...]]:
+        """Yield `columns` of the documents after sequence `after`, in order, read `_PAGE_ROWS` at a time."""
+        while True:
+            rows = self._fetch_all(
+                f"SELECT {columns} FROM documents WHERE sequence > ? ORDER BY sequence LIMIT ?",  # noqa: S608 - constant columns
+                (after, _PAGE_ROWS),
+            )
+            if not rows:
+                return
+            yield from rows
+            after = rows[-1][0]
+
+    def _fetch_all(self, query: str, parameters: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._pool.borrowed() as connection:
+            return connection.execute(query, parameters).fetchall()
+
+    def _fetch_one(self, query: str, parameters: tuple[object, ...]) -> tuple[Any, ...] | None:
+        with self._pool.borrowed() as connection:
+            row: tuple[Any, ...] | None = connection.execute(query, parameters).fetchone()
+            return row
+
+    def _open_connection(self) -> sqlite3.Connection:
+        # Autocommit mode: transactions are opened explicitly with BEGIN IMMEDIATE below. A connection is lent
+        # to one thread at a time, not always the thread that opened it.
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute(f"PRAGMA busy_timeout={round(self._busy_timeout_seconds * 1000)}")
+        connection.execute(f"PRAGMA cache_size=-{_PAGE_CACHE_KIB}")
         return connection
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._connection(), self.path, self._busy_timeout_seconds)
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with (
+            self._pool.borrowed() as connection,
+            _Transaction(connection, self.path, self._busy_timeout_seconds) as transaction,
+        ):
+            yield transaction
+
+
+class _ConnectionPool:
+    """Up to `size` connections, opened as they are first needed, each lent to one thread at a time.
+
+    A thread that finds every connection lent waits for one. Each loan lasts one statement's rows or one
+    transaction, and a transaction waits at most the busy timeout for the write lock, so the wait is short.
+    The most recently returned connection goes out first, so the few a quiet server uses keep warm caches.
+    """
+
+    def __init__(self, open_connection: Callable[[], sqlite3.Connection], size: int) -> None:
+        self._open_connection = open_connection
+        self._size = size
+        self._idle: list[sqlite3.Connection] = []
+        self._opened: list[sqlite3.Connection] = []
+        self._changed = threading.Condition()
+
+    @contextmanager
+    def borrowed(self) -> Iterator[sqlite3.Connection]:
+        connection = self._take()
+        try:
+            yield connection
+        finally:
+            if connection.in_transaction:
+                # Only a COMMIT that failed leaves one open; the next borrower must not write inside it.
+                connection.rollback()
+            with self._changed:
+                self._idle.append(connection)
+                self._changed.notify()
+
+    def close(self) -> None:
+        with self._changed:
+            for connection in self._opened:
+                connection.close()
+            self._opened.clear()
+            self._idle.clear()
+
+    def _take(self) -> sqlite3.Connection:
+        with self._changed:
+            while not self._idle and len(self._opened) >= self._size:
+                self._changed.wait()
+            if self._idle:
+                return self._idle.pop()
+            # Opened under the lock: it happens at most `size` times in the store's life.
+            connection = self._open_connection()
+            self._opened.append(connection)
+            return connection
 
 
 class _Transaction:

@@ -4,14 +4,23 @@ import dataclasses
 import shutil
 import sqlite3
 import textwrap
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from server.adapters.minhash_lsh_index import MinHashLshIndex
-from server.adapters.sqlite_store import COUNT_QUERIES, DATABASE_NAME, SqliteProvenanceStore
+from server.adapters.sqlite_store import (
+    COUNT_QUERIES,
+    DATABASE_NAME,
+    POOLED_CONNECTIONS,
+    SqliteProvenanceStore,
+    _ConnectionPool,
+)
 from server.domain.deduplicator import Deduplicator, IndexLoad
 from server.domain.errors import InvalidDocumentError, StoreBusyError
 from server.domain.model import DirectionBasis, Document, IngestStatus, Link, PairwiseDirection, Relation, Span
@@ -309,19 +318,113 @@ def test_any_number_of_sequences_is_read_with_one_prepared_statement(store: Sqli
         )
     )
     sequences = store.sequences()
-    # The store's own connection for this thread: prepared statements are per connection, and sqlite_stmt (a
-    # virtual table of SQLite's, compiled in by most distributions) lists that connection's.
-    connection = store._connection()
+
+    def prepared() -> tuple[sqlite3.Connection, int]:
+        # Prepared statements are per connection, and sqlite_stmt (a virtual table of SQLite's, compiled in by most
+        # distributions) lists those of the connection it is read through. One thread alone is always lent the
+        # connection it returned last.
+        with store._pool.borrowed() as connection:
+            return connection, connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()[0]
+
     try:
-        before = connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()[0]
+        connection, before = prepared()
     except sqlite3.OperationalError:
         pytest.skip("this SQLite has no sqlite_stmt table")
 
     read = [len(store.ids_of(sequences[:count])) for count in range(1, 300)]
     read.append(len(store.ids_of([*sequences, 5000])))
+    connection_after, after = prepared()
 
     assert read == [*range(1, 300), 1200]
-    assert connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()[0] - before <= 1
+    assert connection_after is connection
+    assert after - before <= 1
+
+
+def test_signatures_are_read_across_pages_from_the_oldest_wanted(store: SqliteProvenanceStore) -> None:
+    # More documents than a page, and the wanted ones on three pages, one of them removed.
+    store.apply(
+        StoreChange(
+            added=[(document(f"doc-{number}"), signatures(number % 200)) for number in range(2500)], first_sequence=1
+        )
+    )
+    store.apply(StoreChange(removed_ids=["doc-1999"]))
+
+    loaded = dict(store.iter_signatures([700, 1000, 1001, 2000, 2500]))
+
+    assert loaded == {
+        700: signatures(699 % 200),
+        1000: signatures(999 % 200),
+        1001: signatures(1000 % 200),
+        2500: signatures(2499 % 200),
+    }
+
+
+def test_threads_reading_at_once_share_a_few_connections(
+    store: SqliteProvenanceStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add(store, *(f"doc-{number}" for number in range(50)))
+    opened: list[sqlite3.Connection] = []
+    connect = sqlite3.connect
+
+    def counting_connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        connection: sqlite3.Connection = connect(*args, **kwargs)
+        opened.append(connection)
+        return connection
+
+    monkeypatch.setattr(sqlite3, "connect", counting_connect)
+    threads = 4 * POOLED_CONNECTIONS
+    start = threading.Barrier(threads)
+
+    def read(number: int) -> list[str]:
+        start.wait()
+        found = [store.get_document(f"doc-{(number + step) % 50}") for step in range(200)]
+        return sorted({stored.document.id for stored in found if stored is not None})
+
+    with ThreadPoolExecutor(max_workers=threads) as executor:
+        results = list(executor.map(read, range(threads)))
+
+    assert results == [sorted(f"doc-{number}" for number in range(50))] * threads
+    # The fixture's store opened one connection before the count began.
+    assert len(opened) <= POOLED_CONNECTIONS - 1
+
+
+def test_a_thread_waits_for_a_connection_while_every_one_is_lent(tmp_path: Path) -> None:
+    pool = _ConnectionPool(lambda: sqlite3.connect(tmp_path / "pool.sqlite3", check_same_thread=False), size=1)
+    lent = threading.Event()
+
+    def borrow() -> None:
+        with pool.borrowed():
+            lent.set()
+
+    with pool.borrowed() as connection:
+        waiting = threading.Thread(target=borrow)
+        waiting.start()
+        waited = not lent.wait(timeout=0.3)
+    waiting.join(timeout=10)
+    pool.close()
+
+    assert waited
+    assert lent.is_set()
+    with pytest.raises(sqlite3.ProgrammingError):
+        connection.execute("SELECT 1")
+
+
+def test_a_connection_returned_inside_a_transaction_is_rolled_back_before_it_is_lent_again(tmp_path: Path) -> None:
+    pool = _ConnectionPool(
+        lambda: sqlite3.connect(tmp_path / "pool.sqlite3", isolation_level=None, check_same_thread=False), size=1
+    )
+    with pool.borrowed() as connection:
+        connection.execute("CREATE TABLE notes (text TEXT)")
+    with pool.borrowed() as connection:
+        connection.execute("BEGIN IMMEDIATE")
+        connection.execute("INSERT INTO notes VALUES ('left open')")
+
+    with pool.borrowed() as connection:
+        in_transaction = connection.in_transaction
+        rows = connection.execute("SELECT count(*) FROM notes").fetchone()[0]
+    pool.close()
+
+    assert (in_transaction, rows) == (False, 0)
 
 
 def test_removing_and_adding_the_same_id_in_one_change_replaces_it(store: SqliteProvenanceStore) -> None:
