@@ -321,8 +321,8 @@ def test_any_number_of_sequences_is_read_with_one_prepared_statement(store: Sqli
 
     def prepared() -> tuple[sqlite3.Connection, int]:
         # Prepared statements are per connection, and sqlite_stmt (a virtual table of SQLite's, compiled in by most
-        # distributions) lists those of the connection it is read through. One thread alone is always lent the
-        # connection it returned last.
+        # distributions) lists those of the connection it is read through. One thread alone never needs a second
+        # connection, so it is lent the same one every time.
         with store._pool.borrowed() as connection:
             return connection, connection.execute("SELECT count(*) FROM sqlite_stmt").fetchone()[0]
 
