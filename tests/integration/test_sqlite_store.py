@@ -388,8 +388,14 @@ def test_threads_reading_at_once_share_a_few_connections(
     assert len(opened) <= POOLED_CONNECTIONS - 1
 
 
+def pool_of_one(tmp_path: Path) -> _ConnectionPool:
+    return _ConnectionPool(
+        lambda: sqlite3.connect(tmp_path / "pool.sqlite3", isolation_level=None, check_same_thread=False), size=1
+    )
+
+
 def test_a_thread_waits_for_a_connection_while_every_one_is_lent(tmp_path: Path) -> None:
-    pool = _ConnectionPool(lambda: sqlite3.connect(tmp_path / "pool.sqlite3", check_same_thread=False), size=1)
+    pool = pool_of_one(tmp_path)
     lent = threading.Event()
 
     def borrow() -> None:
@@ -410,9 +416,7 @@ def test_a_thread_waits_for_a_connection_while_every_one_is_lent(tmp_path: Path)
 
 
 def test_a_connection_returned_inside_a_transaction_is_rolled_back_before_it_is_lent_again(tmp_path: Path) -> None:
-    pool = _ConnectionPool(
-        lambda: sqlite3.connect(tmp_path / "pool.sqlite3", isolation_level=None, check_same_thread=False), size=1
-    )
+    pool = pool_of_one(tmp_path)
     with pool.borrowed() as connection:
         connection.execute("CREATE TABLE notes (text TEXT)")
     with pool.borrowed() as connection:
