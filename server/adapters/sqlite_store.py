@@ -322,11 +322,24 @@ class SqliteProvenanceStore:
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        with (
-            self._pool.borrowed() as connection,
-            _Transaction(connection, self.path, self._busy_timeout_seconds) as transaction,
-        ):
-            yield transaction
+        """BEGIN IMMEDIATE … COMMIT, rolled back on any exception, so a change is all there or not at all."""
+        with self._pool.borrowed() as connection:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as error:
+                # The primary code: extended ones (SQLITE_BUSY_RECOVERY and the like) mean the same wait.
+                if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                    raise
+                raise StoreBusyError(
+                    f"another process held the write lock on {self.path} for {self._busy_timeout_seconds:g} s "
+                    "(a backup or another tool?); nothing was changed: retry when it is released"
+                ) from error
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
 
 
 class _ConnectionPool:
@@ -373,34 +386,6 @@ class _ConnectionPool:
                 self._opened.append(connection)
                 return connection
         return self._idle.get()
-
-
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, rolled back on any exception, so a change is all there or not at all."""
-
-    def __init__(self, connection: sqlite3.Connection, path: Path, busy_timeout_seconds: float) -> None:
-        self._connection = connection
-        self._path = path
-        self._busy_timeout_seconds = busy_timeout_seconds
-
-    def __enter__(self) -> sqlite3.Connection:
-        try:
-            self._connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as error:
-            # The primary code: extended ones (SQLITE_BUSY_RECOVERY and the like) mean the same wait.
-            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
-                raise
-            raise StoreBusyError(
-                f"another process held the write lock on {self._path} for {self._busy_timeout_seconds:g} s "
-                "(a backup or another tool?); nothing was changed: retry when it is released"
-            ) from error
-        return self._connection
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
-        if exc_type is None:
-            self._connection.execute("COMMIT")
-        else:
-            self._connection.execute("ROLLBACK")
 
 
 def _pack(passages: tuple[bytes, ...]) -> bytes:
