@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,12 +20,26 @@ from grpc_health.v1 import health_pb2
 
 from client import DedupClient
 from dedup.v1 import document_pb2
+from server.adapters.sqlite_store import DATABASE_NAME
 from server.rpc.app import RunningServer, build_running_server
 from server.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT / "corpus"
 _SERVING_LINE = re.compile(rb"serving dedup\.v1\.DedupService on port (\d+)")
+
+
+@contextmanager
+def store_write_lock_held(data_dir: Path) -> Iterator[None]:
+    """Hold the write lock of the store in `data_dir` from a connection of the test's own, as another process would."""
+    holder = sqlite3.connect(data_dir / DATABASE_NAME, isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")
+        yield
+    finally:
+        if holder.in_transaction:
+            holder.execute("ROLLBACK")
+        holder.close()
 
 
 @dataclass

@@ -7,7 +7,6 @@ them); the named cases below them each pin down one kind of input the issue list
 from __future__ import annotations
 
 import random
-import sqlite3
 from collections.abc import Callable, Iterator
 from typing import Final, TypeVar
 
@@ -27,8 +26,7 @@ from client import (
     make_document,
 )
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc, document_pb2
-from server.adapters.sqlite_store import DATABASE_NAME
-from tests.e2e.conftest import ServerHandle, health_status
+from tests.e2e.conftest import ServerHandle, health_status, store_write_lock_held
 
 _ResponseT = TypeVar("_ResponseT")
 
@@ -612,14 +610,12 @@ def test_an_ingest_past_its_deadline_is_stored_whole_or_not_at_all(server: Serve
     batch = [make_document(f"slow-{number}", _prose_sentences(200, seed=number)) for number in range(10)]
     # Another connection holds the store's write lock, so the ingest cannot finish inside its deadline however fast
     # the machine is (on a quiet one, this batch was stored within 0.1 s); it goes on waiting after the client gave up.
-    holder = sqlite3.connect(server.data_dir / DATABASE_NAME, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        with DedupClient(server.address, timeout=0.5) as hurried, pytest.raises(DeadlineExceededError):
-            hurried.ingest(batch)
-    finally:
-        holder.execute("ROLLBACK")
-        holder.close()
+    with (
+        store_write_lock_held(server.data_dir),
+        DedupClient(server.address, timeout=0.5) as hurried,
+        pytest.raises(DeadlineExceededError),
+    ):
+        hurried.ingest(batch)
     # Ingests take turns, so the second one starts after the first has committed or given up.
     with DedupClient(server.address, timeout=60) as client:
         statuses = {result.status for result in client.ingest(batch)}

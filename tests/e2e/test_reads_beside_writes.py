@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -10,8 +9,7 @@ import grpc
 
 from client import DedupClient, make_document
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
-from server.adapters.sqlite_store import DATABASE_NAME
-from tests.e2e.conftest import ServerHandle
+from tests.e2e.conftest import ServerHandle, store_write_lock_held
 
 # More ingest calls waiting at once than the eight request threads the server once had (it now has
 # DEFAULT_MAX_WORKERS), so that the test fails if waiting writers can take every thread again.
@@ -24,11 +22,9 @@ def test_queries_are_answered_while_many_ingests_wait_for_the_store(
     dedup_client.ingest(
         [make_document("stored", "The harbour reopened on Monday after the storm. Ferries ran to the islands again.")]
     )
-    holder = sqlite3.connect(server.data_dir / DATABASE_NAME, isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
-    try:
-        with grpc.insecure_channel(server.address) as channel, ThreadPoolExecutor(WAITING_INGESTS) as pool:
-            stub = dedup_service_pb2_grpc.DedupServiceStub(channel)
+    with grpc.insecure_channel(server.address) as channel, ThreadPoolExecutor(WAITING_INGESTS) as pool:
+        stub = dedup_service_pb2_grpc.DedupServiceStub(channel)
+        with store_write_lock_held(server.data_dir):
             waiting = [
                 pool.submit(
                     stub.IngestDocuments,
@@ -44,10 +40,7 @@ def test_queries_are_answered_while_many_ingests_wait_for_the_store(
             provenance = stub.GetProvenance(dedup_service_pb2.GetProvenanceRequest(document_id="stored"), timeout=10)
             similar = stub.FindSimilar(dedup_service_pb2.FindSimilarRequest(document_id="stored"), timeout=10)
             assert not any(call.done() for call in waiting), "the ingests should still be waiting for the store"
-            holder.execute("ROLLBACK")
-            results = [call.result() for call in waiting]
-    finally:
-        holder.close()
+        results = [call.result() for call in waiting]
     assert provenance.origin_id == ""
     assert list(similar.matches) == []
     assert sorted(result.results[0].document_id for result in results) == sorted(

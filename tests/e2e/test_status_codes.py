@@ -1,6 +1,5 @@
 """The status-code contract: bad input gets a precise status and a message that says what to fix."""
 
-import sqlite3
 from collections.abc import Callable
 
 import grpc
@@ -15,8 +14,7 @@ from client.errors import (
     ServerUnavailableError,
 )
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc, document_pb2
-from server.adapters.sqlite_store import DATABASE_NAME
-from tests.e2e.conftest import ServerHandle
+from tests.e2e.conftest import ServerHandle, store_write_lock_held
 
 GOOD_TEXT = "The council approved the new budget on Tuesday after a long debate about schools and roads."
 
@@ -97,16 +95,11 @@ def test_same_id_with_other_text_is_already_exists_unless_replace(dedup_client: 
 def test_an_ingest_kept_waiting_by_another_process_is_unavailable_and_stores_nothing(server: ServerHandle) -> None:
     server.settings_overrides = {"busy_timeout_seconds": 0.5}
     address = server.restart()
-    holder = sqlite3.connect(server.data_dir / DATABASE_NAME, isolation_level=None)
     with DedupClient(address) as client:
-        holder.execute("BEGIN IMMEDIATE")
-        try:
+        with store_write_lock_held(server.data_dir):
             with pytest.raises(ServerUnavailableError, match=r"held the write lock .* for 0\.5 s") as raised:
                 client.ingest([_document("waited")])
             assert raised.value.code == grpc.StatusCode.UNAVAILABLE
-        finally:
-            holder.execute("ROLLBACK")
-            holder.close()
         assert client.stats().document_count == 0
         # The index let go of it too: its own text finds nothing.
         assert list(client.find_similar(text=GOOD_TEXT)) == []
