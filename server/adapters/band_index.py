@@ -550,9 +550,11 @@ class BandIndex:
         with self._merge_lock:
             with self._lock:
                 segments = list(self._segments)
-                # No copy: flags only ever turn on, so a window removed during the merge is merely kept in it,
+                # A copy: a merge counts the live windows first and then walks each band dropping the dead, so a
+                # window removed meanwhile (by a delete on another thread) was dropped from some bands and not
+                # others, and left unwritten entries at their ends. One removed during the merge is kept in it,
                 # and still filtered out at query time.
-                dead = self._dead.view()
+                dead = self._dead.view().copy()
             merged = _merged(segments, dead)
             with self._lock:
                 # Checkpoints only append segments meanwhile, and only merges replace them.

@@ -469,3 +469,37 @@ def test_documents_added_together_index_as_added_one_by_one_and_folded(tmp_path:
     assert np.array_equal(together._window_sequences.view(), one_by_one._window_sequences.view())
     for query in (signatures[1], signatures[50], signatures[110]):
         assert together.screen(query, 0.3, 10_000) == one_by_one.screen(query, 0.3, 10_000)
+
+
+def test_a_window_removed_while_a_merge_walks_the_bands_is_kept_in_every_band_and_still_not_found(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    signatures = corpus(100)
+    index = filled(BandIndex(BANDS, ROWS), {sequence: signatures[sequence] for sequence in range(1, 51)})
+    index.checkpoint()
+    merge_bands = band_index._merge_bands
+
+    def removing_midway(
+        old_keys: npt.NDArray[np.uint32],
+        old_windows: npt.NDArray[np.uint32],
+        new_keys: npt.NDArray[np.uint32],
+        new_windows: npt.NDArray[np.uint32],
+        dead: npt.NDArray[np.bool_],
+        live: int,
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+        # As a delete on another thread would, after the merge counted the live windows and before it walks the bands.
+        index.remove(10)
+        return merge_bands(old_keys, old_windows, new_keys, new_windows, dead, live)
+
+    monkeypatch.setattr(band_index, "_merge_bands", removing_midway)
+    filled(index, {sequence: signatures[sequence] for sequence in range(51, 101)})
+    index.checkpoint()  # as many windows again: the two segments merge
+
+    (segment,) = index._segments
+    keys, windows = segment.band_arrays()
+    every_window = set(range(segment.first_window, segment.first_window + segment.window_count))
+    assert all(set(band.tolist()) == every_window for band in windows)
+    assert all(np.all(band[:-1] <= band[1:]) for band in keys)
+    live = {sequence: rows for sequence, rows in signatures.items() if sequence != 10}
+    for sequence in (1, 10, 60, 100):
+        assert index.candidates(signatures[sequence]) == brute_force_strength(live, signatures[sequence])
