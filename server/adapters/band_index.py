@@ -31,6 +31,14 @@ SAVE_WINDOWS: Final = 16_384
 # Segments are merged while the newer one is at least this fraction of the older one's size, so that
 # their number stays logarithmic in the index size (a query searches every segment).
 MERGE_RATIO: Final = 0.5
+# Two segments are not merged into one of more entries per band than this. A merge builds its result beside the
+# segments it replaces, so the largest merge is the most memory the index needs beyond its own: at most about
+# 350 MB here (168 bytes a window), where merging every segment of a million news articles built a 1.7 GB copy.
+# Past the limit segments stay side by side, each one more look-up per query (about eight at a million articles).
+MAX_MERGED_WINDOWS: Final = 2**21
+# A segment at least this share of whose entries are removed windows' is rewritten without them: one at the merge
+# limit is not merged again, and would otherwise keep them for good.
+COMPACT_DEAD_SHARE: Final = 0.5
 # Each band of a segment is cut into buckets by its keys' leading bits, at most 2**MAX_BUCKET_BITS of them and
 # about BUCKET_ENTRIES keys each: 5.5 MB of bucket starts for a segment of 7.8M windows, 0.7 bytes a window.
 BUCKET_ENTRIES: Final = 128
@@ -111,6 +119,25 @@ class _Segment:
         return _lookup(
             self.keys, self.windows, self.offsets, self.buckets, self.bucket_shift, np.ascontiguousarray(query_keys)
         )
+
+    @property
+    def entries(self) -> int:
+        """Entries per band: the windows the segment holds, removed ones that no merge has dropped yet included."""
+        return int(self.offsets[1] - self.offsets[0])
+
+    def dead_entries(self, dead: npt.NDArray[np.bool_]) -> int:
+        """Count the entries (per band) of removed windows."""
+        removed = int(np.count_nonzero(dead[self.first_window : self.first_window + self.window_count]))
+        # Every live window of the range has its entries; the rest of the entries are removed windows'.
+        return self.entries - (self.window_count - removed)
+
+    def compacted(self, dead: npt.NDArray[np.bool_]) -> _Segment:
+        """Return the segment without the entries of removed windows."""
+        keys, windows = self.band_arrays()
+        nothing = np.empty((keys.shape[0], 0), dtype=np.uint32)
+        live = self.entries - self.dead_entries(dead)
+        kept_keys, kept_windows = _merge_bands(keys, windows, nothing, nothing, dead, live)
+        return _Segment(self.first_window, self.window_count, *_flat(kept_keys, kept_windows))
 
     @staticmethod
     def merge(older: _Segment, newer: _Segment, dead: npt.NDArray[np.bool_]) -> _Segment:
@@ -254,6 +281,7 @@ class BandIndex:
         common_key_windows: int = COMMON_KEY_WINDOWS,
         merge_in_background: bool = False,
         window_stride: int = WINDOW_STRIDE_BEFORE_RECORDED,
+        max_merged_windows: int = MAX_MERGED_WINDOWS,
     ) -> None:
         self.bands = bands
         self.rows = rows
@@ -263,6 +291,7 @@ class BandIndex:
         self._directory = directory
         self._save_windows = save_windows
         self._common_key_windows = common_key_windows
+        self._max_merged_windows = max_merged_windows
         self._sketches = _WindowSketches(sketch_width, None if directory is None else directory / SKETCHES_NAME)
         self._lock = threading.Lock()
         self._segments: list[_Segment] = []
@@ -555,7 +584,7 @@ class BandIndex:
                 # others, and left unwritten entries at their ends. One removed during the merge is kept in it,
                 # and still filtered out at query time.
                 dead = self._dead.view().copy()
-            merged = _merged(segments, dead)
+            merged = _merged(segments, dead, self._max_merged_windows)
             with self._lock:
                 # Checkpoints only append segments meanwhile, and only merges replace them.
                 self._segments = merged + self._segments[len(segments) :]
@@ -987,11 +1016,18 @@ def compile_kernels() -> None:
     _merge_bands(empty, empty, empty, empty, np.empty(0, dtype=np.bool_), 0)
 
 
-def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_]) -> list[_Segment]:
+def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_], max_windows: int) -> list[_Segment]:
     merged: list[_Segment] = []
     for segment in segments:
-        merged.append(segment)
-        while len(merged) >= 2 and merged[-1].window_count >= MERGE_RATIO * merged[-2].window_count:
+        removed = segment.dead_entries(dead)
+        merged.append(
+            segment.compacted(dead) if removed and removed >= COMPACT_DEAD_SHARE * segment.entries else segment
+        )
+        while (
+            len(merged) >= 2
+            and merged[-1].window_count >= MERGE_RATIO * merged[-2].window_count
+            and merged[-2].entries + merged[-1].entries <= max_windows
+        ):
             newer = merged.pop()
             older = merged.pop()
             merged.append(_Segment.merge(older, newer, dead))

@@ -503,3 +503,66 @@ def test_a_window_removed_while_a_merge_walks_the_bands_is_kept_in_every_band_an
     live = {sequence: rows for sequence, rows in signatures.items() if sequence != 10}
     for sequence in (1, 10, 60, 100):
         assert index.candidates(signatures[sequence]) == brute_force_strength(live, signatures[sequence])
+
+
+def test_segments_are_not_merged_past_the_limit_and_answers_and_restarts_stay_exact(tmp_path: Path) -> None:
+    signatures = corpus(300)
+    limit = 120
+    index = filled(BandIndex(BANDS, ROWS, tmp_path, save_windows=40, max_merged_windows=limit), signatures, 10)
+    index.checkpoint()
+
+    entries = [segment.entries for segment in index._segments]
+    assert max(entries) <= limit
+    # Without the limit the same documents would have merged into a segment of more entries than it allows.
+    unlimited = filled(BandIndex(BANDS, ROWS), signatures, 10)
+    unlimited.checkpoint()
+    assert max(segment.entries for segment in unlimited._segments) > limit
+    assert len(index._segments) > len(unlimited._segments)
+    for sequence in (1, 50, 120, 240, 241, 300):
+        expected = brute_force_strength(signatures, signatures[sequence])
+        assert index.candidates(signatures[sequence]) == expected
+        assert unlimited.candidates(signatures[sequence]) == expected
+    # The segments side by side are saved and loaded as merged ones are.
+    restored = BandIndex(BANDS, ROWS, tmp_path, save_windows=40, max_merged_windows=limit)
+    for sequence in restored.restore(set(signatures)):
+        restored.add(sequence, signatures[sequence])
+    assert len(restored._segments) > 2
+    for sequence in (1, 50, 120, 240, 241, 300):
+        assert restored.candidates(signatures[sequence]) == brute_force_strength(signatures, signatures[sequence])
+
+
+def test_a_segment_that_is_mostly_removed_windows_is_rewritten_without_them() -> None:
+    signatures = corpus(200)
+    index = filled(BandIndex(BANDS, ROWS, max_merged_windows=150), signatures, 10)
+    index.checkpoint()
+    first = index._segments[0]
+    window_range = range(first.first_window, first.first_window + first.window_count)
+    in_first = sorted(
+        {int(sequence) for sequence in index._window_sequences.view()[window_range.start : window_range.stop]}
+    )
+
+    def entries_in_range() -> int:
+        """Entries (per band) the index holds for the first segment's windows, in whatever segment they now are."""
+        return sum(
+            int(np.count_nonzero((windows[0] >= window_range.start) & (windows[0] < window_range.stop)))
+            for windows in (segment.band_arrays()[1] for segment in index._segments)
+        )
+
+    assert entries_in_range() == first.entries == len(window_range)
+    # Fewer than half removed: the entries stay until the segment is merged or mostly removed.
+    for sequence in in_first[: len(in_first) // 3]:
+        index.remove(sequence)
+    index.checkpoint()
+    assert entries_in_range() == first.entries
+    for sequence in in_first[: len(in_first) * 3 // 4]:
+        index.remove(sequence)
+    index.checkpoint()
+    live_windows = int(np.count_nonzero(~index._dead.view()[window_range.start : window_range.stop]))
+    assert entries_in_range() == live_windows < first.entries / 2
+    for sequence in in_first:
+        index.remove(sequence)
+    index.checkpoint()
+    assert entries_in_range() == 0
+    live = {sequence: rows for sequence, rows in signatures.items() if sequence not in in_first}
+    for sequence in (in_first[0], in_first[-1], 150, 170, 200):
+        assert index.candidates(signatures[sequence]) == brute_force_strength(live, signatures[sequence])
