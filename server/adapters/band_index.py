@@ -125,18 +125,24 @@ class _Segment:
         """Entries per band: the windows the segment holds, removed ones that no merge has dropped yet included."""
         return int(self.offsets[1] - self.offsets[0])
 
-    def dead_entries(self, dead: npt.NDArray[np.bool_]) -> int:
-        """Count the entries (per band) of removed windows."""
+    def live_entries(self, dead: npt.NDArray[np.bool_]) -> int:
+        """Count the entries (per band) of windows not removed, from band 0's."""
+        return int(np.count_nonzero(~dead[self.windows[: self.entries]]))
+
+    def removed_entries(self, dead: npt.NDArray[np.bool_]) -> int:
+        """Count the entries (per band) of removed windows, from the range's flags: a slice, cheaper than the entries.
+
+        Each window of the range that is not removed has its entries, so the others are removed windows'. Were one
+        ever missing, this would count fewer, and the segment would only be rewritten later.
+        """
         removed = int(np.count_nonzero(dead[self.first_window : self.first_window + self.window_count]))
-        # Every live window of the range has its entries; the rest of the entries are removed windows'.
         return self.entries - (self.window_count - removed)
 
     def compacted(self, dead: npt.NDArray[np.bool_]) -> _Segment:
         """Return the segment without the entries of removed windows."""
         keys, windows = self.band_arrays()
         nothing = np.empty((keys.shape[0], 0), dtype=np.uint32)
-        live = self.entries - self.dead_entries(dead)
-        kept_keys, kept_windows = _merge_bands(keys, windows, nothing, nothing, dead, live)
+        kept_keys, kept_windows = _merge_bands(keys, windows, nothing, nothing, dead, self.live_entries(dead))
         return _Segment(self.first_window, self.window_count, *_flat(kept_keys, kept_windows))
 
     @staticmethod
@@ -145,7 +151,7 @@ class _Segment:
         old_keys, old_windows = older.band_arrays()
         new_keys, new_windows = newer.band_arrays()
         # Every window has one entry in each band, so each band keeps as many entries as there are live windows.
-        live = int(np.count_nonzero(~dead[old_windows[0]])) + int(np.count_nonzero(~dead[new_windows[0]]))
+        live = older.live_entries(dead) + newer.live_entries(dead)
         keys, windows = _merge_bands(old_keys, old_windows, new_keys, new_windows, dead, live)
         return _Segment(older.first_window, older.window_count + newer.window_count, *_flat(keys, windows))
 
@@ -1019,7 +1025,7 @@ def compile_kernels() -> None:
 def _merged(segments: Sequence[_Segment], dead: npt.NDArray[np.bool_], max_windows: int) -> list[_Segment]:
     merged: list[_Segment] = []
     for segment in segments:
-        removed = segment.dead_entries(dead)
+        removed = segment.removed_entries(dead)
         merged.append(
             segment.compacted(dead) if removed and removed >= COMPACT_DEAD_SHARE * segment.entries else segment
         )
