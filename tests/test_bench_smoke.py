@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_copies, bench_ingest, bench_query, bench_signatures, corpus
+from bench import bench_copies, bench_ingest, bench_merges, bench_query, bench_signatures, corpus
 from bench.corpus import GeneratedDocument, Kind, Shares, generate
 from bench.ingestion import Batch, batches_of, ingest
 from bench.report import Report
@@ -195,3 +195,21 @@ def test_an_interrupted_ingest_stops_its_streams(tmp_path: Path) -> None:
         while any(thread.name.startswith("ingest-") for thread in threading.enumerate()):
             assert time.monotonic() < deadline, [thread.name for thread in threading.enumerate()]
             time.sleep(0.05)
+
+
+def test_merges_benchmark_keeps_segments_under_the_limit_and_prints_both_configurations(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    limited = bench_merges.fill(limit=60, documents=120, windows=4, batch=4, stride=40, seed=2)
+    unlimited = bench_merges.fill(limit=None, documents=120, windows=4, batch=4, stride=40, seed=2)
+    assert max(limited.segments) <= 60 < max(unlimited.segments)
+    assert sum(limited.segments) == sum(unlimited.segments) == 4 * 121
+    assert limited.index_bytes > 0
+
+    code = bench_merges.main(["--documents", "60", "--windows", "3", "--batch", "4", "--stride", "20", "--limit", "40"])
+    output = capsys.readouterr().out
+    assert code == 0
+    assert "no limit" in output
+    assert "limit 40 windows" in output
+    assert output.count("largest rise of the peak above resident") == 2
+    assert "look-up median" in output
