@@ -17,6 +17,7 @@ screening real candidates.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,7 @@ import numpy as np
 
 from bench.report import Report
 from server.adapters.band_index import MAX_MERGED_WINDOWS, BandIndex
+from server.adapters.process_memory import process_tree_memory
 
 BANDS, ROWS, NUM_PERM = 21, 3, 128
 QUERIES = 300
@@ -50,13 +52,6 @@ class Filled:
     worst_rise_bytes: int
     fill_seconds: float
     lookup_median_seconds: float
-
-
-def _status_bytes(field: str) -> int:
-    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def _reset_peak() -> None:
@@ -79,7 +74,8 @@ def fill(limit: int | None, documents: int, windows: int, batch: int, stride: in
             if sequence % batch == 0:
                 index.checkpoint()
             if sequence % stride == 0 or sequence == documents:
-                worst = max(worst, _status_bytes("VmHWM") - _status_bytes("VmRSS"))
+                memory = process_tree_memory(os.getpid())
+                worst = max(worst, memory.peak - memory.resident)
                 _reset_peak()
         fill_seconds = time.perf_counter() - started
         queries = [rng.integers(0, 2**32, size=(QUERY_WINDOWS, NUM_PERM), dtype=np.uint32) for _ in range(QUERIES)]
@@ -94,7 +90,7 @@ def fill(limit: int | None, documents: int, windows: int, batch: int, stride: in
             limit=limit,
             segments=[segment.entries for segment in index._segments],
             index_bytes=index.memory_bytes(),
-            resident_bytes=_status_bytes("VmRSS"),
+            resident_bytes=process_tree_memory(os.getpid()).resident,
             worst_rise_bytes=worst,
             fill_seconds=fill_seconds,
             lookup_median_seconds=statistics.median(times),
