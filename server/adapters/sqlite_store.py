@@ -357,6 +357,7 @@ class _ConnectionPool:
         self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
         self._opened: list[sqlite3.Connection] = []
         self._opening = threading.Lock()
+        self._closed = False
 
     @contextmanager
     def borrowed(self) -> Iterator[sqlite3.Connection]:
@@ -371,9 +372,14 @@ class _ConnectionPool:
 
     def close(self) -> None:
         with self._opening:
+            self._closed = True
             for connection in self._opened:
                 connection.close()
             self._opened.clear()
+            # Emptied too, so that a loan after closing finds no connection here and is refused below, rather than
+            # being handed a closed one or opening the file again.
+            while not self._idle.empty():
+                self._idle.get_nowait()
 
     def _take(self) -> sqlite3.Connection:
         try:
@@ -381,6 +387,8 @@ class _ConnectionPool:
         except queue.Empty:
             pass
         with self._opening:
+            if self._closed:
+                raise sqlite3.ProgrammingError("the store is closed")
             if len(self._opened) < self._size:
                 connection = self._open_connection()
                 self._opened.append(connection)

@@ -415,6 +415,25 @@ def test_a_thread_waits_for_a_connection_while_every_one_is_lent(tmp_path: Path)
         connection.execute("SELECT 1")
 
 
+def test_a_closed_pool_lends_nothing_and_opens_nothing(tmp_path: Path) -> None:
+    opened: list[sqlite3.Connection] = []
+
+    def open_connection() -> sqlite3.Connection:
+        connection = sqlite3.connect(tmp_path / "pool.sqlite3", isolation_level=None, check_same_thread=False)
+        opened.append(connection)
+        return connection
+
+    pool = _ConnectionPool(open_connection, size=2)
+    with pool.borrowed() as connection:
+        connection.execute("SELECT 1")
+
+    pool.close()
+
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"), pool.borrowed():
+        pass
+    assert len(opened) == 1
+
+
 def test_a_connection_returned_inside_a_transaction_is_rolled_back_before_it_is_lent_again(tmp_path: Path) -> None:
     pool = pool_of_one(tmp_path)
     with pool.borrowed() as connection:
