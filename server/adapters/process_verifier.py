@@ -74,6 +74,26 @@ def _verify_in_worker(jobs: Sequence[VerificationJob]) -> list[list[Comparison |
     return _worker_verifier.verify(jobs)
 
 
+def _shares(job: VerificationJob, workers: int) -> list[VerificationJob]:
+    """Return `job` cut into up to `workers` jobs, dealt its candidates in turn (the closest go one to each share).
+
+    Each share analyses the query text again, about half a candidate's cost for a news article; a job of one
+    candidate is not cut.
+    """
+    count = min(workers, len(job.candidates))
+    if count < 2:
+        return [job]
+    return [VerificationJob(job.query, job.candidates[start::count]) for start in range(count)]
+
+
+def _interleaved(share_answers: list[list[Comparison | None]]) -> list[Comparison | None]:
+    """Return the shares' answers in the order of the candidates they were dealt from (see _shares)."""
+    answers: list[Comparison | None] = []
+    for turn in range(max(len(share) for share in share_answers)):
+        answers.extend(share[turn] for share in share_answers if turn < len(share))
+    return answers
+
+
 def _ready() -> None:
     """A task that only proves a worker has started."""
 
@@ -89,7 +109,7 @@ class ProcessVerifier:
     the pool holds only one task per worker and one more, and the others wait here in two queues. Without
     that, a FindSimilar by text during an ingest waited behind every job the ingest had handed out. Queries
     enough to keep every worker busy hold an ingest back until they thin out; the server's request threads
-    bound how many there can be.
+    bound how many there can be. A query that finds workers idle is cut into one share of its candidates each.
 
     `weigher` is passed to each worker's LocalVerifier; it must be a module-level function, which is sent to
     the workers by name.
@@ -125,7 +145,14 @@ class ProcessVerifier:
             task.result()
 
     def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
-        return self._send(jobs, query=True).result()
+        # A query's candidates are shared out among the idle workers, so that one FindSimilar by text is answered in
+        # about the time of its share. Each share analyses the query again (see _shares): work that only pays while
+        # a worker would otherwise wait, so a busy pool is given the job whole.
+        with self._lock:
+            idle = self._workers - self._tasks_in_pool - len(self._queries) - len(self._ingests)
+        shares = [_shares(job, idle) for job in jobs]
+        answers = iter(self._send([share for job_shares in shares for share in job_shares], query=True).result())
+        return [_interleaved([next(answers) for _ in job_shares]) for job_shares in shares]
 
     def submit(self, jobs: Sequence[VerificationJob]) -> _PendingInPool:
         """Send `jobs` to the workers behind any query's, and return without waiting for them."""

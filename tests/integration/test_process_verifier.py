@@ -6,6 +6,7 @@ import os
 import signal
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
+from typing import Any
 
 import pytest
 
@@ -94,6 +95,58 @@ def test_workers_run_the_cycle_collector_on_their_own_schedule(verifier: Process
     assert pool.submit(gc.isenabled).result() is False
     assert gc.isenabled()
     assert verifier.verify(jobs()) == LocalVerifier().verify(jobs())
+
+
+@pytest.fixture
+def sent(verifier: ProcessVerifier, monkeypatch: pytest.MonkeyPatch) -> list[list[VerificationJob]]:
+    """The jobs of each task `verifier` hands its pool from now on, one list per task."""
+    tasks: list[list[VerificationJob]] = []
+    submit = verifier._pool.submit
+
+    def recording_submit(function: Any, jobs: list[VerificationJob]) -> Any:
+        tasks.append(list(jobs))
+        return submit(function, jobs)
+
+    monkeypatch.setattr(verifier._pool, "submit", recording_submit)
+    return tasks
+
+
+def test_a_query_is_shared_out_among_the_workers_and_answered_in_its_candidates_order(
+    verifier: ProcessVerifier, sent: list[list[VerificationJob]]
+) -> None:
+    job = unstored_query_job()
+
+    found = verifier.verify([job])
+
+    assert found == LocalVerifier().verify([job])
+    # One task per worker, each comparing the query with every other candidate, so both workers take part.
+    assert sent == [
+        [VerificationJob(job.query, job.candidates[0::2])],
+        [VerificationJob(job.query, job.candidates[1::2])],
+    ]
+
+
+def test_a_query_is_given_whole_to_busy_workers(verifier: ProcessVerifier, sent: list[list[VerificationJob]]) -> None:
+    slow = unstored_query_job()
+    ingests = [verifier.submit([slow]) for _ in range(20)]
+    job = VerificationJob(TextToCompare(BRIDGE_EXCERPT), tuple(stored_texts()))
+
+    found = verifier.verify([job])
+    for pending in ingests:
+        pending.result()
+
+    assert found == LocalVerifier().verify([job])
+    # Cut, each share would analyse the query again while the ingest's jobs wait for the workers.
+    assert [jobs for jobs in sent if jobs[0].query == job.query] == [[job]]
+
+
+def test_a_query_with_one_candidate_is_not_cut(verifier: ProcessVerifier, sent: list[list[VerificationJob]]) -> None:
+    job = VerificationJob(TextToCompare(BRIDGE_EXCERPT), (stored("story", BRIDGE_STORY, 1),))
+
+    (comparisons,) = verifier.verify([job])
+
+    assert sent == [[job]]
+    assert comparisons[0] is not None
 
 
 def test_no_jobs_is_no_work(verifier: ProcessVerifier) -> None:
