@@ -223,6 +223,10 @@ class MemoryStore:
         with self._lock:
             return [link for key, link in self._links.items() if document_id in key]
 
+    def sources_of(self, document_id: str) -> list[Link]:
+        with self._lock:
+            return [link for link in self._links.values() if link.document_id == document_id]
+
     def all_links(self) -> list[Link]:
         with self._lock:
             return list(self._links.values())

@@ -194,6 +194,13 @@ class SqliteProvenanceStore:
         )
         return [_link_from_row(row) for row in rows]
 
+    def sources_of(self, document_id: str) -> list[Link]:
+        rows = self._fetch_all(
+            f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ?",  # noqa: S608 - constant column list
+            (document_id,),
+        )
+        return [_link_from_row(row) for row in rows]
+
     def apply(self, change: StoreChange) -> None:
         now = datetime.now(UTC).isoformat()
         with self._write_lock, self._transaction() as transaction:

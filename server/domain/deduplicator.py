@@ -294,11 +294,11 @@ class Deduplicator:
 
     def provenance(self, document_id: str) -> Provenance:
         self._require(document_id)
-        return provenance_of(document_id, self._store.links_of)
+        return provenance_of(document_id, self._store.links_of, self._store.sources_of)
 
     def cluster(self, document_id: str) -> Cluster:
         self._require(document_id)
-        return cluster_of(document_id, self._store.links_of)
+        return cluster_of(document_id, self._store.links_of, self._store.sources_of)
 
     def compare(self, text_a: str, text_b: str) -> Comparison | None:
         """Compare two texts, storing nothing; on an exact tie, text_b counts as the earlier one."""

@@ -129,6 +129,10 @@ class ProvenanceStore(Protocol):
         """Return every stored link that has `document_id` at either end, suppressed or not."""
         ...
 
+    def sources_of(self, document_id: str) -> list[Link]:
+        """Return the stored links of which `document_id` is the derived end (`Link.document_id`), suppressed or not."""
+        ...
+
     def apply(self, change: StoreChange) -> None:
         """Apply `change` atomically: removals first, then additions, then links.
 

@@ -224,16 +224,18 @@ def _read_once(links_of: LinksOf) -> LinksOf:
     return cached
 
 
-def provenance_of(document_id: str, links_of: LinksOf) -> Provenance:
+def provenance_of(document_id: str, links_of: LinksOf, sources_of: LinksOf | None = None) -> Provenance:
     """Return the sources, derivatives and origin chain of a document.
 
-    `links_of(id)` returns every stored link touching `id`; suppressed (sibling) links are ignored.
+    `links_of(id)` returns every stored link touching `id`; suppressed (sibling) links are ignored. The chain is
+    walked with `sources_of(id)`, the links of which `id` is the derived end (links_of when not given): a wire
+    story reprinted a thousand times is the origin of every copy's chain, and its derivatives are not read for it.
     """
     links_of = _read_once(links_of)
     links = [link for link in links_of(document_id) if not link.suppressed]
     sources = sorted((link for link in links if link.document_id == document_id), key=rank_key)
     derivatives = sorted((link for link in links if link.source_id == document_id), key=rank_key)
-    chain = origin_chain(document_id, links_of)
+    chain = origin_chain(document_id, links_of if sources_of is None else sources_of)
     return Provenance(
         document_id=document_id,
         origin_id=chain[-1].source_id if chain else None,
@@ -243,21 +245,22 @@ def provenance_of(document_id: str, links_of: LinksOf) -> Provenance:
     )
 
 
-def best_source(document_id: str, links_of: LinksOf, carrying: Link | None = None) -> Link | None:
+def best_source(document_id: str, sources_of: LinksOf, carrying: Link | None = None) -> Link | None:
     """Return the best unsuppressed source link of `document_id`.
 
+    `sources_of(id)` returns the links of which `id` is the derived end, and may return its others too.
     With `carrying` (the link by which some document took text from `document_id`), only sources that
     the taken text came from count: a roundup that quotes two unrelated stories is not a bridge
     from one to the other.
     """
-    sources = [link for link in links_of(document_id) if link.document_id == document_id and not link.suppressed]
+    sources = [link for link in sources_of(document_id) if link.document_id == document_id and not link.suppressed]
     if carrying is not None:
         taken = _part_of(document_id, carrying)
         sources = [link for link in sources if _covered_share(taken, _part_of(document_id, link)) >= CARRIED_SHARE]
     return min(sources, key=rank_key) if sources else None
 
 
-def origin_chain(document_id: str, links_of: LinksOf) -> list[Link]:
+def origin_chain(document_id: str, sources_of: LinksOf) -> list[Link]:
     """Follow best sources from `document_id` up to the document its text first appeared in.
 
     Each step must carry the text the previous step took (see `best_source`). Directions are decided
@@ -266,7 +269,7 @@ def origin_chain(document_id: str, links_of: LinksOf) -> list[Link]:
     chain: list[Link] = []
     visited = {document_id}
     current = document_id
-    while (link := best_source(current, links_of, chain[-1] if chain else None)) is not None:
+    while (link := best_source(current, sources_of, chain[-1] if chain else None)) is not None:
         if link.source_id in visited:
             break
         chain.append(link)
@@ -275,10 +278,14 @@ def origin_chain(document_id: str, links_of: LinksOf) -> list[Link]:
     return chain
 
 
-def cluster_of(document_id: str, links_of: LinksOf) -> Cluster:
-    """Return the origin of `document_id` and every document whose origin chain ends there."""
+def cluster_of(document_id: str, links_of: LinksOf, sources_of: LinksOf | None = None) -> Cluster:
+    """Return the origin of `document_id` and every document whose origin chain ends there.
+
+    Chains are walked with `sources_of` when given, as in `provenance_of`.
+    """
     links_of = _read_once(links_of)
-    chain = origin_chain(document_id, links_of)
+    sources_of = links_of if sources_of is None else _read_once(sources_of)
+    chain = origin_chain(document_id, sources_of)
     origin_id = chain[-1].source_id if chain else document_id
     members = [ClusterMember(origin_id, None, None, 0)]
     seen = {origin_id}
@@ -292,7 +299,7 @@ def cluster_of(document_id: str, links_of: LinksOf) -> Cluster:
             for child in children:
                 if child in seen:
                     continue
-                child_chain = origin_chain(child, links_of)
+                child_chain = origin_chain(child, sources_of)
                 if not child_chain or child_chain[-1].source_id != origin_id:
                     continue
                 seen.add(child)

@@ -119,7 +119,7 @@ def test_a_query_is_shared_out_among_the_workers_and_answered_in_its_candidates_
     found = verifier.verify([job])
 
     assert found == LocalVerifier().verify([job])
-    # One task per worker, each comparing the query with every other candidate, so both workers take part.
+    # One task per worker, the candidates dealt to them in turn (first, third, ... and second, fourth, ...).
     assert sent == [
         [VerificationJob(job.query, job.candidates[0::2])],
         [VerificationJob(job.query, job.candidates[1::2])],

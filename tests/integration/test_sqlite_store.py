@@ -158,6 +158,9 @@ def test_links_round_trip_with_their_evidence(store: SqliteProvenanceStore) -> N
     assert store.links_of("a") == [original]
     assert store.links_of("b") == [original]
     assert store.links_of("c") == []
+    # Only the derived end's sources hold it.
+    assert store.sources_of("a") == [original]
+    assert store.sources_of("b") == []
 
 
 def test_a_link_the_graph_turned_round_keeps_its_pairwise_direction(store: SqliteProvenanceStore) -> None:

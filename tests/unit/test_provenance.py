@@ -208,6 +208,35 @@ def test_a_cluster_member_appears_under_its_best_source_only() -> None:
     ]
 
 
+def test_chains_read_only_the_sources_of_the_documents_they_pass() -> None:
+    # A wire story with many copies, one of them reprinted in turn: every chain ends at the story.
+    links = [link(f"copy-{number}", "wire", score=0.9) for number in range(40)]
+    links.append(link("reprint", "copy-0", score=0.9))
+    links_of = graph(*links)
+    read_whole: list[str] = []
+    read_sources: list[str] = []
+
+    def recorded_links_of(document_id: str) -> list[Link]:
+        read_whole.append(document_id)
+        return links_of(document_id)
+
+    def recorded_sources_of(document_id: str) -> list[Link]:
+        read_sources.append(document_id)
+        return [one for one in links if one.document_id == document_id]
+
+    provenance = provenance_of("reprint", recorded_links_of, recorded_sources_of)
+
+    # The same answer as from every link, without reading the story's forty derivatives for the walk up.
+    assert provenance == provenance_of("reprint", links_of)
+    assert provenance.origin_id == "wire"
+    assert read_whole == ["reprint"]
+    assert read_sources == ["reprint", "copy-0", "wire"]
+    # A cluster reads each member's links once to find its derivatives, and walks chains by sources.
+    read_whole.clear()
+    assert cluster_of("copy-7", recorded_links_of, recorded_sources_of) == cluster_of("copy-7", links_of)
+    assert sorted(read_whole) == sorted({one.document_id for one in links} | {"wire"})
+
+
 def test_a_document_without_links_is_a_cluster_of_one() -> None:
     cluster = cluster_of("alone", graph())
 
