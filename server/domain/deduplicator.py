@@ -298,7 +298,7 @@ class Deduplicator:
 
     def cluster(self, document_id: str) -> Cluster:
         self._require(document_id)
-        return cluster_of(document_id, self._store.links_of, self._store.sources_of)
+        return cluster_of(document_id, self._store.links_of)
 
     def compare(self, text_a: str, text_b: str) -> Comparison | None:
         """Compare two texts, storing nothing; on an exact tie, text_b counts as the earlier one."""

@@ -278,14 +278,13 @@ def origin_chain(document_id: str, sources_of: LinksOf) -> list[Link]:
     return chain
 
 
-def cluster_of(document_id: str, links_of: LinksOf, sources_of: LinksOf | None = None) -> Cluster:
+def cluster_of(document_id: str, links_of: LinksOf) -> Cluster:
     """Return the origin of `document_id` and every document whose origin chain ends there.
 
-    Chains are walked with `sources_of` when given, as in `provenance_of`.
+    Every member's links are read to find its derivatives, so its chain is walked over the same reads.
     """
     links_of = _read_once(links_of)
-    sources_of = links_of if sources_of is None else _read_once(sources_of)
-    chain = origin_chain(document_id, sources_of)
+    chain = origin_chain(document_id, links_of)
     origin_id = chain[-1].source_id if chain else document_id
     members = [ClusterMember(origin_id, None, None, 0)]
     seen = {origin_id}
@@ -299,7 +298,7 @@ def cluster_of(document_id: str, links_of: LinksOf, sources_of: LinksOf | None =
             for child in children:
                 if child in seen:
                     continue
-                child_chain = origin_chain(child, sources_of)
+                child_chain = origin_chain(child, links_of)
                 if not child_chain or child_chain[-1].source_id != origin_id:
                     continue
                 seen.add(child)
