@@ -531,8 +531,12 @@ class _Neighbourhood:
 
     def changed_links_of(self, document_id: str) -> list[Link]:
         """Return the links of `document_id` removed or laid over so far: each as stored (if it was) and as laid."""
-        self._stored_links_of(document_id)
-        laid = self._changed[document_id]
+        if self._removed_ids:
+            # Reading its links finds those to removed documents. A change that removes none (an ingest of new
+            # documents) reads no links here: `unsettled` asks this of both ends of every link around the
+            # change, and most far ends are documents the change never touched.
+            self._stored_links_of(document_id)
+        laid = self._changed.get(document_id, {})
         before = [link for pair in laid if (link := self._before[pair]) is not None]
         return [*self._removed_links.get(document_id, ()), *before, *laid.values()]
 

@@ -12,14 +12,30 @@ from bench.corpus import Shares, generate
 from server.domain import alignment
 from server.domain.alignment import SentenceIndex, SentenceWeights
 from server.domain.comparison import compare_profiles, profile_text
-from server.domain.deduplicator import DEFAULT_MATCH_LIMIT, JOBS_PER_SUBMISSION, Deduplicator, IndexLoad, Limits
+from server.domain.deduplicator import (
+    DEFAULT_MATCH_LIMIT,
+    JOBS_PER_SUBMISSION,
+    Deduplicator,
+    IndexLoad,
+    Limits,
+    _Neighbourhood,
+)
 from server.domain.errors import (
     DocumentAlreadyExistsError,
     DocumentNotFoundError,
     InvalidDocumentError,
     InvalidRequestError,
 )
-from server.domain.model import Comparison, DirectionBasis, Document, IngestStatus, Link, Relation, StoredDocument
+from server.domain.model import (
+    Comparison,
+    DirectionBasis,
+    Document,
+    IngestStatus,
+    Link,
+    Relation,
+    Span,
+    StoredDocument,
+)
 from server.domain.ports import StoreChange
 from server.domain.provenance import decide_directions
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob, VerifiedComparisons
@@ -781,13 +797,20 @@ def test_a_new_deduplicator_over_the_same_store_loads_the_index(seeded: Deduplic
 
 
 class ReadCountingStore(MemoryStore):
+    """A MemoryStore that records whose texts and whose links are read."""
+
     def __init__(self) -> None:
         super().__init__()
         self.texts_read: list[str] = []
+        self.links_read: list[str] = []
 
     def get_document(self, document_id: str) -> StoredDocument | None:
         self.texts_read.append(document_id)
         return super().get_document(document_id)
+
+    def links_of(self, document_id: str) -> list[Link]:
+        self.links_read.append(document_id)
+        return super().links_of(document_id)
 
 
 def test_only_the_candidates_the_index_screens_in_are_read_or_aligned() -> None:
@@ -818,3 +841,37 @@ def test_at_most_the_verification_budget_of_candidates_is_aligned_closest_first(
 
     # The copy is closest to the whole story; the excerpt, older and also related, is over the budget.
     assert [match.document_id for match in matches] == ["bridge"]
+
+
+def excerpt_link(derived: str, source: str) -> Link:
+    return Link(
+        document_id=derived,
+        source_id=source,
+        relation=Relation.EXCERPT,
+        score=0.5,
+        jaccard=0.1,
+        containment=0.5,
+        source_containment=0.4,
+        confidence=0.7,
+        basis=DirectionBasis.CONTAINMENT,
+        evidence=(Span(0, 10, 0, 10),),
+    )
+
+
+def test_a_change_that_removes_nothing_reads_no_links_of_the_documents_it_leaves_alone() -> None:
+    store = ReadCountingStore()
+    store.apply(StoreChange(upserted_links=[excerpt_link("copy", "wire"), excerpt_link("gone-copy", "wire")]))
+    new_copy = excerpt_link("new", "wire")
+    ingest = _Neighbourhood(store, removed_ids=set(), new_ids={"new"})
+    ingest.put(new_copy)
+
+    # Asking what changed at the stored documents reads none of their links: a new document has none stored.
+    assert ingest.changed_links_of("copy") == []
+    assert ingest.changed_links_of("wire") == [new_copy]
+    assert store.links_read == []
+
+    # A change that removes a document finds the links to it wherever it asks.
+    delete = _Neighbourhood(store, removed_ids={"gone-copy"})
+    assert delete.changed_links_of("wire") == [excerpt_link("gone-copy", "wire")]
+    assert delete.changed_links_of("copy") == []
+    assert store.links_read == ["wire", "copy"]
