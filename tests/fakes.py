@@ -1,4 +1,7 @@
-"""ExactIndex and MemoryStore: in-memory ports for unit tests; ExactIndex doubles as an exact-Jaccard oracle."""
+"""ExactIndex and MemoryStore: in-memory ports for unit tests; ExactIndex doubles as an exact-Jaccard oracle.
+
+`link` builds a stored link with plain defaults, for tests that lay out a graph of links by hand.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
-from server.domain.model import IndexParameters, Link, StoredDocument
+from server.domain.model import DirectionBasis, IndexParameters, Link, Relation, Span, StoredDocument
 from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS, SHINGLE_WORDS, cut_passages, document_shingles
 from server.domain.ports import Signatures, StoreChange
 from server.domain.tokenization import tokenize
@@ -31,6 +34,31 @@ def encode_features(features: Iterable[str]) -> bytes:
 def decode_features(signature: bytes) -> frozenset[str]:
     values = json.loads(signature.decode("utf-8"))
     return frozenset(str(value) for value in values)
+
+
+def link(
+    derived: str,
+    source: str,
+    *spans: tuple[int, int, int, int],
+    score: float = 0.5,
+    relation: Relation = Relation.EXCERPT,
+    confidence: float = 0.7,
+    suppressed: bool = False,
+    basis: DirectionBasis = DirectionBasis.CONTAINMENT,
+) -> Link:
+    return Link(
+        document_id=derived,
+        source_id=source,
+        relation=relation,
+        score=score,
+        jaccard=0.1,
+        containment=0.5,
+        source_containment=0.4,
+        confidence=confidence,
+        basis=basis,
+        evidence=tuple(Span(*span) for span in spans) or (Span(0, 10, 0, 10),),
+        suppressed=suppressed,
+    )
 
 
 class ExactIndex:

@@ -33,13 +33,12 @@ from server.domain.model import (
     IngestStatus,
     Link,
     Relation,
-    Span,
     StoredDocument,
 )
 from server.domain.ports import StoreChange
 from server.domain.provenance import decide_directions
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob, VerifiedComparisons
-from tests.fakes import ExactIndex, MemoryStore
+from tests.fakes import ExactIndex, MemoryStore, link
 from tests.stories import (
     AP_ID,
     BRIDGE_COPY,
@@ -843,25 +842,10 @@ def test_at_most_the_verification_budget_of_candidates_is_aligned_closest_first(
     assert [match.document_id for match in matches] == ["bridge"]
 
 
-def excerpt_link(derived: str, source: str) -> Link:
-    return Link(
-        document_id=derived,
-        source_id=source,
-        relation=Relation.EXCERPT,
-        score=0.5,
-        jaccard=0.1,
-        containment=0.5,
-        source_containment=0.4,
-        confidence=0.7,
-        basis=DirectionBasis.CONTAINMENT,
-        evidence=(Span(0, 10, 0, 10),),
-    )
-
-
 def test_a_change_that_removes_nothing_reads_no_links_of_the_documents_it_leaves_alone() -> None:
     store = ReadCountingStore()
-    store.apply(StoreChange(upserted_links=[excerpt_link("copy", "wire"), excerpt_link("gone-copy", "wire")]))
-    new_copy = excerpt_link("new", "wire")
+    store.apply(StoreChange(upserted_links=[link("copy", "wire"), link("gone-copy", "wire")]))
+    new_copy = link("new", "wire")
     ingest = _Neighbourhood(store, removed_ids=set(), new_ids={"new"})
     ingest.put(new_copy)
 
@@ -872,6 +856,6 @@ def test_a_change_that_removes_nothing_reads_no_links_of_the_documents_it_leaves
 
     # A change that removes a document finds the links to it wherever it asks.
     delete = _Neighbourhood(store, removed_ids={"gone-copy"})
-    assert delete.changed_links_of("wire") == [excerpt_link("gone-copy", "wire")]
+    assert delete.changed_links_of("wire") == [link("gone-copy", "wire")]
     assert delete.changed_links_of("copy") == []
     assert store.links_read == ["wire", "copy"]

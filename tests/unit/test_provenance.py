@@ -15,31 +15,7 @@ from server.domain.provenance import (
     provenance_of,
     unsettled,
 )
-
-
-def link(
-    derived: str,
-    source: str,
-    *spans: tuple[int, int, int, int],
-    score: float = 0.5,
-    relation: Relation = Relation.EXCERPT,
-    confidence: float = 0.7,
-    suppressed: bool = False,
-    basis: DirectionBasis = DirectionBasis.CONTAINMENT,
-) -> Link:
-    return Link(
-        document_id=derived,
-        source_id=source,
-        relation=relation,
-        score=score,
-        jaccard=0.1,
-        containment=0.5,
-        source_containment=0.4,
-        confidence=confidence,
-        basis=basis,
-        evidence=tuple(Span(*span) for span in spans) or (Span(0, 10, 0, 10),),
-        suppressed=suppressed,
-    )
+from tests.fakes import link
 
 
 def graph(*links: Link) -> LinksOf:
