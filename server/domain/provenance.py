@@ -235,7 +235,13 @@ def provenance_of(document_id: str, links_of: LinksOf, sources_of: LinksOf | Non
     links = [link for link in links_of(document_id) if not link.suppressed]
     sources = sorted((link for link in links if link.document_id == document_id), key=rank_key)
     derivatives = sorted((link for link in links if link.source_id == document_id), key=rank_key)
-    chain = origin_chain(document_id, links_of if sources_of is None else sources_of)
+    sources_above = links_of if sources_of is None else sources_of
+
+    def walked_sources_of(walked_id: str) -> list[Link]:
+        # The document's own links are read already, and its sources are among them.
+        return links_of(walked_id) if walked_id == document_id else sources_above(walked_id)
+
+    chain = origin_chain(document_id, walked_sources_of)
     return Provenance(
         document_id=document_id,
         origin_id=chain[-1].source_id if chain else None,
