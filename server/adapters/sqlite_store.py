@@ -438,28 +438,35 @@ def _row_from_link(link: Link) -> tuple[object, ...]:
     )
 
 
-def _link_from_row(row: tuple[object, ...]) -> Link:
+_RELATIONS: Final[Mapping[str, Relation]] = {relation.value: relation for relation in Relation}
+_BASES: Final[Mapping[str, DirectionBasis]] = {basis.value: basis for basis in DirectionBasis}
+
+
+def _link_from_row(row: tuple[Any, ...]) -> Link:
+    # Deciding the links around a much-copied story reads every link of hundreds of documents, tens of thousands
+    # of rows per batch: members are looked up in dictionaries rather than by calling the enums (0.8 µs a call),
+    # and the columns are taken as SQLite typed them.
     (document_id, source_id, relation, score, jaccard, containment, source_containment, confidence, basis,
      evidence, suppressed, pairwise) = row  # fmt: skip
     return Link(
-        document_id=str(document_id),
-        source_id=str(source_id),
-        relation=Relation(relation),
-        score=float(score),  # type: ignore[arg-type]
-        jaccard=float(jaccard),  # type: ignore[arg-type]
-        containment=float(containment),  # type: ignore[arg-type]
-        source_containment=float(source_containment),  # type: ignore[arg-type]
-        confidence=float(confidence),  # type: ignore[arg-type]
-        basis=DirectionBasis(basis),
-        evidence=tuple(Span(*span) for span in json.loads(str(evidence))),
+        document_id=document_id,
+        source_id=source_id,
+        relation=_RELATIONS[relation],
+        score=score,
+        jaccard=jaccard,
+        containment=containment,
+        source_containment=source_containment,
+        confidence=confidence,
+        basis=_BASES[basis],
+        evidence=tuple(Span(*span) for span in json.loads(evidence)),
         suppressed=bool(suppressed),
-        pairwise=None if pairwise is None else _pairwise_from_json(str(pairwise)),
+        pairwise=None if pairwise is None else _pairwise_from_json(pairwise),
     )
 
 
 def _pairwise_from_json(text: str) -> PairwiseDirection:
     source_id, basis, confidence = json.loads(text)
-    return PairwiseDirection(source_id=source_id, basis=DirectionBasis(basis), confidence=confidence)
+    return PairwiseDirection(source_id=source_id, basis=_BASES[basis], confidence=confidence)
 
 
 def _stored_document(row: tuple[Any, ...]) -> StoredDocument:
