@@ -44,11 +44,10 @@ def weigh(a: SentenceIndex, b: SentenceIndex) -> SentenceWeights:
     """
     vocabulary_a, stems_a, starts_a = _numbered(a)
     vocabulary_b, stems_b, starts_b = _numbered(b)
-    shared = vocabulary_a.keys() & vocabulary_b.keys()
-    if not shared:
+    # Each of a's stems as b numbers it, -1 where b lacks it: one look-up per stem, in a's numbering order.
+    to_b = _int64s([vocabulary_b.get(stem, -1) for stem in vocabulary_a])
+    if not len(to_b) or to_b.max() < 0:
         return _NOTHING_SHARED
-    to_b = np.full(len(vocabulary_a), -1, dtype=np.int64)
-    to_b[[vocabulary_a[stem] for stem in shared]] = [vocabulary_b[stem] for stem in shared]
     sentences = weighing_sentences(a, b)
     weights_a, weights_b, rows_a, rows_b, cosines = _weighed(
         stems_a, starts_a, len(vocabulary_a), stems_b, starts_b, len(vocabulary_b), to_b, sentences
@@ -95,13 +94,13 @@ def _rows(rows: Sequence[int]) -> _Ints:
 
 
 def _numbered(text: SentenceIndex) -> tuple[dict[str, int], _Ints, _Ints]:
-    """Return the text's stem numbers (SentenceIndex.stem_numbers) as arrays."""
+    """Return the text's stem numbers (SentenceIndex.stem_numbers) as numpy arrays over the same memory."""
     vocabulary, numbers, starts = text.stem_numbers
-    # Through array.array: numpy's constructor inspects each element of a list, which took as long as the numbering.
-    return vocabulary, _int64s(numbers), _int64s(starts)
+    return vocabulary, np.frombuffer(numbers, dtype=np.int64), np.frombuffer(starts, dtype=np.int64)
 
 
 def _int64s(values: list[int]) -> _Ints:
+    # Through array.array: numpy's constructor inspects each element of a list, which took as long as the numbering.
     return np.frombuffer(array.array("q", values), dtype=np.int64)
 
 
