@@ -506,6 +506,10 @@ def _runs(pairs: list[tuple[int, int]], gap: int) -> list[list[tuple[int, int]]]
 
 def _longest_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Return the longest run of `pairs` (sorted) rising on both rows; of equally long ones, the first found."""
+    if all(i0 < i and j0 < j for (i0, j0), (i, j) in itertools.pairwise(pairs)):
+        # All of them, as the search below finds: the seeds of a copy, each sentence matched once, in order.
+        # The search takes time in the square of their number, and most runs of seeds are these.
+        return list(pairs)
     lengths: list[int] = []
     previous: list[int] = []
     for index, (i, j) in enumerate(pairs):
