@@ -150,9 +150,11 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
         return published_a > published_b, DirectionBasis.PUBLISHED_AT, 0.95
     ranges_a = [(f.a_start, f.a_end) for f in alignment.fragments]
     ranges_b = [(f.b_start, f.b_end) for f in alignment.fragments]
-    affinity_a, affinity_b = context_affinity(a.sentences, ranges_a), context_affinity(b.sentences, ranges_b)
     # Reused text continues the topic of the text around it in its source, and is a foreign body
-    # where it was inserted: a page that embeds a wire story, a compilation of sources.
+    # where it was inserted: a page that embeds a wire story, a compilation of sources. (b's is not
+    # measured when a's cannot be: a copy of a whole text has nothing around it.)
+    affinity_a = context_affinity(a.sentences, ranges_a)
+    affinity_b = None if affinity_a is None else context_affinity(b.sentences, ranges_b)
     if affinity_a is not None and affinity_b is not None and abs(affinity_a - affinity_b) >= AFFINITY_MARGIN:
         return affinity_a < affinity_b, DirectionBasis.CONTEXT, 0.5 + min(0.45, abs(affinity_a - affinity_b))
     # A summary restates a longer stretch of its source in fewer sentences, so it is the derived text,
@@ -188,9 +190,11 @@ def context_affinity(text: SentenceIndex, ranges: list[tuple[int, int]]) -> floa
         [(max(0, start - CONTEXT_WORDS), start) for start, _ in ranges]
         + [(end, min(len(text.word_stems), end + CONTEXT_WORDS)) for _, end in ranges]
     )
-    inside_stems = _content_stems(text, inside)
     around_stems = _content_stems(text, _without(around, inside))
-    if sum(around_stems.values()) < MIN_CONTEXT_CONTENT_WORDS or not inside_stems:
+    if sum(around_stems.values()) < MIN_CONTEXT_CONTENT_WORDS:
+        return None
+    inside_stems = _content_stems(text, inside)
+    if not inside_stems:
         return None
     return _rounded(_cosine(inside_stems, around_stems))
 
