@@ -7,6 +7,7 @@ signer, and that it prints the figures and targets its README promises.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import bench_copies, bench_ingest, bench_merges, bench_query, bench_signatures, corpus
+from bench import bench_copies, bench_ingest, bench_merges, bench_query, bench_signatures, bench_verify, corpus
 from bench.corpus import GeneratedDocument, Kind, Shares, generate
 from bench.ingestion import Batch, batches_of, ingest
 from bench.report import Report
@@ -104,6 +105,23 @@ def test_signature_benchmark_verifies_and_prints_medians_and_ratios(capsys: pyte
     assert "ours: sign_text" in printed
     assert "(a) same features vs sign_text" in printed
     assert "target ≥ 10x (aim 20x)" in printed
+
+
+def test_verification_benchmark_times_each_kind_of_pair_and_counts_those_found_related(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = bench_verify.main(["--documents", "60", "--rounds", "1"])
+
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert "analyse a text (profile_text)" in printed
+    for kind in ("copy", "excerpt", "rewrite", "unrelated", "all pairs"):
+        assert f"compare analysed texts, {kind}" in printed
+    # Every planted copy is verified as related to its original, and no two consecutive originals are.
+    copies = re.search(r"copy +(\d+) of (\d+)", printed)
+    assert copies is not None
+    assert copies.group(1) == copies.group(2) != "0"
+    assert re.search(r"unrelated +0 of [1-9]", printed)
 
 
 def test_ingest_benchmark_runs_both_pipelines_and_checks_links(capsys: pytest.CaptureFixture[str]) -> None:
