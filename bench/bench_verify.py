@@ -7,8 +7,8 @@ many pairs of two originals written one after the other (same language and topic
 candidate is).
 
 Each text is analysed (`profile_text`: tokens, sentences, their index) and each pair compared (`compare_profiles`
-with the compiled weights the workers use, on texts analysed beforehand, as the workers' cache holds them), in an
-order that rotates between rounds; each is measured `--rounds` times and its fastest kept (the machine is shared and
+with the compiled weights the workers use, on texts analysed beforehand, as the workers' cache holds them); each
+is measured `--rounds` times and its fastest kept (`bench_signatures.time_paths`) (the machine is shared and
 noisy). The figures are medians in microseconds, with how many pairs of each kind were found related.
 
     python -m bench.bench_verify --documents 2000
@@ -17,14 +17,13 @@ noisy). The figures are medians in microseconds, with how many pairs of each kin
 from __future__ import annotations
 
 import argparse
-import functools
 import itertools
 import statistics
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Final
 
+from bench.bench_signatures import time_paths
 from bench.corpus import Kind, generate
 from bench.report import Report
 from server.adapters import compiled_weights
@@ -33,18 +32,6 @@ from server.domain.comparison import TextProfile, compare_profiles, profile_text
 _DESCRIPTION: Final = "Time analysing texts and comparing them with their candidates, on generated related pairs."
 # Unrelated pairs are the unrelated kind's name in the figures; the other kinds are the corpus's.
 UNRELATED: Final = "unrelated"
-
-
-def fastest(runs: Sequence[Callable[[], object]], rounds: int) -> list[float]:
-    """Return each run's fastest time over `rounds`, in seconds, starting each round at another run."""
-    best = [float("inf")] * len(runs)
-    for round_number in range(rounds):
-        shift = round_number * len(runs) // max(1, rounds)
-        for index in [*range(shift, len(runs)), *range(shift)]:
-            started = time.perf_counter()
-            runs[index]()
-            best[index] = min(best[index], time.perf_counter() - started)
-    return best
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -73,14 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Compiled code loads from numba's cache on first use, and a profile makes its shingles on first use: both once.
     found = {pair: compare_profiles(profiles[pair[1]], profiles[pair[2]], compiled_weights.weigh) for pair in pairs}
 
-    analyses = fastest([functools.partial(profile_text, document.text) for document in documents], arguments.rounds)
-    comparisons = fastest(
-        [
-            functools.partial(compare_profiles, profiles[derived], profiles[source], compiled_weights.weigh)
-            for _, derived, source in pairs
-        ],
+    texts = [document.text for document in documents]
+    analysed = [(profiles[derived], profiles[source]) for _, derived, source in pairs]
+    analyses = time_paths({"analyse": lambda index: profile_text(texts[index])}, len(texts), arguments.rounds)[
+        "analyse"
+    ]
+    comparisons = time_paths(
+        {"compare": lambda index: compare_profiles(*analysed[index], compiled_weights.weigh)},
+        len(pairs),
         arguments.rounds,
-    )
+    )["compare"]
     words = statistics.median(len(profiles[document.id].tokens) for document in documents)
     report.line(
         f"corpus: {len(documents)} documents (seed {arguments.seed}), median {words:.0f} words; {len(pairs)} pairs; "
