@@ -41,8 +41,10 @@ def test_sigterm_reports_not_serving_finishes_in_flight_calls_and_loses_nothing(
     server_process.arguments = ["--grace-seconds", "30"]
     address = server_process.start()
     early = _documents("early", 5, 20, seed=1)
-    # A batch that takes the server seconds to ingest, so that it is in flight when SIGTERM arrives.
-    slow_batch = _documents("slow", 40, 300, seed=2)
+    # A batch that takes the server seconds to ingest, so that it is in flight when SIGTERM arrives: 40 of these
+    # documents took 1.4-1.7 s on the 2-core development machine once comparisons got cheaper, too close to the
+    # second waited below; 100 took 6.7 s.
+    slow_batch = _documents("slow", 100, 300, seed=2)
     with DedupClient(address) as client:
         client.ingest(early)
 
