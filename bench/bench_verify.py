@@ -30,7 +30,7 @@ from server.adapters import compiled_weights
 from server.domain.comparison import TextProfile, compare_profiles, profile_text
 
 _DESCRIPTION: Final = "Time analysing texts and comparing them with their candidates, on generated related pairs."
-# Unrelated pairs are the unrelated kind's name in the figures; the other kinds are the corpus's.
+# The figures' name for pairs of two consecutive originals, beside the corpus's kinds of reuse.
 UNRELATED: Final = "unrelated"
 
 
@@ -61,14 +61,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     found = {pair: compare_profiles(profiles[pair[1]], profiles[pair[2]], compiled_weights.weigh) for pair in pairs}
 
     texts = [document.text for document in documents]
-    analysed = [(profiles[derived], profiles[source]) for _, derived, source in pairs]
-    analyses = time_paths({"analyse": lambda index: profile_text(texts[index])}, len(texts), arguments.rounds)[
-        "analyse"
-    ]
+    profile_pairs = [(profiles[derived], profiles[source]) for _, derived, source in pairs]
+    rounds = arguments.rounds
+    analyses = time_paths({"analyse": lambda index: profile_text(texts[index])}, len(texts), rounds)["analyse"]
     comparisons = time_paths(
-        {"compare": lambda index: compare_profiles(*analysed[index], compiled_weights.weigh)},
-        len(pairs),
-        arguments.rounds,
+        {"compare": lambda index: compare_profiles(*profile_pairs[index], compiled_weights.weigh)}, len(pairs), rounds
     )["compare"]
     words = statistics.median(len(profiles[document.id].tokens) for document in documents)
     report.line(
