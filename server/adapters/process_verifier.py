@@ -19,6 +19,7 @@ from typing import Final
 
 from server.domain.alignment import Weigher, weigh
 from server.domain.model import Comparison
+from server.domain.tokenization import Tokenizer, tokenize
 from server.domain.verification import LocalVerifier, VerificationJob
 
 _LOGGER = logging.getLogger(__name__)
@@ -45,12 +46,12 @@ _worker_verifier: LocalVerifier | None = None
 _jobs_since_collection = 0
 
 
-def _start_worker(server_pid: int, weigher: Weigher) -> None:
+def _start_worker(server_pid: int, weigher: Weigher, tokenizer: Tokenizer) -> None:
     global _worker_verifier
     # Ctrl-C reaches the whole process group; the server shuts the pool down itself, after in-flight calls.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
-    _worker_verifier = LocalVerifier(weigher=weigher)
+    _worker_verifier = LocalVerifier(weigher=weigher, tokenizer=tokenizer)
     # Paid here, while the server waits for its workers to start, not by the first request.
     _worker_verifier.warm_up()
     threading.Thread(target=_exit_with_server, args=(server_pid,), name="server-watch", daemon=True).start()
@@ -111,18 +112,19 @@ class ProcessVerifier:
     enough to keep every worker busy hold an ingest back until they thin out; the server's request threads
     bound how many there can be. A query that finds workers idle is cut into one share of its candidates each.
 
-    `weigher` is passed to each worker's LocalVerifier; it must be a module-level function, which is sent to
-    the workers by name.
+    `weigher` and `tokenizer` are passed to each worker's LocalVerifier; they must be module-level functions,
+    which are sent to the workers by name.
 
     A worker that dies (killed, out of memory) breaks the pool; the tasks it held are run again once in a
     fresh pool, and only a second failure reaches the caller.
     """
 
-    def __init__(self, workers: int, weigher: Weigher = weigh) -> None:
+    def __init__(self, workers: int, weigher: Weigher = weigh, tokenizer: Tokenizer = tokenize) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
         self._workers = workers
         self._weigher = weigher
+        self._tokenizer = tokenizer
         self._lock = threading.Lock()
         self._pool = self._new_pool()
         self._closed = False
@@ -233,7 +235,7 @@ class ProcessVerifier:
             max_workers=self._workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(os.getpid(), self._weigher),
+            initargs=(os.getpid(), self._weigher, self._tokenizer),
         )
 
 

@@ -22,7 +22,7 @@ from server.domain.alignment import (
 )
 from server.domain.model import Comparison, DirectionBasis, Document, Relation, Span
 from server.domain.passages import SHINGLE_WORDS
-from server.domain.tokenization import TokenizedText, tokenize
+from server.domain.tokenization import TokenizedText, Tokenizer, tokenize
 
 # Two texts are related when one aligned fragment stands on its own (alignment.STANDALONE_SEEDS seed sentences
 # holding alignment.STANDALONE_WORDS words on each side, a sentence or two), or when the alignment covers at
@@ -75,8 +75,10 @@ class TextProfile:
         return shingle_set(self.tokens.words, SHINGLE_WORDS)
 
 
-def profile_text(text: str, document: Document | None = None, sequence: int | None = None) -> TextProfile:
-    tokens = tokenize(text)
+def profile_text(
+    text: str, document: Document | None = None, sequence: int | None = None, tokenizer: Tokenizer = tokenize
+) -> TextProfile:
+    tokens = tokenizer(text)
     return TextProfile(index_sentences(tokens), document, sequence)
 
 

@@ -6,9 +6,9 @@ import bisect
 import itertools
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 # Scripts written without spaces between words: each character is a token, so that copies in these
 # scripts still share shingles (a whole run of Han characters would otherwise be one giant "word").
@@ -226,29 +226,31 @@ class Sentence:
     token_end: int
 
 
+class TokenSpans(Protocol):
+    """Where each token of a tokenized text stands in the original text, in code points."""
+
+    def span(self, index: int) -> tuple[int, int]: ...
+
+    def spans(self) -> list[tuple[int, int]]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TokenizedText:
     """A text cut into normalised word tokens and sentences, which can tell each token's span in the original.
 
-    Tokens of boilerplate lines are already dropped. Spans are found when asked for, from the kept lines of
-    `masked` (the text with links and handles blanked out, the same length as the text): a comparison needs
-    the spans of a few fragment ends, and finding every token's span up front cost a third of cutting a text.
+    Tokens of boilerplate lines are already dropped.
     """
 
     words: tuple[str, ...]
     sentences: tuple[Sentence, ...]
-    masked: str
-    lines: tuple[TokenLine, ...]
+    token_spans: TokenSpans
 
     def __len__(self) -> int:
         return len(self.words)
 
     def token_span(self, index: int) -> tuple[int, int]:
         """Return token `index`'s span in code points of the original text."""
-        line = self.lines[bisect.bisect_right(self.lines, index, key=_first_token) - 1]
-        matches = _TOKEN_PATTERN.finditer(self.masked, line.start, line.end)
-        match = next(itertools.islice(matches, index - line.first_token, None))
-        return match.start(), match.end()
+        return self.token_spans.span(index)
 
     def char_span(self, token_start: int, token_end: int) -> tuple[int, int]:
         """Return the original-text span covering tokens `[token_start, token_end)`."""
@@ -257,13 +259,46 @@ class TokenizedText:
     @property
     def starts(self) -> tuple[int, ...]:
         """Where each token starts in the original text (every span found: for checks, not for comparisons)."""
-        return tuple(start for start, _ in self._spans())
+        return tuple(start for start, _ in self.token_spans.spans())
 
     @property
     def ends(self) -> tuple[int, ...]:
-        return tuple(end for _, end in self._spans())
+        return tuple(end for _, end in self.token_spans.spans())
 
-    def _spans(self) -> list[tuple[int, int]]:
+
+@dataclass(frozen=True, slots=True)
+class TokenOffsets:
+    """Token spans known up front, as the compiled tokenizer finds them: token i is `[starts[i], ends[i])`."""
+
+    starts: Sequence[int]
+    ends: Sequence[int]
+
+    def span(self, index: int) -> tuple[int, int]:
+        return self.starts[index], self.ends[index]
+
+    def spans(self) -> list[tuple[int, int]]:
+        return [self.span(index) for index in range(len(self.starts))]
+
+
+@dataclass(frozen=True, slots=True)
+class _LineSpans:
+    """Token spans found when asked for, from the kept lines of `masked`.
+
+    `masked` is the text with links and handles blanked out, the same length as the text. A comparison needs
+    the spans of a few fragment ends, and finding every token's span up front cost a third of cutting a text
+    in Python.
+    """
+
+    masked: str
+    lines: tuple[TokenLine, ...]
+
+    def span(self, index: int) -> tuple[int, int]:
+        line = self.lines[bisect.bisect_right(self.lines, index, key=_first_token) - 1]
+        matches = _TOKEN_PATTERN.finditer(self.masked, line.start, line.end)
+        match = next(itertools.islice(matches, index - line.first_token, None))
+        return match.start(), match.end()
+
+    def spans(self) -> list[tuple[int, int]]:
         return [
             match.span() for line in self.lines for match in _TOKEN_PATTERN.finditer(self.masked, line.start, line.end)
         ]
@@ -334,6 +369,10 @@ def words_may_differ_since(version: int, text: str) -> bool:
     return version < TOKENIZATION_VERSION and _CONTINUED_LINE.search(text) is not None
 
 
+# What cuts a text: `tokenize`, or a faster implementation of it (the compiled tokenizer).
+Tokenizer = Callable[[str], TokenizedText]
+
+
 def tokenize(text: str) -> TokenizedText:
     r"""Cut `text` into normalised word tokens and sentences, dropping boilerplate lines.
 
@@ -361,19 +400,35 @@ def tokenize(text: str) -> TokenizedText:
     if not lines:
         lines = [_scanned_line(masked, 0, len(masked), sentence_ends, tokens)]
     words: list[str] = []
-    sentences: list[Sentence] = []
     kept: list[TokenLine] = []
     for line in lines:
         kept.append(TokenLine(line.start, line.end, len(words)))
-        line_sentences: list[Sentence] = []
         for piece in line.pieces:
-            # Unpunctuated text still yields comparable units: a piece is cut every MAX_SENTENCE_WORDS words.
-            for offset in range(0, len(piece), MAX_SENTENCE_WORDS):
-                first = len(words)
-                words.extend(piece[offset : offset + MAX_SENTENCE_WORDS])
-                line_sentences.append(Sentence(first, len(words)))
+            words.extend(piece)
+    return TokenizedText(
+        tuple(words),
+        sentences_of([[len(piece) for piece in line.pieces] for line in lines]),
+        _LineSpans(masked, tuple(kept)),
+    )
+
+
+def sentences_of(lines: Iterable[Iterable[int]]) -> tuple[Sentence, ...]:
+    """Return the sentences of a text's kept words, given as the word counts of each line's pieces, in order.
+
+    A piece is the run of a line's words between two sentence ends. Unpunctuated text still yields comparable
+    units: a piece is cut every MAX_SENTENCE_WORDS words. Then each line's short sentences are merged.
+    """
+    sentences: list[Sentence] = []
+    first = 0
+    for piece_words in lines:
+        line_sentences: list[Sentence] = []
+        for words in piece_words:
+            for offset in range(0, words, MAX_SENTENCE_WORDS):
+                end = first + min(MAX_SENTENCE_WORDS, words - offset)
+                line_sentences.append(Sentence(first, end))
+                first = end
         sentences.extend(_merge_short(line_sentences))
-    return TokenizedText(tuple(words), tuple(sentences), masked, tuple(kept))
+    return tuple(sentences)
 
 
 def _blank(link: re.Match[str]) -> str:

@@ -11,6 +11,7 @@ from typing import Final
 from server.domain.alignment import Weigher, weigh
 from server.domain.comparison import TextProfile, compare_profiles, profile_text
 from server.domain.model import Comparison, Document
+from server.domain.tokenization import Tokenizer, tokenize
 
 # Analysed texts of stored documents are cached: verifying a candidate needs its tokens, and the
 # same popular sources come up again and again while a news cycle is ingested. An analysis of a
@@ -63,7 +64,7 @@ class LocalVerifier:
     """Runs verification jobs one after another in this process, keeping recent analyses.
 
     `weigher` weighs the sentences of the two texts of each comparison (alignment.weigh, or a faster
-    implementation of it).
+    implementation of it), and `tokenizer` cuts each text (tokenization.tokenize, or a faster one).
 
     Thread-safe: concurrent jobs may analyse the same text twice, but never corrupt the cache.
 
@@ -74,9 +75,12 @@ class LocalVerifier:
     'DUPLICATE'
     """
 
-    def __init__(self, cache_size: int = PROFILE_CACHE_SIZE, weigher: Weigher = weigh) -> None:
+    def __init__(
+        self, cache_size: int = PROFILE_CACHE_SIZE, weigher: Weigher = weigh, tokenizer: Tokenizer = tokenize
+    ) -> None:
         self._cache_size = cache_size
         self._weigher = weigher
+        self._tokenizer = tokenizer
         self._profiles: OrderedDict[tuple[str, int], TextProfile] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -102,7 +106,7 @@ class LocalVerifier:
                 if cached is not None:
                     self._profiles.move_to_end(key)
                     return cached
-        profile = profile_text(item.text, item.document, item.sequence)
+        profile = profile_text(item.text, item.document, item.sequence, self._tokenizer)
         if key is not None:
             with self._lock:
                 self._profiles[key] = profile
