@@ -16,7 +16,7 @@ import xxhash
 
 # The domain's patterns are private to it; the kernel re-implements them, so it reads their parts from the
 # domain and checks the whole (`IMPLEMENTS_DOMAIN_PATTERNS`), rather than keep copies that could drift apart.
-from server.domain.tokenization import _TOKEN_PATTERN, _UNSPACED_SCRIPTS, _URL_PATTERN, normalise_word
+from server.domain.tokenization import _SENTENCE_END, _TOKEN_PATTERN, _UNSPACED_SCRIPTS, _URL_PATTERN, normalise_word
 
 # The two patterns the kernel implements by hand. A token is a half-width katakana letter with its optional
 # sound mark, or one character of a script written without spaces, or a run of the other word characters.
@@ -31,6 +31,18 @@ IMPLEMENTS_DOMAIN_PATTERNS: Final = (
     and _TOKEN_PATTERN.flags == re.UNICODE
     and _URL_PATTERN.pattern == LINK_PATTERN
     and _URL_PATTERN.flags == re.UNICODE | re.IGNORECASE
+)
+# The sentence ends the kernel finds for the compiled tokenizer (`_ends_sentence`): a stop with closing quotes or
+# brackets before white space and then neither white space nor a-z, a CJK stop, or a stop glued between a
+# lower-case word and a capitalised one.
+_CJK_STOP_CHARACTERS: Final = "\u3002\uff01\uff1f"
+SENTENCE_END_PATTERN: Final = (
+    f"(?=[.!?{_CJK_STOP_CHARACTERS}])"
+    f"(?:[.!?{_CJK_STOP_CHARACTERS}][\"'\u201d\u2019)\\]]*(?=\\s+[\"'\u201c\u2018(\\[]?[^\\sa-z])"
+    f"|[{_CJK_STOP_CHARACTERS}]|(?<=[a-z][a-z])[.!?](?=[A-Z][a-z]))"
+)
+IMPLEMENTS_DOMAIN_SENTENCE_ENDS: Final = (
+    _SENTENCE_END.pattern == SENTENCE_END_PATTERN and _SENTENCE_END.flags == re.UNICODE
 )
 
 # Bits of the per-code-point class table (`CharacterTables.classes`).
@@ -74,6 +86,14 @@ _LOWER_A_BYTE: Final = 0x61
 _LOWER_Z_BYTE: Final = 0x7A
 _CARRIAGE_RETURN: Final = 0x0D
 _LINE_FEED: Final = 0x0A
+_UPPER_A_BYTE: Final = 0x41
+_UPPER_Z_BYTE: Final = 0x5A
+_FULL_STOP: Final = 0x2E
+_EXCLAMATION: Final = 0x21
+_QUESTION: Final = 0x3F
+_CJK_FULL_STOP: Final = 0x3002
+_FULL_WIDTH_EXCLAMATION: Final = 0xFF01
+_FULL_WIDTH_QUESTION: Final = 0xFF1F
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +354,80 @@ def _continues_line(text: npt.NDArray[np.uint8], start: int, classes: npt.NDArra
     return not (classes[text[start]] & LINK_START and _link_end(text, start, classes) > start)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _masked_at(text: npt.NDArray[np.uint8], position: int, classes: npt.NDArray[np.uint8]) -> tuple[int, int]:
+    # The code point at `position` as the domain's masked text has it, and where it ends: a link or handle is
+    # blanked to spaces, so it reads as one space that ends where the link does.
+    code_point, width = _decode(text, position)
+    if classes[code_point] & LINK_START:
+        link_end = _link_end(text, position, classes)
+        if link_end > position:
+            return _SPACE_BYTE, link_end
+    return code_point, position + width
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _ends_sentence(
+    text: npt.NDArray[np.uint8],
+    position: int,
+    code_point: int,
+    before: int,
+    before_that: int,
+    classes: npt.NDArray[np.uint8],
+) -> bool:
+    # Whether the domain's sentence-end pattern (`_SENTENCE_END`) matches at the stop `code_point`, which starts at
+    # `position` outside any link, with `before` and `before_that` the two masked code points ahead of it. Only
+    # whether an end lies between two tokens matters, not where it ends: no end falls inside a token.
+    size = text.shape[0]
+    ascii_stop = code_point in (_FULL_STOP, _EXCLAMATION, _QUESTION)
+    cjk_stop = code_point in (_CJK_FULL_STOP, _FULL_WIDTH_EXCLAMATION, _FULL_WIDTH_QUESTION)
+    if not (ascii_stop or cjk_stop):
+        return False
+    if cjk_stop:
+        return True  # the second alternative: a CJK stop ends a sentence wherever it stands
+    # The first alternative: closing quotes or brackets, white space, then neither white space nor a-z (an opening
+    # quote or bracket before the a-z letter changes nothing: it is neither itself).
+    after, width = _decode(text, position + 1) if position + 1 < size else (0, 0)
+    next_position = position + 1
+    while next_position < size and _is_closer(after):
+        next_position += width
+        if next_position < size:
+            after, width = _decode(text, next_position)
+    spaced = next_position
+    while spaced < size:
+        masked, spaced_end = _masked_at(text, spaced, classes)
+        if not classes[masked] & SPACE:
+            break
+        spaced = spaced_end
+    if spaced > next_position and spaced < size:
+        following, _ = _masked_at(text, spaced, classes)
+        if not _LOWER_A_BYTE <= following <= _LOWER_Z_BYTE:
+            return True
+    # The third alternative: a stop glued between a lower-case word and a capitalised one ("world.Directions").
+    if not (_LOWER_A_BYTE <= before <= _LOWER_Z_BYTE and _LOWER_A_BYTE <= before_that <= _LOWER_Z_BYTE):
+        return False
+    if position + 2 >= size:
+        return False
+    capital, capital_end = _masked_at(text, position + 1, classes)
+    if not _UPPER_A_BYTE <= capital <= _UPPER_Z_BYTE or capital_end >= size:
+        return False
+    lower, _ = _masked_at(text, capital_end, classes)
+    return _LOWER_A_BYTE <= lower <= _LOWER_Z_BYTE
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _is_closer(code_point: int) -> bool:
+    # A character of the domain's `_CLOSERS`: straight and curly closing quotes, and closing brackets.
+    return (
+        code_point == 0x22
+        or code_point == 0x27
+        or code_point == 0x29
+        or code_point == 0x5D
+        or code_point == 0x201D
+        or code_point == 0x2019
+    )
+
+
 @numba.njit(cache=True, nogil=True)
 def _scan_tokens(
     text: npt.NDArray[np.uint8],
@@ -342,12 +436,26 @@ def _scan_tokens(
     folded: npt.NDArray[np.uint8],
     expansion: int,
     min_line_words: int,
-) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.int64], npt.NDArray[np.int64], int]:
+) -> tuple[
+    npt.NDArray[np.uint8],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    int,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+    bool,
+]:
     """Return the normal forms of the words `tokenize` keeps, as `words[starts[i]:ends[i]]`, and their count.
 
     Links and handles are skipped as the domain masks them; a line with fewer than `min_line_words`
     tokens is dropped unless every line is. The count is -1 when a kept token has a character whose
     normal form depends on its neighbours, or is not tabled (`CharacterTables`).
+
+    Then, for each kept token: its span in code points of the text (`char_starts`, `char_ends`); whether a
+    sentence ends between it and the token before (`after_sentence_end`, the domain's `_SENTENCE_END`); whether
+    it is the first of its line (`starts_line`, meaningful only when some line was kept: the last value).
     """
     size = text.shape[0]
     words = np.empty(size * expansion + 1, dtype=np.uint8)
@@ -356,6 +464,10 @@ def _scan_tokens(
     starts = np.empty(size // 2 + 1, dtype=np.int64)
     ends = np.empty(size // 2 + 1, dtype=np.int64)
     unfolded = np.zeros(size // 2 + 1, dtype=np.bool_)
+    char_starts = np.empty(size // 2 + 1, dtype=np.int64)
+    char_ends = np.empty(size // 2 + 1, dtype=np.int64)
+    after_sentence_end = np.zeros(size // 2 + 1, dtype=np.bool_)
+    starts_line = np.zeros(size // 2 + 1, dtype=np.bool_)
     count = 0  # tokens stored
     kept = 0  # tokens of content lines, moved to the front as each such line ends
     any_kept = False
@@ -364,7 +476,12 @@ def _scan_tokens(
     run_unfolded = False
     written = 0
     position = 0
+    character = 0  # code points before `position`
+    before = 0  # the two masked code points before `position`, for the sentence-end pattern's look-behind
+    before_that = 0
+    sentence_ended = False  # a sentence end since the last token
     while position <= size:
+        characters = 1
         if position == size:
             code_point, width, kind = 0, 1, LINE_BREAK  # the end of the text ends its last line
         else:
@@ -375,11 +492,18 @@ def _scan_tokens(
                 if link_end > position:
                     kind = 0
                     width = link_end - position
+                    characters = 0
+                    for offset in range(position, link_end):
+                        characters += text[offset] & 0xC0 != 0x80
+                    code_point = _SPACE_BYTE
             if kind & RUN:
                 if not in_run:
                     in_run = True
                     run_unfolded = False
                     starts[count] = written
+                    char_starts[count] = character
+                    after_sentence_end[count] = sentence_ended
+                    sentence_ended = False
                 if code_point < 0x80:
                     words[written] = _lower(text[position])
                     written += 1
@@ -390,9 +514,12 @@ def _scan_tokens(
                 else:
                     run_unfolded = True
                 position += width
+                character += 1
+                before_that, before = before, code_point
                 continue
         if in_run:
             ends[count] = written
+            char_ends[count] = character
             unfolded[count] = run_unfolded
             count += 1
             in_run = False
@@ -404,6 +531,10 @@ def _scan_tokens(
                     written += 1
             ends[count] = written
             unfolded[count] = ends[count] == starts[count]
+            char_starts[count] = character
+            char_ends[count] = character + 1
+            after_sentence_end[count] = sentence_ended
+            sentence_ended = False
             count += 1
         elif kind & KANA:
             # The sound mark joins the letter; the pair's normal form is a composed character, not tabled.
@@ -411,30 +542,42 @@ def _scan_tokens(
                 next_code_point, next_width = _decode(text, position + width)
                 if classes[next_code_point] & KANA_MARK:
                     width += next_width
+                    characters = 2
             starts[count] = written
             ends[count] = written
             unfolded[count] = True
+            char_starts[count] = character
+            char_ends[count] = character + characters
+            after_sentence_end[count] = sentence_ended
+            sentence_ended = False
             count += 1
         elif kind & LINE_BREAK:
             if text[position] == _CARRIAGE_RETURN and position + 1 < size and text[position + 1] == _LINE_FEED:
                 width = 2  # one line break, as str.splitlines reads it
-            if _continues_line(text, position + width, classes):
-                position += width
-                continue
-            if count - line_start >= min_line_words:
-                starts[kept : kept + count - line_start] = starts[line_start:count]
-                ends[kept : kept + count - line_start] = ends[line_start:count]
-                unfolded[kept : kept + count - line_start] = unfolded[line_start:count]
-                kept += count - line_start
-                any_kept = True
-            if any_kept:
-                count = kept
-            line_start = count
+                characters = 2
+            if not _continues_line(text, position + width, classes):
+                if count - line_start >= min_line_words:
+                    starts[kept : kept + count - line_start] = starts[line_start:count]
+                    ends[kept : kept + count - line_start] = ends[line_start:count]
+                    unfolded[kept : kept + count - line_start] = unfolded[line_start:count]
+                    char_starts[kept : kept + count - line_start] = char_starts[line_start:count]
+                    char_ends[kept : kept + count - line_start] = char_ends[line_start:count]
+                    after_sentence_end[kept : kept + count - line_start] = after_sentence_end[line_start:count]
+                    starts_line[kept] = True
+                    kept += count - line_start
+                    any_kept = True
+                if any_kept:
+                    count = kept
+                line_start = count
+        elif kind == 0 and not sentence_ended:
+            sentence_ended = _ends_sentence(text, position, code_point, before, before_that, classes)
         position += width
+        character += characters
+        before_that, before = before, code_point
     for token in range(count):
         if unfolded[token]:
-            return words, starts, ends, -1
-    return words, starts, ends, count
+            return words, starts, ends, -1, char_starts, char_ends, after_sentence_end, starts_line, any_kept
+    return words, starts, ends, count, char_starts, char_ends, after_sentence_end, starts_line, any_kept
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -492,7 +635,9 @@ def sign_utf8(
     `tokens = tokenize(text)`. When `_scan_tokens` turns the text down, there are no rows and the flag is False.
     """
     num_perm = a.shape[0]
-    words, starts, ends, count = _scan_tokens(text, classes, folded_offsets, folded, expansion, min_line_words)
+    words, starts, ends, count, _, _, _, _, _ = _scan_tokens(
+        text, classes, folded_offsets, folded, expansion, min_line_words
+    )
     if count < 0:
         return np.empty((0, num_perm), dtype=np.uint32), False
     # The kept words joined by spaces, so that every shingle is a slice: no copying per shingle.
