@@ -16,7 +16,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
-from server.adapters import compiled_weights
+from server.adapters import compiled_tokenizer, compiled_weights
 from server.adapters.band_index import compile_kernels as compile_index_kernels
 from server.adapters.directory_lock import DirectoryLock
 from server.adapters.heap import limit_heap_arenas, map_large_blocks, release_free_heap
@@ -154,9 +154,11 @@ def _open_and_build(
         store.save_parameters(index.parameters)
     verifier: Verifier
     if settings.verify_workers:
-        verifier = ProcessVerifier(settings.verify_workers, weigher=compiled_weights.weigh)
+        verifier = ProcessVerifier(
+            settings.verify_workers, weigher=compiled_weights.weigh, tokenizer=compiled_tokenizer.tokenize
+        )
     else:
-        local_verifier = LocalVerifier(weigher=compiled_weights.weigh)
+        local_verifier = LocalVerifier(weigher=compiled_weights.weigh, tokenizer=compiled_tokenizer.tokenize)
         local_verifier.warm_up()  # as each worker does when it starts
         verifier = local_verifier
     on_failure.callback(verifier.close)
