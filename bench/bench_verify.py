@@ -6,10 +6,12 @@ alike. Pairs come from the generated corpus: each copy, excerpt and rewrite with
 many pairs of two originals written one after the other (same language and topics, unrelated: what a chance
 candidate is).
 
-Each text is analysed (`profile_text`: tokens, sentences, their index) and each pair compared (`compare_profiles`
-with the compiled weights the workers use, on texts analysed beforehand, as the workers' cache holds them); each
-is measured `--rounds` times and its fastest kept (`bench_signatures.time_paths`) (the machine is shared and
-noisy). The figures are medians in microseconds, with how many pairs of each kind were found related.
+Each text is analysed (`profile_text` with the compiled tokenizer the workers use: tokens, sentences, their index)
+and each pair compared (`compare_profiles` with the compiled weights the workers use), both on texts analysed
+beforehand, as the workers' cache holds them, and from the texts alone, as a candidate not in that cache costs
+(both analysed, then compared: what a text makes on its first comparison included). Each is measured `--rounds`
+times and its fastest kept (`bench_signatures.time_paths`) (the machine is shared and noisy). The figures are
+medians in microseconds, with how many pairs of each kind were found related.
 
     python -m bench.bench_verify --documents 2000
 """
@@ -26,7 +28,7 @@ from typing import Final
 from bench.bench_signatures import time_paths
 from bench.corpus import Kind, generate
 from bench.report import Report
-from server.adapters import compiled_weights
+from server.adapters import compiled_tokenizer, compiled_weights
 from server.domain.comparison import TextProfile, compare_profiles, profile_text
 
 _DESCRIPTION: Final = "Time analysing texts and comparing them with their candidates, on generated related pairs."
@@ -56,17 +58,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     originals = [document.id for document in documents if document.kind is Kind.ORIGINAL]
     pairs += [(UNRELATED, later, earlier) for earlier, later in itertools.pairwise(originals)][: len(pairs)]
 
-    profiles: dict[str, TextProfile] = {document.id: profile_text(document.text) for document in documents}
+    profiles: dict[str, TextProfile] = {document.id: analyse(document.text) for document in documents}
     # Compiled code loads from numba's cache on first use, and a profile makes its shingles on first use: both once.
     found = {pair: compare_profiles(profiles[pair[1]], profiles[pair[2]], compiled_weights.weigh) for pair in pairs}
 
     texts = [document.text for document in documents]
+    texts_by_id = {document.id: document.text for document in documents}
     profile_pairs = [(profiles[derived], profiles[source]) for _, derived, source in pairs]
+    text_pairs = [(texts_by_id[derived], texts_by_id[source]) for _, derived, source in pairs]
+
+    def analyse_and_compare(index: int) -> object:
+        derived, source = text_pairs[index]
+        return compare_profiles(analyse(derived), analyse(source), compiled_weights.weigh)
+
     rounds = arguments.rounds
-    analyses = time_paths({"analyse": lambda index: profile_text(texts[index])}, len(texts), rounds)["analyse"]
+    analyses = time_paths({"analyse": lambda index: analyse(texts[index])}, len(texts), rounds)["analyse"]
     comparisons = time_paths(
         {"compare": lambda index: compare_profiles(*profile_pairs[index], compiled_weights.weigh)}, len(pairs), rounds
     )["compare"]
+    from_texts = time_paths({"texts": analyse_and_compare}, len(pairs), rounds)["texts"]
     words = statistics.median(len(profiles[document.id].tokens) for document in documents)
     report.line(
         f"corpus: {len(documents)} documents (seed {arguments.seed}), median {words:.0f} words; {len(pairs)} pairs; "
@@ -81,6 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if times:
             report.figure(f"compare analysed texts, {kind}", statistics.median(times) * 1e6, "µs", digits=0)
     report.figure("compare analysed texts, all pairs", statistics.median(comparisons) * 1e6, "µs", digits=0)
+    for kind in kinds:
+        times = [seconds for pair, seconds in zip(pairs, from_texts, strict=True) if pair[0] == kind]
+        if times:
+            report.figure(f"analyse both and compare, {kind}", statistics.median(times) * 1e6, "µs", digits=0)
 
     report.heading("pairs found related")
     for kind in kinds:
@@ -89,6 +103,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             related = sum(found[pair] is not None for pair in of_kind)
             report.line(f"  {kind:<10} {related} of {len(of_kind)}")
     return 0
+
+
+def analyse(text: str) -> TextProfile:
+    """Analyse `text` as a verification worker does."""
+    return profile_text(text, tokenizer=compiled_tokenizer.tokenize)
 
 
 if __name__ == "__main__":

@@ -117,6 +117,8 @@ def test_verification_benchmark_times_each_kind_of_pair_and_counts_those_found_r
     assert "analyse a text (profile_text)" in printed
     for kind in ("copy", "excerpt", "rewrite", "unrelated", "all pairs"):
         assert f"compare analysed texts, {kind}" in printed
+    for kind in ("copy", "excerpt", "rewrite", "unrelated"):
+        assert f"analyse both and compare, {kind}" in printed
     # Every planted copy is verified as related to its original, and no two consecutive originals are.
     copies = re.search(r"copy +(\d+) of (\d+)", printed)
     assert copies is not None
