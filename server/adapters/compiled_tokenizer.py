@@ -21,7 +21,14 @@ from server.adapters.compiled_signer import (
     character_tables,
 )
 from server.domain import tokenization
-from server.domain.tokenization import MIN_CONTENT_LINE_WORDS, TokenizedText, TokenOffsets, sentences_of
+from server.domain.tokenization import (
+    MAX_SENTENCE_WORDS,
+    MIN_CONTENT_LINE_WORDS,
+    MIN_SENTENCE_WORDS,
+    Sentence,
+    TokenizedText,
+    TokenOffsets,
+)
 
 # Joins the words for one decode and one split: NUL is no word character, and no tabled normal form holds it.
 _SEPARATOR: Final = 0
@@ -53,19 +60,12 @@ def tokenize(text: str) -> TokenizedText:
     if count == 0:
         return TokenizedText((), (), TokenOffsets((), ()))
     joined = _joined_words(words, starts, ends, count).tobytes().decode("utf-8", "surrogatepass")
-    # A piece is a run of a line's words between sentence ends. When every line is boilerplate, all of them are
-    # kept as one line, as the domain does.
-    line_starts = starts_line[:count] if any_line_kept else np.zeros(count, dtype=np.bool_)
-    line_starts[0] = True
-    piece_starts = np.flatnonzero(after_sentence_end[:count] | line_starts).tolist()
-    lines: list[list[int]] = []
-    for first, end in zip(piece_starts, [*piece_starts[1:], count], strict=True):
-        if line_starts[first]:
-            lines.append([])
-        lines[-1].append(end - first)
+    sentence_starts, sentence_ends = _sentence_bounds(
+        after_sentence_end, starts_line, count, any_line_kept, MAX_SENTENCE_WORDS, MIN_SENTENCE_WORDS
+    )
     return TokenizedText(
         tuple(joined.split(chr(_SEPARATOR))),
-        sentences_of(lines),
+        tuple(map(Sentence, sentence_starts.tolist(), sentence_ends.tolist())),
         TokenOffsets(_int_array(char_starts[:count]), _int_array(char_ends[:count])),
     )
 
@@ -74,6 +74,56 @@ def _int_array(values: npt.NDArray[np.int64]) -> array.array[int]:
     # Code point offsets fit in a C int; an array of them takes half the room of the kernel's, and indexing it
     # gives Python ints.
     return array.array("i", values.astype(np.intc).tobytes())
+
+
+@numba.njit(cache=True, nogil=True)
+def _sentence_bounds(
+    after_sentence_end: npt.NDArray[np.bool_],
+    starts_line: npt.NDArray[np.bool_],
+    count: int,
+    any_line_kept: bool,
+    max_words: int,
+    min_words: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return the sentences of `count` kept words as [starts[i], ends[i]), as `tokenization.sentences_of` cuts them.
+
+    A piece is a run of a line's words between sentence ends, cut every `max_words` words; a line's sentences
+    shorter than `min_words` are merged with the next (the last with the one before: `_merge_short`). When every
+    line is boilerplate, all the words are kept as one line, as the domain does.
+    """
+    starts = np.empty(count, dtype=np.int64)
+    ends = np.empty(count, dtype=np.int64)
+    written = 0
+    line_first = 0  # the first of the current line's sentences among those written
+    pending = -1  # where a short sentence waiting to be merged with the next begins
+    piece_start = 0
+    for token in range(count + 1):
+        new_line = token == count or (token > 0 and any_line_kept and starts_line[token])
+        if token < count and not new_line and not (token > 0 and after_sentence_end[token]):
+            continue
+        # Words piece_start..token are a piece, cut into sentences of at most max_words.
+        for first in range(piece_start, token, max_words):
+            end = min(first + max_words, token)
+            start = first if pending < 0 else pending
+            if end - start < min_words:
+                pending = start
+                continue
+            starts[written] = start
+            ends[written] = end
+            written += 1
+            pending = -1
+        piece_start = token
+        if new_line:
+            if pending >= 0:
+                if written > line_first:
+                    ends[written - 1] = token
+                else:
+                    starts[written] = pending
+                    ends[written] = token
+                    written += 1
+                pending = -1
+            line_first = written
+    return starts[:written], ends[:written]
 
 
 @numba.njit(cache=True, nogil=True)
