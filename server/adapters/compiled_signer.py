@@ -1,4 +1,8 @@
-"""Numba kernels that tokenise, shingle and MinHash-sign a text in one compiled pass (MinHashSigner.sign_text)."""
+"""Numba kernels that tokenise, shingle and MinHash-sign a text in one compiled pass (MinHashSigner.sign_text).
+
+The tokenising pass (`_scan_tokens`) also finds each token's span and where sentences and lines begin, for the
+compiled tokenizer (`compiled_tokenizer.tokenize`); signing ignores those.
+"""
 
 from __future__ import annotations
 
