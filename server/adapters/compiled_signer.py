@@ -440,6 +440,7 @@ def _scan_tokens(
     folded: npt.NDArray[np.uint8],
     expansion: int,
     min_line_words: int,
+    find_sentences: bool,
 ) -> tuple[
     npt.NDArray[np.uint8],
     npt.NDArray[np.int64],
@@ -457,9 +458,10 @@ def _scan_tokens(
     tokens is dropped unless every line is. The count is -1 when a kept token has a character whose
     normal form depends on its neighbours, or is not tabled (`CharacterTables`).
 
-    Then, for each kept token: its span in code points of the text (`char_starts`, `char_ends`); whether a
-    sentence ends between it and the token before (`after_sentence_end`, the domain's `_SENTENCE_END`); whether
-    it is the first of its line (`starts_line`, meaningful only when some line was kept: the last value).
+    Then, with `find_sentences`, for each kept token: its span in code points of the text (`char_starts`,
+    `char_ends`); whether a sentence ends between it and the token before (`after_sentence_end`, the domain's
+    `_SENTENCE_END`); whether it is the first of its line (`starts_line`, meaningful only when some line was kept:
+    the last value). Signing needs none of them, and skips their bookkeeping.
     """
     size = text.shape[0]
     words = np.empty(size * expansion + 1, dtype=np.uint8)
@@ -468,10 +470,11 @@ def _scan_tokens(
     starts = np.empty(size // 2 + 1, dtype=np.int64)
     ends = np.empty(size // 2 + 1, dtype=np.int64)
     unfolded = np.zeros(size // 2 + 1, dtype=np.bool_)
-    char_starts = np.empty(size // 2 + 1, dtype=np.int64)
-    char_ends = np.empty(size // 2 + 1, dtype=np.int64)
-    after_sentence_end = np.zeros(size // 2 + 1, dtype=np.bool_)
-    starts_line = np.zeros(size // 2 + 1, dtype=np.bool_)
+    extras = size // 2 + 1 if find_sentences else 0
+    char_starts = np.empty(extras, dtype=np.int64)
+    char_ends = np.empty(extras, dtype=np.int64)
+    after_sentence_end = np.zeros(extras, dtype=np.bool_)
+    starts_line = np.zeros(extras, dtype=np.bool_)
     count = 0  # tokens stored
     kept = 0  # tokens of content lines, moved to the front as each such line ends
     any_kept = False
@@ -496,18 +499,20 @@ def _scan_tokens(
                 if link_end > position:
                     kind = 0
                     width = link_end - position
-                    characters = 0
-                    for offset in range(position, link_end):
-                        characters += text[offset] & 0xC0 != 0x80
                     code_point = _SPACE_BYTE
+                    if find_sentences:
+                        characters = 0
+                        for offset in range(position, link_end):
+                            characters += text[offset] & 0xC0 != 0x80
             if kind & RUN:
                 if not in_run:
                     in_run = True
                     run_unfolded = False
                     starts[count] = written
-                    char_starts[count] = character
-                    after_sentence_end[count] = sentence_ended
-                    sentence_ended = False
+                    if find_sentences:
+                        char_starts[count] = character
+                        after_sentence_end[count] = sentence_ended
+                        sentence_ended = False
                 if code_point < 0x80:
                     words[written] = _lower(text[position])
                     written += 1
@@ -523,7 +528,8 @@ def _scan_tokens(
                 continue
         if in_run:
             ends[count] = written
-            char_ends[count] = character
+            if find_sentences:
+                char_ends[count] = character
             unfolded[count] = run_unfolded
             count += 1
             in_run = False
@@ -535,10 +541,11 @@ def _scan_tokens(
                     written += 1
             ends[count] = written
             unfolded[count] = ends[count] == starts[count]
-            char_starts[count] = character
-            char_ends[count] = character + 1
-            after_sentence_end[count] = sentence_ended
-            sentence_ended = False
+            if find_sentences:
+                char_starts[count] = character
+                char_ends[count] = character + 1
+                after_sentence_end[count] = sentence_ended
+                sentence_ended = False
             count += 1
         elif kind & KANA:
             # The sound mark joins the letter; the pair's normal form is a composed character, not tabled.
@@ -550,10 +557,11 @@ def _scan_tokens(
             starts[count] = written
             ends[count] = written
             unfolded[count] = True
-            char_starts[count] = character
-            char_ends[count] = character + characters
-            after_sentence_end[count] = sentence_ended
-            sentence_ended = False
+            if find_sentences:
+                char_starts[count] = character
+                char_ends[count] = character + characters
+                after_sentence_end[count] = sentence_ended
+                sentence_ended = False
             count += 1
         elif kind & LINE_BREAK:
             if text[position] == _CARRIAGE_RETURN and position + 1 < size and text[position + 1] == _LINE_FEED:
@@ -564,16 +572,17 @@ def _scan_tokens(
                     starts[kept : kept + count - line_start] = starts[line_start:count]
                     ends[kept : kept + count - line_start] = ends[line_start:count]
                     unfolded[kept : kept + count - line_start] = unfolded[line_start:count]
-                    char_starts[kept : kept + count - line_start] = char_starts[line_start:count]
-                    char_ends[kept : kept + count - line_start] = char_ends[line_start:count]
-                    after_sentence_end[kept : kept + count - line_start] = after_sentence_end[line_start:count]
-                    starts_line[kept] = True
+                    if find_sentences:
+                        char_starts[kept : kept + count - line_start] = char_starts[line_start:count]
+                        char_ends[kept : kept + count - line_start] = char_ends[line_start:count]
+                        after_sentence_end[kept : kept + count - line_start] = after_sentence_end[line_start:count]
+                        starts_line[kept] = True
                     kept += count - line_start
                     any_kept = True
                 if any_kept:
                     count = kept
                 line_start = count
-        elif kind == 0 and not sentence_ended:
+        elif find_sentences and kind == 0 and not sentence_ended:
             sentence_ended = _ends_sentence(text, position, code_point, before, before_that, classes)
         position += width
         character += characters
@@ -640,7 +649,7 @@ def sign_utf8(
     """
     num_perm = a.shape[0]
     words, starts, ends, count, _, _, _, _, _ = _scan_tokens(
-        text, classes, folded_offsets, folded, expansion, min_line_words
+        text, classes, folded_offsets, folded, expansion, min_line_words, False
     )
     if count < 0:
         return np.empty((0, num_perm), dtype=np.uint32), False

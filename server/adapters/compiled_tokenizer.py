@@ -54,6 +54,7 @@ def tokenize(text: str) -> TokenizedText:
         tables.folded,
         tables.expansion,
         MIN_CONTENT_LINE_WORDS,
+        True,
     )
     if count < 0:
         return tokenization.tokenize(text)
