@@ -73,10 +73,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     rounds = arguments.rounds
     analyses = time_paths({"analyse": lambda index: analyse(texts[index])}, len(texts), rounds)["analyse"]
-    comparisons = time_paths(
-        {"compare": lambda index: compare_profiles(*profile_pairs[index], compiled_weights.weigh)}, len(pairs), rounds
-    )["compare"]
-    from_texts = time_paths({"texts": analyse_and_compare}, len(pairs), rounds)["texts"]
+    pair_times = time_paths(
+        {
+            "compare analysed texts": lambda index: compare_profiles(*profile_pairs[index], compiled_weights.weigh),
+            "analyse both and compare": analyse_and_compare,
+        },
+        len(pairs),
+        rounds,
+    )
     words = statistics.median(len(profiles[document.id].tokens) for document in documents)
     report.line(
         f"corpus: {len(documents)} documents (seed {arguments.seed}), median {words:.0f} words; {len(pairs)} pairs; "
@@ -86,15 +90,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     report.heading("median time (µs)")
     report.figure("analyse a text (profile_text)", statistics.median(analyses) * 1e6, "µs", digits=0)
     kinds = [kind.value for kind in Kind if kind is not Kind.ORIGINAL] + [UNRELATED]
-    for kind in kinds:
-        times = [seconds for pair, seconds in zip(pairs, comparisons, strict=True) if pair[0] == kind]
-        if times:
-            report.figure(f"compare analysed texts, {kind}", statistics.median(times) * 1e6, "µs", digits=0)
-    report.figure("compare analysed texts, all pairs", statistics.median(comparisons) * 1e6, "µs", digits=0)
-    for kind in kinds:
-        times = [seconds for pair, seconds in zip(pairs, from_texts, strict=True) if pair[0] == kind]
-        if times:
-            report.figure(f"analyse both and compare, {kind}", statistics.median(times) * 1e6, "µs", digits=0)
+    for path, times_of_pairs in pair_times.items():
+        for kind in kinds:
+            times = [seconds for pair, seconds in zip(pairs, times_of_pairs, strict=True) if pair[0] == kind]
+            if times:
+                report.figure(f"{path}, {kind}", statistics.median(times) * 1e6, "µs", digits=0)
+        if path == "compare analysed texts":
+            report.figure(f"{path}, all pairs", statistics.median(times_of_pairs) * 1e6, "µs", digits=0)
 
     report.heading("pairs found related")
     for kind in kinds:
