@@ -422,14 +422,7 @@ def _ends_sentence(
 @numba.njit(cache=True, nogil=True, inline="always")
 def _is_closer(code_point: int) -> bool:
     # A character of the domain's `_CLOSERS`: straight and curly closing quotes, and closing brackets.
-    return (
-        code_point == 0x22
-        or code_point == 0x27
-        or code_point == 0x29
-        or code_point == 0x5D
-        or code_point == 0x201D
-        or code_point == 0x2019
-    )
+    return code_point in (0x22, 0x27, 0x29, 0x5D, 0x201D, 0x2019)
 
 
 @numba.njit(cache=True, nogil=True)
