@@ -198,6 +198,10 @@ def _open_and_build(
         options=[
             ("grpc.max_receive_message_length", settings.max_message_bytes),
             ("grpc.max_send_message_length", settings.max_message_bytes),
+            # gRPC binds with SO_REUSEPORT by default, so a second server started on a port in use would share its
+            # calls with the first, each answering from its own store. Without it, the bind fails and the second
+            # server says so.
+            ("grpc.so_reuseport", 0),
         ],
     )
     dedup_service_pb2_grpc.add_DedupServiceServicer_to_server(

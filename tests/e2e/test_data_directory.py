@@ -58,3 +58,18 @@ def test_a_server_that_cannot_start_lets_go_of_its_data_directory(tmp_path: Path
         build_on(data_dir, num_perm=64)
     running = build_on(data_dir)
     assert running.stop(grace=None)
+
+
+def test_a_second_server_on_a_port_in_use_is_refused_and_the_first_keeps_every_call(
+    server: ServerHandle, tmp_path: Path
+) -> None:
+    # gRPC binds with SO_REUSEPORT unless told not to, and the kernel would then share the port's calls between the
+    # two servers: each with its own store, each answering for half of the documents.
+    with DedupClient(server.address) as client:
+        client.ingest([make_document("harbour", STORY)])
+        with pytest.raises(OSError, match=f"cannot listen on {server.address}: the address is in use"):
+            build_running_server(Settings(listen=server.address, data_dir=tmp_path / "second", verify_workers=0))
+        for _ in range(20):
+            assert client.stats().document_count == 1
+    # The refused server let go of its data directory.
+    assert build_on(tmp_path / "second").stop(grace=None)
