@@ -282,6 +282,36 @@ def _permute_min(
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
+def _permute_min_and_second(
+    token_hash: np.uint32,
+    a: npt.NDArray[np.uint32],
+    b: npt.NDArray[np.uint32],
+    rows: npt.NDArray[np.uint32],
+    seconds: npt.NDArray[np.uint32],
+    row: int,
+) -> None:
+    # As _permute_min, and keeps the second-smallest distinct value of the first seconds.shape[1] permutations.
+    for permutation in range(seconds.shape[1]):
+        _insert(np.uint32(a[permutation] * token_hash + b[permutation]), rows, seconds, row, permutation)
+    for permutation in range(seconds.shape[1], a.shape[0]):
+        rows[row, permutation] = min(rows[row, permutation], np.uint32(a[permutation] * token_hash + b[permutation]))
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _insert(
+    value: np.uint32, rows: npt.NDArray[np.uint32], seconds: npt.NDArray[np.uint32], row: int, permutation: int
+) -> None:
+    # A value below the minimum makes the minimum second; one between them is second; a word seen twice in a
+    # window is one feature, so a value equal to the minimum is no second one. Written without branches (a
+    # select, then minima), so that the loop over permutations vectorises as _permute_min's does: with an
+    # if/elif per value, signing took eight times as long.
+    smallest = rows[row, permutation]
+    larger = _MAX_HASH if value == smallest else max(smallest, value)
+    seconds[row, permutation] = min(seconds[row, permutation], larger)
+    rows[row, permutation] = min(smallest, value)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
 def _decode(text: npt.NDArray[np.uint8], position: int) -> tuple[int, int]:
     # One UTF-8 sequence: its code point and its length. Python encoded the text, so the sequence is well
     # formed (lone surrogates come through "surrogatepass" as the three bytes of their code point).
@@ -634,18 +664,21 @@ def sign_utf8(
     passage_stride: int,
     stem_length: int,
     min_line_words: int,
-) -> tuple[npt.NDArray[np.uint32], bool]:
+    second_count: int,
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32], bool]:
     """Return the MinHash rows of a UTF-8 text, the document's and then each passage's, and whether it qualified.
 
     The rows equal `MinHashSigner.hash_values([document_shingles(tokens), *passage features])` of
-    `tokens = tokenize(text)`. When `_scan_tokens` turns the text down, there are no rows and the flag is False.
+    `tokens = tokenize(text)`. The second array holds, for each passage, the second-smallest distinct value of
+    each of its first `second_count` permutations (`MinHashSigner.second_values` of the same features; none
+    when `second_count` is 0). When `_scan_tokens` turns the text down, there are no rows and the flag is False.
     """
     num_perm = a.shape[0]
     words, starts, ends, count, _, _, _, _, _ = _scan_tokens(
         text, classes, folded_offsets, folded, expansion, min_line_words, False
     )
     if count < 0:
-        return np.empty((0, num_perm), dtype=np.uint32), False
+        return np.empty((0, num_perm), dtype=np.uint32), np.empty((0, second_count), dtype=np.uint32), False
     # The kept words joined by spaces, so that every shingle is a slice: no copying per shingle.
     joined = np.empty(max(ends[count - 1] + count, 1) if count > 0 else 1, dtype=np.uint8)
     written = 0
@@ -664,6 +697,8 @@ def sign_utf8(
     last_aligned_end = (aligned_windows - 1) * passage_stride + passage_words
     windows = aligned_windows + 1 if last_aligned_end < count else aligned_windows
     rows = np.full((1 + windows, num_perm), _MAX_HASH, dtype=np.uint32)
+    # Row r of `seconds` belongs to row r of `rows`; the document's row 0 has none that is used.
+    seconds = np.full((1 + windows, second_count), _MAX_HASH, dtype=np.uint32)
 
     # The document: word shingles " ".join(words[i : i + shingle_words]), or all words when there are fewer.
     if count == 0:
@@ -697,10 +732,14 @@ def sign_utf8(
         block_words, remainder = remainder, block_words % remainder
     block_count = (count + block_words - 1) // block_words
     blocks = np.full((block_count, num_perm), _MAX_HASH, dtype=np.uint32)
+    block_seconds = np.full((block_count, second_count), _MAX_HASH, dtype=np.uint32)
     block_has_content = np.zeros(block_count, dtype=np.bool_)
     for token in range(count):
         if content[token]:
-            _permute_min(stem_hashes[token], a, b, blocks, token // block_words)
+            if second_count:
+                _permute_min_and_second(stem_hashes[token], a, b, blocks, block_seconds, token // block_words)
+            else:
+                _permute_min(stem_hashes[token], a, b, blocks, token // block_words)
             block_has_content[token // block_words] = True
 
     row = 1
@@ -713,13 +752,20 @@ def sign_utf8(
             for block in range(start // block_words, (end + block_words - 1) // block_words):
                 if block_has_content[block]:
                     has_content = True
-                    for permutation in range(num_perm):
+                    # A window's two smallest values are among its blocks' two smallest.
+                    for permutation in range(second_count):
+                        _insert(blocks[block, permutation], rows, seconds, row, permutation)
+                        _insert(block_seconds[block, permutation], rows, seconds, row, permutation)
+                    for permutation in range(second_count, num_perm):
                         rows[row, permutation] = min(rows[row, permutation], blocks[block, permutation])
         else:
             for token in range(start, end):
                 if content[token]:
                     has_content = True
-                    _permute_min(stem_hashes[token], a, b, rows, row)
+                    if second_count:
+                        _permute_min_and_second(stem_hashes[token], a, b, rows, seconds, row)
+                    else:
+                        _permute_min(stem_hashes[token], a, b, rows, row)
         if has_content:  # a window of stopwords only has no features, and no passage (its row is reused)
             row += 1
-    return rows[:row], True
+    return rows[:row], seconds[1:row], True

@@ -57,12 +57,21 @@ class MinHashSigner:
         >>> MinHashSigner().sign_text("Mosul fell.\nThe leader left the city last week, officials said.").shape
         (2, 128)
         """
-        rows = self.sign_text_compiled(text, passage_stride)
-        if rows is None:
-            tokens = tokenize(text)
-            passages = cut_passages(tokens, PASSAGE_WORDS, passage_stride)
-            rows = self.hash_values([document_shingles(tokens), *(passage.features for passage in passages)])
-        return rows
+        return self.sign_text_and_seconds(text, passage_stride, 0)[0]
+
+    def sign_text_and_seconds(
+        self, text: str, passage_stride: int, second_count: int
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]]:
+        """Return `sign_text(text, passage_stride)` and each passage's `second_values` of its first `second_count`.
+
+        Both come from one compiled pass when the text qualifies (`sign_text_compiled`).
+        """
+        signed = self._signed_compiled(text, passage_stride, second_count)
+        if signed is not None:
+            return signed
+        tokens = tokenize(text)
+        features = [passage.features for passage in cut_passages(tokens, PASSAGE_WORDS, passage_stride)]
+        return self.hash_values([document_shingles(tokens), *features]), self.second_values(features, second_count)
 
     def sign_text_compiled(self, text: str, passage_stride: int = PASSAGE_STRIDE) -> npt.NDArray[np.uint32] | None:
         """Return `sign_text(text, passage_stride)` computed in one compiled pass; None when the text does not qualify.
@@ -75,10 +84,16 @@ class MinHashSigner:
         around them (curly quotes, dashes, ellipses) qualify, and so do accented Latin, Greek, Cyrillic, CJK,
         Hangul syllables and Thai. The compiled code takes no lock and releases the GIL.
         """
+        signed = self._signed_compiled(text, passage_stride, 0)
+        return None if signed is None else signed[0]
+
+    def _signed_compiled(
+        self, text: str, passage_stride: int, second_count: int
+    ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.uint32]] | None:
         if not IMPLEMENTS_DOMAIN_PATTERNS:
             return None  # the domain tokenises otherwise than the kernel knows how to
         tables = character_tables()
-        rows, qualified = sign_utf8(
+        rows, seconds, qualified = sign_utf8(
             np.frombuffer(text.encode("utf-8", "surrogatepass"), dtype=np.uint8),
             tables.classes,
             tables.folded_offsets,
@@ -96,8 +111,9 @@ class MinHashSigner:
             passage_stride,
             STEM_LENGTH,
             MIN_CONTENT_LINE_WORDS,
+            second_count,
         )
-        return rows if qualified else None
+        return (rows, seconds) if qualified else None
 
     def hash_values(self, feature_sets: Sequence[Iterable[str]]) -> npt.NDArray[np.uint32]:
         """Return one row of `num_perm` MinHash values per feature set (the empty-set value for an empty one)."""
@@ -115,6 +131,33 @@ class MinHashSigner:
         nonempty = sizes > 0
         starts = np.asarray(bounds)[nonempty]
         result[nonempty] = np.minimum.reduceat(permuted, starts, axis=0)
+        return result
+
+    def second_values(self, feature_sets: Sequence[Iterable[str]], count: int) -> npt.NDArray[np.uint32]:
+        """Return, per feature set, the second-smallest distinct value of each of the first `count` permutations.
+
+        A set with one distinct value under a permutation (one feature, or features whose values collide) has
+        2**32 - 1 there, the value of an empty MinHash. The reference for the compiled pass; see `probe_keys`.
+
+        >>> signer = MinHashSigner()
+        >>> int(signer.second_values([["a", "b"]], 1)[0, 0]) == int(signer.hash_values([["a", "b"]])[0, 0])
+        False
+        >>> int(signer.second_values([["a"]], 1)[0, 0]) == 2**32 - 1
+        True
+        """
+        result = np.full((len(feature_sets), count), np.iinfo(np.uint32).max, dtype=np.uint32)
+        if count == 0:
+            return result
+        columns = np.arange(count)
+        for place, features in enumerate(feature_sets):
+            hashes = np.asarray([token_hash(feature.encode("utf-8")) for feature in set(features)], dtype=np.uint32)
+            if len(hashes) < 2:
+                continue
+            permuted = np.sort(_fmix32(hashes)[:, np.newaxis] * self._a[:count] + self._b[:count], axis=0)
+            larger = permuted > permuted[0]
+            found = larger.any(axis=0)
+            first_larger = np.argmax(larger, axis=0)
+            result[place, found] = permuted[first_larger[found], columns[found]]
         return result
 
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from server.adapters.compiled_signer import IMPLEMENTS_DOMAIN_PATTERNS, RUN, character_tables, xxh32
 from server.adapters.minhash_signer import HASH_SCHEME, MinHashSigner, token_hash
-from server.domain.passages import PASSAGE_WORDS, cut_passages, document_shingles
+from server.domain.passages import PASSAGE_STRIDE, PASSAGE_WORDS, cut_passages, document_shingles
 from server.domain.tokenization import STOPWORDS, tokenize
 from tests.text_strategies import ASCII_LINKS, ASCII_WORDS, OTHER_LINKS, OTHER_WORDS, TRICKY_TEXTS, texts
 
@@ -118,11 +118,18 @@ def test_signatures_estimate_jaccard_like_datasketch() -> None:
 # The first test to sign compiles the kernels (some 8 s of CPU) unless numba's cache in __pycache__ has them.
 
 SIGNER = MinHashSigner()
+# The index probes with the second minima of its 63 banded values (21 bands of 3 rows).
+SECOND_COUNT = 63
 
 
 def reference_rows(text: str) -> npt.NDArray[np.uint32]:
     tokens = tokenize(text)
     return SIGNER.hash_values([document_shingles(tokens), *(passage.features for passage in cut_passages(tokens))])
+
+
+def reference_seconds(text: str, stride: int = PASSAGE_STRIDE) -> npt.NDArray[np.uint32]:
+    passages = cut_passages(tokenize(text), PASSAGE_WORDS, stride)
+    return SIGNER.second_values([passage.features for passage in passages], SECOND_COUNT)
 
 
 def assert_signs_like_the_reference(text: str) -> None:
@@ -131,6 +138,44 @@ def assert_signs_like_the_reference(text: str) -> None:
     assert rows.dtype == np.uint32
     assert rows.shape == expected.shape
     np.testing.assert_array_equal(rows, expected)
+    with_seconds, seconds = SIGNER.sign_text_and_seconds(text, PASSAGE_STRIDE, SECOND_COUNT)
+    np.testing.assert_array_equal(with_seconds, expected)
+    assert seconds.dtype == np.uint32
+    np.testing.assert_array_equal(seconds, reference_seconds(text))
+
+
+def brute_force_seconds(features: list[str], count: int) -> list[int]:
+    """The second-smallest distinct value per permutation, by Python integers from datasketch's parameters."""
+    # The signer's first `count` permutations, of its 128.
+    a, b = MinHash(num_perm=128, seed=1, scheme=HASH_SCHEME, hashfunc=token_hash).permutations
+    hashes = {_fmix(token_hash(feature.encode("utf-8"))) for feature in features}
+    seconds = []
+    for permutation in range(count):
+        values = sorted({(int(a[permutation]) * value + int(b[permutation])) % 2**32 for value in hashes})
+        seconds.append(values[1] if len(values) > 1 else 2**32 - 1)
+    return seconds
+
+
+def _fmix(value: int) -> int:
+    # MurmurHash3's finalizer in Python integers, as datasketch applies it before permuting.
+    value ^= value >> 16
+    value = (value * 0x85EBCA6B) % 2**32
+    value ^= value >> 13
+    value = (value * 0xC2B2AE35) % 2**32
+    return value ^ (value >> 16)
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 50, 500])
+def test_second_values_are_each_permutations_second_smallest_distinct_value(size: int) -> None:
+    features = random_features(np.random.default_rng(size), size)
+    # A repeated feature is one member of the set, not a second value equal to the first.
+    repeated = features + features[:2]
+
+    seconds = MinHashSigner().second_values([repeated], 8)
+
+    assert seconds.tolist() == [brute_force_seconds(features, 8)]
+    if size:
+        assert (seconds[0] > MinHashSigner().hash_values([features])[0, :8]).all()
 
 
 def test_xxh32_equals_xxhash_on_random_bytes_of_every_length_up_to_100() -> None:
@@ -161,6 +206,9 @@ def test_seed_articles_sign_like_the_reference_at_other_passage_strides(stride: 
         assert compiled is not None
         np.testing.assert_array_equal(compiled, expected)
         np.testing.assert_array_equal(SIGNER.sign_text(text, stride), expected)
+        rows, seconds = SIGNER.sign_text_and_seconds(text, stride, SECOND_COUNT)
+        np.testing.assert_array_equal(rows, expected)
+        np.testing.assert_array_equal(seconds, reference_seconds(text, stride))
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda path: path.stem)
