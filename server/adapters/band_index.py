@@ -85,6 +85,34 @@ def band_keys(signatures: UInt32Array, bands: int, rows: int) -> UInt32Array:
     return (keys >> np.uint64(32)).astype(np.uint32).T.copy()
 
 
+def probe_keys(signatures: UInt32Array, second_minima: UInt32Array, bands: int, rows: int) -> UInt32Array:
+    """Return the keys of each band with one of its values swapped for that permutation's second minimum.
+
+    Shape (bands, rows * len(signatures)): the keys with each band's first value swapped for all windows, then
+    with its second value swapped, and so on. `second_minima[i, v]` is the second-smallest value of window i's
+    features under permutation v, for at least the `bands * rows` banded permutations.
+
+    A stored window whose minimum under a permutation is the query's second-smallest value lacks the query's
+    smallest feature and has its next one: reworded text loses and gains words, so a window alike to the query
+    matches it that way a third as often as it matches the minimum itself. Looking up these keys too (multi-probe
+    LSH) doubles the chance that a pair of windows at Jaccard similarity 0.3 meets in a band (0.026 to 0.053;
+    in any of 21 bands, 0.42 to 0.68), with no entry added to the index. Chance pairs meet twice as often too.
+
+    >>> signatures = np.array([[10, 20, 30, 40]], dtype=np.uint32)
+    >>> seconds = np.array([[11, 21, 31, 41]], dtype=np.uint32)
+    >>> swapped = np.array([[11, 20, 30, 40], [10, 21, 30, 40]], dtype=np.uint32)
+    >>> bool(np.array_equal(probe_keys(signatures, seconds, 1, 2), band_keys(swapped, 1, 2)))
+    True
+    """
+    banded = bands * rows
+    probes = []
+    for row in range(rows):
+        swapped = signatures[:, :banded].copy()
+        swapped[:, row:banded:rows] = second_minima[:, row:banded:rows]
+        probes.append(band_keys(swapped, bands, rows))
+    return np.concatenate(probes, axis=1)
+
+
 @dataclass(frozen=True, slots=True)
 class _Segment:
     """Sorted band tables for the consecutive windows [first_window, first_window + window_count).
@@ -349,9 +377,12 @@ class BandIndex:
                 self._dead_windows += len(windows)
                 self._live_documents -= 1
 
-    def candidates(self, passage_signatures: UInt32Array) -> dict[int, int]:
-        """Return sequence → the most bands any one query passage shares with any one of its passages."""
-        _, windows, band_counts, _, sequences = self._colliding_pairs(passage_signatures)
+    def candidates(self, passage_signatures: UInt32Array, second_minima: UInt32Array | None = None) -> dict[int, int]:
+        """Return sequence → the most bands any one query passage shares with any one of its passages.
+
+        With `second_minima`, a band is shared when a passage has its key or one of its probe keys (`probe_keys`).
+        """
+        _, windows, band_counts, _, sequences = self._colliding_pairs(passage_signatures, None, second_minima)
         if len(windows) == 0:
             return {}
         best = _best_per_sequence(sequences, band_counts)
@@ -384,7 +415,13 @@ class BandIndex:
             self._recent_first_window = first + len(rows)
             self._live_documents += len(documents)
 
-    def screen(self, passage_signatures: UInt32Array, floor: float, max_pairs: int) -> dict[int, float]:
+    def screen(
+        self,
+        passage_signatures: UInt32Array,
+        floor: float,
+        max_pairs: int,
+        second_minima: UInt32Array | None = None,
+    ) -> dict[int, float]:
         """Return sequence → the estimated Jaccard similarity of its closest colliding pair of windows, if >= floor.
 
         A band collision says that three values of two windows agree; the other values of the same two windows,
@@ -392,12 +429,17 @@ class BandIndex:
         sharing a few names). Only colliding pairs are checked, so the cost follows the collisions, not the
         store. A pair that meets in one common key only (`COMMON_KEY_WINDOWS`) is checked only when its document
         also meets the query in another of its windows, by another query window. When more than `max_pairs`
-        pairs remain, those sharing the most bands are checked.
+        pairs remain, those sharing the most bands are checked. With `second_minima` (see `probe_keys`), the
+        query's windows also meet stored windows in the keys with one value swapped for its second minimum.
         """
-        return self.screen_many([(passage_signatures, None)], floor, max_pairs)[0]
+        return self.screen_many([(passage_signatures, None)], floor, max_pairs, [second_minima])[0]
 
     def screen_many(
-        self, queries: Sequence[tuple[UInt32Array, int | None]], floor: float, max_pairs: int
+        self,
+        queries: Sequence[tuple[UInt32Array, int | None]],
+        floor: float,
+        max_pairs: int,
+        second_minima: Sequence[UInt32Array | None] | None = None,
     ) -> list[dict[int, float]]:
         """Screen several queries at once, each (its passage signatures, a sequence bound or None), as `screen` does.
 
@@ -417,7 +459,8 @@ class BandIndex:
             no_bound = np.iinfo(np.int64).max
             given = [no_bound if bound is None else bound for _, bound in queries]
             bounds = np.repeat(np.array(given, dtype=np.int64), counts)
-        query_windows, windows, band_counts, key_windows, sequences = self._colliding_pairs(rows, bounds)
+        probed = _probed_rows(queries, second_minima)
+        query_windows, windows, band_counts, key_windows, sequences = self._colliding_pairs(rows, bounds, probed)
         # The pairs of one query and one stored document share a group: the query's place times `top` (above every
         # sequence) plus the document's sequence.
         top = int(sequences.max(initial=0)) + 1
@@ -499,15 +542,23 @@ class BandIndex:
         }
 
     def _colliding_pairs(
-        self, passage_signatures: UInt32Array, bounds: npt.NDArray[np.int64] | None = None
+        self,
+        passage_signatures: UInt32Array,
+        bounds: npt.NDArray[np.int64] | None = None,
+        second_minima: UInt32Array | None = None,
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], UInt32Array]:
         """Return each live (query window, stored window) pair sharing a band key, and how many bands it shares.
 
         The fourth array says for how many stored windows (live or dead) the first of the pair's keys is stored,
         the last which sequence each stored window belongs to. With `bounds`, query window i meets only the
-        stored windows of sequences below bounds[i].
+        stored windows of sequences below bounds[i]. With `second_minima`, the probe keys count too: a stored
+        window can match a band's key or one of its probes, not both, so a pair still shares a band at most once.
         """
         keys = band_keys(passage_signatures, self.bands, self.rows)
+        query_count = len(passage_signatures)
+        if second_minima is not None:
+            # Probes are further query positions, after the windows' own keys; position % query_count is the window.
+            keys = np.concatenate([keys, probe_keys(passage_signatures, second_minima, self.bands, self.rows)], axis=1)
         width = keys.shape[1]
         with self._lock:
             segments = list(self._segments)
@@ -525,14 +576,14 @@ class BandIndex:
         query_positions = np.concatenate(query_parts)
         windows = np.concatenate(window_parts).astype(np.int64)
         if bounds is not None:
-            earlier = window_sequences[windows] < bounds[query_positions % width]
+            earlier = window_sequences[windows] < bounds[query_positions % width % query_count]
             query_positions, windows = query_positions[earlier], windows[earlier]
         # Every stored entry of a query key is a hit of that key, so its hits count the windows it is stored for.
         key_windows = np.bincount(query_positions, minlength=keys.size)[query_positions]
         alive = ~dead[windows]
         query_positions, windows, key_windows = query_positions[alive], windows[alive], key_windows[alive]
         # A pair appears once per band it collides in: count them.
-        pairs = (query_positions % width).astype(np.int64) * (window_count + 1) + windows
+        pairs = (query_positions % width % query_count).astype(np.int64) * (window_count + 1) + windows
         unique_pairs, first_hits, band_counts = np.unique(pairs, return_index=True, return_counts=True)
         pair_windows = unique_pairs % (window_count + 1)
         return (
@@ -830,6 +881,24 @@ class _RecentTable:
             keys.extend([key] * len(further))
             windows.extend(further)
         return keys, windows
+
+
+def _probed_rows(
+    queries: Sequence[tuple[UInt32Array, int | None]], second_minima: Sequence[UInt32Array | None] | None
+) -> UInt32Array | None:
+    """Return the second minima of all the queries' windows in one array, as their rows are; None: no probes."""
+    if second_minima is None:
+        return None
+    given = [
+        (query_rows, seconds)
+        for (query_rows, _), seconds in zip(queries, second_minima, strict=True)
+        if len(query_rows)
+    ]
+    if all(seconds is None for _, seconds in given):
+        return None
+    if any(seconds is None or len(seconds) != len(query_rows) for query_rows, seconds in given):
+        raise ValueError("give second minima for every window of a batch's queries, or for none")
+    return np.concatenate([seconds for _, seconds in given if seconds is not None])
 
 
 def _banded(keys: UInt32Array) -> list[int]:

@@ -15,12 +15,15 @@ class Signatures:
     """A document's MinHash signatures, as opaque bytes: one for the whole text, one per passage.
 
     `screening` holds the signatures of windows taken more often than the passages, used only to find
-    candidates and never stored; empty when the passages themselves are used.
+    candidates and never stored; empty when the passages themselves are used. `second_minima` holds, for each
+    window that finds candidates (the screening windows, else the passages), what an index may also probe
+    with; never stored either, and empty when the index does not probe.
     """
 
     document: bytes
     passages: tuple[bytes, ...]
     screening: tuple[bytes, ...] = ()
+    second_minima: tuple[bytes, ...] = ()
 
 
 class SignatureIndex(Protocol):

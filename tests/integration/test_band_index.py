@@ -21,6 +21,11 @@ SIGNER = MinHashSigner()
 
 def corpus(documents: int, seed: int = 3) -> dict[int, npt.NDArray[np.uint32]]:
     """Random passage feature sets, the last fifth near copies (2/3 of each window kept) of the first."""
+    return {sequence: SIGNER.hash_values(sets) for sequence, sets in corpus_sets(documents, seed).items()}
+
+
+def corpus_sets(documents: int, seed: int = 3) -> dict[int, list[set[str]]]:
+    """The feature sets of each document's windows in `corpus`."""
     rng = np.random.default_rng(seed)
     vocabulary = [f"w{number}" for number in range(2000)]
     windows: dict[int, list[set[str]]] = {}
@@ -30,7 +35,7 @@ def corpus(documents: int, seed: int = 3) -> dict[int, npt.NDArray[np.uint32]]:
     for sequence in range(originals + 1, documents + 1):
         source = windows[sequence - originals]
         windows[sequence] = [set(sorted(window)[:20]) | set(rng.choice(vocabulary, 10)) for window in source]
-    return {sequence: SIGNER.hash_values(sets) for sequence, sets in windows.items()}
+    return windows
 
 
 def filled(index: BandIndex, signatures: dict[int, npt.NDArray[np.uint32]], checkpoint_every: int = 0) -> BandIndex:
@@ -52,6 +57,79 @@ def brute_force_strength(stored: dict[int, npt.NDArray[np.uint32]], query: npt.N
         if shared.max() > 0:
             strength[sequence] = int(shared.max())
     return strength
+
+
+def brute_force_probed_strength(
+    stored: dict[int, npt.NDArray[np.uint32]], query: npt.NDArray[np.uint32], seconds: npt.NDArray[np.uint32]
+) -> dict[int, int]:
+    """As brute_force_strength, a band shared when a stored window's key is the query's or one with one value of
+    the band swapped for the second minimum, built here value by value."""
+    variants = [query]
+    for row in range(ROWS):
+        swapped = query.copy()
+        for band in range(BANDS):
+            swapped[:, band * ROWS + row] = seconds[:, band * ROWS + row]
+        variants.append(swapped)
+    query_keys = np.stack([band_keys(variant, BANDS, ROWS) for variant in variants])  # variant, band, window
+    strength = {}
+    for sequence, signatures in stored.items():
+        keys = band_keys(signatures, BANDS, ROWS)
+        shared = (query_keys[:, :, :, None] == keys[None, :, None, :]).any(axis=0).sum(axis=0)
+        if shared.max() > 0:
+            strength[sequence] = int(shared.max())
+    return strength
+
+
+def test_probes_find_exactly_the_windows_one_swapped_value_away_and_never_fewer() -> None:
+    sets = corpus_sets(150, seed=7)
+    signatures = {sequence: SIGNER.hash_values(windows) for sequence, windows in sets.items()}
+    index = filled(BandIndex(BANDS, ROWS), signatures, checkpoint_every=40)
+    gained = 0
+    for sequence in range(1, 151, 7):
+        seconds = SIGNER.second_values(sets[sequence], BANDS * ROWS)
+
+        probed = index.candidates(signatures[sequence], seconds)
+
+        assert probed == brute_force_probed_strength(signatures, signatures[sequence], seconds)
+        plain = index.candidates(signatures[sequence])
+        assert all(probed[other] >= strength for other, strength in plain.items())
+        gained += len(probed) - len(plain)
+    assert gained > 0
+
+
+def test_a_reworded_window_that_shares_no_band_key_is_found_through_a_probe() -> None:
+    # A window of 30 words and its rewording, 20 kept and 10 changed (Jaccard 0.5): search seeded sets for one
+    # whose rewording shares none of the 21 band keys, which happens to a pair this alike about once in 16
+    # (each band's three values all agree with probability 0.5 cubed).
+    rng = np.random.default_rng(11)
+    vocabulary = [f"w{number}" for number in range(5000)]
+    for _ in range(1000):
+        source = set(rng.choice(vocabulary, 30, replace=False).tolist())
+        reworded = set(sorted(source)[:20]) | set(rng.choice(vocabulary, 10, replace=False).tolist())
+        if len(reworded) < 30:
+            continue
+        index = BandIndex(BANDS, ROWS)
+        index.add(1, SIGNER.hash_values([source]))
+        query = SIGNER.hash_values([reworded])
+        if not index.candidates(query):
+            break
+    else:
+        pytest.fail("no seeded rewording missed every band")
+
+    seconds = SIGNER.second_values([reworded], BANDS * ROWS)
+    assert set(index.candidates(query, seconds)) == {1}
+    assert index.screen(query, 0.0, 1000) == {}
+    assert set(index.screen(query, 0.0, 1000, seconds)) == {1}
+
+
+def test_second_minima_go_with_every_query_of_a_batch_or_none() -> None:
+    signatures = corpus(20)
+    index = filled(BandIndex(BANDS, ROWS), signatures)
+    seconds = np.full_like(signatures[1][:, : BANDS * ROWS], 0xFFFFFFFF)
+
+    with pytest.raises(ValueError, match="for every window of a batch's queries, or for none"):
+        index.screen_many([(signatures[1], None), (signatures[2], None)], 0.0, 1000, [seconds, None])
+    assert index.screen_many([(signatures[1], None)], 0.0, 1000, [None]) == [index.screen(signatures[1], 0.0, 1000)]
 
 
 @pytest.mark.parametrize("bucket_entries", [band_index.BUCKET_ENTRIES, 1])

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -236,20 +237,37 @@ def test_a_finer_screening_stride_signs_extra_windows_for_screening_only() -> No
     assert (len(signatures.passages), len(signatures.screening)) == (8, 18)
 
 
-def test_a_short_reused_run_that_the_passage_windows_miss_is_found_with_a_finer_screening_stride() -> None:
+def test_a_short_reused_run_that_the_passage_windows_miss_is_found_with_a_finer_screening_stride_or_probes() -> None:
     # Forty words of the report, fewer than a window, among sentences on other subjects. Which stored window
     # they meet, and how much of it, depends on where the run falls; here no query window every 25 words shares
-    # enough of one to collide in a band, and one every 10 words does.
+    # a band key with one, a window every 10 words does, and so does one every 25 words through a probe key.
     filler = f"{FOOTBALL_STORY} {GARDEN_STORY} {BRIDGE_INDEPENDENT}".split()
     run = FLOOD_REPORT.split()[17:57]
     page = " ".join([*filler[:45], *run, *filler[45:105]])
     found = {}
-    for stride in (25, 10):
-        index = MinHashLshIndex(screening_stride=stride)
+    for stride, probes in itertools.product((25, 10), (False, True)):
+        index = MinHashLshIndex(screening_stride=stride, probes=probes)
         index.add(1, index.sign(FLOOD_REPORT))
-        found[stride] = 1 in index.screen(index.sign(page), max_pairs=20_000)
+        found[stride, probes] = 1 in index.screen(index.sign(page), max_pairs=20_000)
 
-    assert found == {25: False, 10: True}
+    assert found == {(25, False): False, (10, False): True, (25, True): True, (10, True): True}
+
+
+def test_the_windows_that_screen_carry_second_minima_for_the_banded_values_unless_probes_are_off() -> None:
+    probing, fine, plain = MinHashLshIndex(), MinHashLshIndex(screening_stride=10), MinHashLshIndex(probes=False)
+
+    signatures = probing.sign(FLOOD_REPORT)
+
+    bands, rows = probing.parameters.passage_bands, probing.parameters.passage_rows
+    assert [len(seconds) for seconds in signatures.second_minima] == [4 * bands * rows] * len(signatures.passages)
+    # Each second minimum is above its window's minimum: the next smallest value, not the same one again.
+    minima = np.frombuffer(b"".join(signatures.passages), dtype=np.uint32).reshape(len(signatures.passages), -1)
+    seconds = np.frombuffer(b"".join(signatures.second_minima), dtype=np.uint32).reshape(len(minima), -1)
+    assert (seconds > minima[:, : bands * rows]).all()
+    assert len(fine.sign(FLOOD_REPORT).second_minima) == len(fine.sign(FLOOD_REPORT).screening) == 18
+    unprobed = plain.sign(FLOOD_REPORT)
+    assert unprobed.second_minima == ()
+    assert (unprobed.document, unprobed.passages) == (signatures.document, signatures.passages)
 
 
 @pytest.mark.parametrize("stride", [0, 51])
