@@ -76,6 +76,12 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
         help="words between the passages a stored document is indexed at: 25 stores every passage and finds "
         f"shorter reworded reuse, for twice the index memory (default {base.index_stride})",
     )
+    parser.add_argument(
+        "--screening-probes",
+        action=argparse.BooleanOptionalAction,
+        help="also look a text's windows up under band keys with one value swapped for the next smallest: finds "
+        "more reworded reuse, for more screening work (default on)",
+    )
     parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING or ERROR (default {base.log_level})")
     security = parser.add_argument_group("security", "Without these, listen on a loopback address only.")
     security.add_argument("--tls-cert", type=Path, metavar="PEM", help="serve TLS with this certificate chain")

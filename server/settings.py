@@ -57,6 +57,8 @@ class Settings:
     screening_stride: int = PASSAGE_STRIDE
     # Words between the passages a stored document is indexed at: 50 (every other passage) or 25 (every one).
     index_stride: int = INDEX_STRIDE
+    # Whether a text's windows also look up the band keys with one value swapped for its second minimum.
+    screening_probes: bool = True
     log_level: str = "INFO"
     tls_cert: Path | None = None
     tls_key: Path | None = None

@@ -134,6 +134,7 @@ def _open_and_build(
         screening_stride=settings.screening_stride,
         merge_in_background=True,
         index_stride=settings.index_stride,
+        probes=settings.screening_probes,
     )
     on_failure.callback(index.close)
     # The signing and index kernels compile (or load from numba's cache) on first use: pay that before serving,
