@@ -78,9 +78,9 @@ def parse_settings(argv: Sequence[str] | None = None) -> Settings:
     )
     parser.add_argument(
         "--screening-probes",
-        action=argparse.BooleanOptionalAction,
-        help="also look a text's windows up under band keys with one value swapped for the next smallest: finds "
-        "more reworded reuse, for more screening work (default on)",
+        type=int,
+        help="how many of a band's 3 values a text's windows also look it up with, each swapped for the next "
+        f"smallest: more find more reworded reuse, for more screening work; 0 none (default {base.screening_probes})",
     )
     parser.add_argument("--log-level", help=f"DEBUG, INFO, WARNING or ERROR (default {base.log_level})")
     security = parser.add_argument_group("security", "Without these, listen on a loopback address only.")

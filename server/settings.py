@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from server.domain.passages import INDEX_STRIDE, INDEX_STRIDES, PASSAGE_STRIDE, PASSAGE_WORDS
+from server.domain.passages import INDEX_STRIDE, INDEX_STRIDES, PASSAGE_STRIDE, PASSAGE_WORDS, SCREENING_PROBES
 
 DEFAULT_LISTEN: Final = "127.0.0.1:50051"
 # Verification (tokenising and aligning real texts) holds the GIL, so it runs in worker processes,
@@ -57,8 +57,8 @@ class Settings:
     screening_stride: int = PASSAGE_STRIDE
     # Words between the passages a stored document is indexed at: 50 (every other passage) or 25 (every one).
     index_stride: int = INDEX_STRIDE
-    # Whether a text's windows also look up the band keys with one value swapped for its second minimum.
-    screening_probes: bool = True
+    # How many of a band's values a text's windows swap for their second minima, one at a time (0: none).
+    screening_probes: int = SCREENING_PROBES
     log_level: str = "INFO"
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -100,6 +100,9 @@ class Settings:
                 f"screening_stride must be from 1 to {PASSAGE_WORDS} words (a passage window's length), "
                 f"got {self.screening_stride}"
             )
+        # The upper bound, a band's rows, is the index's to check: datasketch chooses the bands.
+        if self.screening_probes < 0:
+            raise ValueError(f"screening_probes must be 0 (no probes) or more, got {self.screening_probes}")
         if self.index_stride not in INDEX_STRIDES:
             raise ValueError(
                 f"index_stride must be {INDEX_STRIDE} (every other passage) or {PASSAGE_STRIDE} (every "

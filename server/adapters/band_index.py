@@ -85,12 +85,15 @@ def band_keys(signatures: UInt32Array, bands: int, rows: int) -> UInt32Array:
     return (keys >> np.uint64(32)).astype(np.uint32).T.copy()
 
 
-def probe_keys(signatures: UInt32Array, second_minima: UInt32Array, bands: int, rows: int) -> UInt32Array:
+def probe_keys(
+    signatures: UInt32Array, second_minima: UInt32Array, bands: int, rows: int, probes: int | None = None
+) -> UInt32Array:
     """Return the keys of each band with one of its values swapped for that permutation's second minimum.
 
-    Shape (bands, rows * len(signatures)): the keys with each band's first value swapped for all windows, then
-    with its second value swapped, and so on. `second_minima[i, v]` is the second-smallest value of window i's
-    features under permutation v, for at least the `bands * rows` banded permutations.
+    Shape (bands, probes * len(signatures)): the keys with each band's first value swapped for all windows, then
+    with its second value swapped, and so on, for the first `probes` values of each band (all `rows` by default).
+    `second_minima[i, v]` is the second-smallest value of window i's features under permutation v, for at least
+    the `bands * rows` banded permutations.
 
     A stored window whose minimum under a permutation is the query's second-smallest value lacks the query's
     smallest feature and has its next one: reworded text loses and gains words, so a window alike to the query
@@ -105,12 +108,12 @@ def probe_keys(signatures: UInt32Array, second_minima: UInt32Array, bands: int, 
     True
     """
     banded = bands * rows
-    probes = []
-    for row in range(rows):
+    keys = []
+    for row in range(rows if probes is None else probes):
         swapped = signatures[:, :banded].copy()
         swapped[:, row:banded:rows] = second_minima[:, row:banded:rows]
-        probes.append(band_keys(swapped, bands, rows))
-    return np.concatenate(probes, axis=1)
+        keys.append(band_keys(swapped, bands, rows))
+    return np.concatenate(keys, axis=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,9 +319,14 @@ class BandIndex:
         merge_in_background: bool = False,
         window_stride: int = WINDOW_STRIDE_BEFORE_RECORDED,
         max_merged_windows: int = MAX_MERGED_WINDOWS,
+        probes: int | None = None,
     ) -> None:
+        if probes is not None and not 0 <= probes <= rows:
+            raise ValueError(f"probes must be from 0 to {rows} (the values of a band), got {probes}")
         self.bands = bands
         self.rows = rows
+        # How many values of each band a query that brings second minima swaps, one at a time (`probe_keys`).
+        self.probes = rows if probes is None else probes
         # Words between a document's stored windows, chosen by the caller: recorded with a saved index, so
         # that an index saved with another stride is rebuilt rather than mixed with it.
         self.window_stride = window_stride
@@ -556,9 +564,10 @@ class BandIndex:
         """
         keys = band_keys(passage_signatures, self.bands, self.rows)
         query_count = len(passage_signatures)
-        if second_minima is not None:
+        if second_minima is not None and self.probes:
             # Probes are further query positions, after the windows' own keys; position % query_count is the window.
-            keys = np.concatenate([keys, probe_keys(passage_signatures, second_minima, self.bands, self.rows)], axis=1)
+            probed = probe_keys(passage_signatures, second_minima, self.bands, self.rows, self.probes)
+            keys = np.concatenate([keys, probed], axis=1)
         width = keys.shape[1]
         with self._lock:
             segments = list(self._segments)

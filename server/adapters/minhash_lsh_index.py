@@ -14,7 +14,14 @@ from datasketch import MinHashLSH
 from server.adapters.band_index import SAVE_WINDOWS, BandIndex
 from server.adapters.minhash_signer import HASH_FUNCTION, HASH_SCHEME, MinHashSigner
 from server.domain.model import IndexParameters
-from server.domain.passages import INDEX_STRIDE, INDEX_STRIDES, PASSAGE_STRIDE, PASSAGE_WORDS, SHINGLE_WORDS
+from server.domain.passages import (
+    INDEX_STRIDE,
+    INDEX_STRIDES,
+    PASSAGE_STRIDE,
+    PASSAGE_WORDS,
+    SCREENING_PROBES,
+    SHINGLE_WORDS,
+)
 from server.domain.ports import Signatures
 
 # Passages of a rewrite keep about a third or more of their content stems (measured on the seed
@@ -57,10 +64,10 @@ class MinHashLshIndex:
     less alike to begin with, collides more often; so do texts that only share a subject, which then cost a
     verification.
 
-    With `probes` (the default), the windows a text is screened with carry the second minima of their banded
-    values (`Signatures.second_minima`), and also meet stored windows under each band's key with one value
-    swapped for its second minimum (`band_index.probe_keys`): reworded windows meet their source's about twice as
-    often, for nothing stored.
+    With `probes` above 0, the windows a text is screened with carry the second minima of their banded values
+    (`Signatures.second_minima`), and also meet stored windows under each band's key with one of its first
+    `probes` values swapped for its second minimum (`band_index.probe_keys`): with all three, reworded windows
+    meet their source's about twice as often, for nothing stored, and screening does about three times the work.
     """
 
     def __init__(
@@ -73,7 +80,7 @@ class MinHashLshIndex:
         screening_stride: int = PASSAGE_STRIDE,
         merge_in_background: bool = False,
         index_stride: int = INDEX_STRIDE,
-        probes: bool = True,
+        probes: int = SCREENING_PROBES,
     ) -> None:
         if not 1 <= screening_stride <= PASSAGE_WORDS:
             raise ValueError(f"screening_stride must be in [1, {PASSAGE_WORDS}] words, got {screening_stride}")
@@ -85,6 +92,10 @@ class MinHashLshIndex:
         banded = min(num_perm, BANDED_PERMUTATIONS)
         # datasketch chooses the bands and rows; BandIndex lays out band j over the same values as it does.
         optimum = MinHashLSH(threshold=passage_threshold, num_perm=banded)
+        if not 0 <= probes <= optimum.r:
+            raise ValueError(
+                f"screening_probes must be from 0 (no probes) to {optimum.r} (each value of a band), got {probes}"
+            )
         self._bands = BandIndex(
             optimum.b,
             optimum.r,
@@ -93,6 +104,7 @@ class MinHashLshIndex:
             sketch_width=num_perm,
             merge_in_background=merge_in_background,
             window_stride=index_stride,
+            probes=probes,
         )
         # Second minima of the banded values, for the probe keys (band_index.probe_keys).
         self._second_count = optimum.b * optimum.r if probes else 0

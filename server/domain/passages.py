@@ -15,6 +15,9 @@ PASSAGE_STRIDE: Final = 25
 # memory), or every one.
 INDEX_STRIDE: Final = 2 * PASSAGE_STRIDE
 INDEX_STRIDES: Final = (PASSAGE_STRIDE, INDEX_STRIDE)
+# How many of each band's values a screening window also looks a band up with, one at a time swapped for its
+# second minimum (multi-probe; server/adapters/band_index.probe_keys): 0 to a band's rows, 3.
+SCREENING_PROBES: Final = 3
 # Word n-gram length of the document-level shingles (near-verbatim whole copies).
 SHINGLE_WORDS: Final = 5
 

@@ -60,12 +60,15 @@ def brute_force_strength(stored: dict[int, npt.NDArray[np.uint32]], query: npt.N
 
 
 def brute_force_probed_strength(
-    stored: dict[int, npt.NDArray[np.uint32]], query: npt.NDArray[np.uint32], seconds: npt.NDArray[np.uint32]
+    stored: dict[int, npt.NDArray[np.uint32]],
+    query: npt.NDArray[np.uint32],
+    seconds: npt.NDArray[np.uint32],
+    probes: int = ROWS,
 ) -> dict[int, int]:
-    """As brute_force_strength, a band shared when a stored window's key is the query's or one with one value of
-    the band swapped for the second minimum, built here value by value."""
+    """As brute_force_strength, a band shared when a stored window's key is the query's or one with one of the
+    band's first `probes` values swapped for the second minimum, built here value by value."""
     variants = [query]
-    for row in range(ROWS):
+    for row in range(probes):
         swapped = query.copy()
         for band in range(BANDS):
             swapped[:, band * ROWS + row] = seconds[:, band * ROWS + row]
@@ -80,21 +83,33 @@ def brute_force_probed_strength(
     return strength
 
 
-def test_probes_find_exactly_the_windows_one_swapped_value_away_and_never_fewer() -> None:
+@pytest.mark.parametrize("probes", [1, 2, 3])
+def test_probes_find_exactly_the_windows_one_swapped_value_away_and_never_fewer(probes: int) -> None:
     sets = corpus_sets(150, seed=7)
     signatures = {sequence: SIGNER.hash_values(windows) for sequence, windows in sets.items()}
-    index = filled(BandIndex(BANDS, ROWS), signatures, checkpoint_every=40)
+    index = filled(BandIndex(BANDS, ROWS, probes=probes), signatures, checkpoint_every=40)
     gained = 0
     for sequence in range(1, 151, 7):
         seconds = SIGNER.second_values(sets[sequence], BANDS * ROWS)
 
         probed = index.candidates(signatures[sequence], seconds)
 
-        assert probed == brute_force_probed_strength(signatures, signatures[sequence], seconds)
+        assert probed == brute_force_probed_strength(signatures, signatures[sequence], seconds, probes)
         plain = index.candidates(signatures[sequence])
         assert all(probed[other] >= strength for other, strength in plain.items())
         gained += len(probed) - len(plain)
     assert gained > 0
+
+
+def test_an_index_without_probes_ignores_second_minima_and_refuses_more_probes_than_values() -> None:
+    sets = corpus_sets(60, seed=7)
+    signatures = {sequence: SIGNER.hash_values(windows) for sequence, windows in sets.items()}
+    index = filled(BandIndex(BANDS, ROWS, probes=0), signatures)
+    for sequence in (1, 30, 60):
+        seconds = SIGNER.second_values(sets[sequence], BANDS * ROWS)
+        assert index.candidates(signatures[sequence], seconds) == index.candidates(signatures[sequence])
+    with pytest.raises(ValueError, match="probes must be from 0 to 3"):
+        BandIndex(BANDS, ROWS, probes=4)
 
 
 def test_a_reworded_window_that_shares_no_band_key_is_found_through_a_probe() -> None:

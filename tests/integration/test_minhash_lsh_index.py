@@ -245,16 +245,16 @@ def test_a_short_reused_run_that_the_passage_windows_miss_is_found_with_a_finer_
     run = FLOOD_REPORT.split()[17:57]
     page = " ".join([*filler[:45], *run, *filler[45:105]])
     found = {}
-    for stride, probes in itertools.product((25, 10), (False, True)):
+    for stride, probes in itertools.product((25, 10), (0, 3)):
         index = MinHashLshIndex(screening_stride=stride, probes=probes)
         index.add(1, index.sign(FLOOD_REPORT))
         found[stride, probes] = 1 in index.screen(index.sign(page), max_pairs=20_000)
 
-    assert found == {(25, False): False, (10, False): True, (25, True): True, (10, True): True}
+    assert found == {(25, 0): False, (10, 0): True, (25, 3): True, (10, 3): True}
 
 
-def test_the_windows_that_screen_carry_second_minima_for_the_banded_values_unless_probes_are_off() -> None:
-    probing, fine, plain = MinHashLshIndex(), MinHashLshIndex(screening_stride=10), MinHashLshIndex(probes=False)
+def test_the_windows_that_screen_carry_second_minima_for_the_banded_values_unless_there_are_no_probes() -> None:
+    probing, fine, plain = MinHashLshIndex(), MinHashLshIndex(screening_stride=10), MinHashLshIndex(probes=0)
 
     signatures = probing.sign(FLOOD_REPORT)
 
@@ -268,6 +268,12 @@ def test_the_windows_that_screen_carry_second_minima_for_the_banded_values_unles
     unprobed = plain.sign(FLOOD_REPORT)
     assert unprobed.second_minima == ()
     assert (unprobed.document, unprobed.passages) == (signatures.document, signatures.passages)
+
+
+@pytest.mark.parametrize("probes", [-1, 4])
+def test_screening_probes_beyond_a_bands_values_are_refused(probes: int) -> None:
+    with pytest.raises(ValueError, match=f"screening_probes must be from 0 \\(no probes\\) to 3 .*got {probes}"):
+        MinHashLshIndex(probes=probes)
 
 
 @pytest.mark.parametrize("stride", [0, 51])

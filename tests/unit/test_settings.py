@@ -106,14 +106,17 @@ def test_a_stride_comes_from_the_flag_over_the_environment(
     assert getattr(parse_settings([f"--{name.replace('_', '-')}", str(from_flag)]), name) == from_flag
 
 
-def test_screening_probes_are_on_unless_the_flag_or_the_environment_turns_them_off(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    assert parse_settings([]).screening_probes is True
-    assert parse_settings(["--no-screening-probes"]).screening_probes is False
-    monkeypatch.setenv("DEDUP_SCREENING_PROBES", "0")
-    assert parse_settings([]).screening_probes is False
-    assert parse_settings(["--screening-probes"]).screening_probes is True
+def test_screening_probes_come_from_the_flag_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert parse_settings([]).screening_probes == 3
+    assert parse_settings(["--screening-probes", "0"]).screening_probes == 0
+    monkeypatch.setenv("DEDUP_SCREENING_PROBES", "1")
+    assert parse_settings([]).screening_probes == 1
+    assert parse_settings(["--screening-probes", "2"]).screening_probes == 2
+
+
+def test_screening_probes_cannot_be_negative() -> None:
+    with pytest.raises(ValueError, match="screening_probes must be 0 \\(no probes\\) or more, got -1"):
+        Settings(screening_probes=-1)
 
 
 def test_environment_variables_set_paths_flags_and_numbers() -> None:
