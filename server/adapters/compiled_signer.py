@@ -275,9 +275,11 @@ def _permute_min(
     b: npt.NDArray[np.uint32],
     rows: npt.NDArray[np.uint32],
     row: int,
+    first: int,
 ) -> None:
-    # datasketch's affine32 permutation, `a * h + b` wrapping in uint32; an unconditional store vectorises.
-    for permutation in range(a.shape[0]):
+    # datasketch's affine32 permutation, `a * h + b` wrapping in uint32, from permutation `first` on; an
+    # unconditional store vectorises.
+    for permutation in range(first, a.shape[0]):
         rows[row, permutation] = min(rows[row, permutation], np.uint32(a[permutation] * token_hash + b[permutation]))
 
 
@@ -290,11 +292,11 @@ def _permute_min_and_second(
     seconds: npt.NDArray[np.uint32],
     row: int,
 ) -> None:
-    # As _permute_min, and keeps the second-smallest distinct value of the first seconds.shape[1] permutations.
+    # As _permute_min, and keeps the second-smallest distinct value of the first seconds.shape[1] permutations
+    # (none when `seconds` has no columns: then this is _permute_min).
     for permutation in range(seconds.shape[1]):
         _insert(np.uint32(a[permutation] * token_hash + b[permutation]), rows, seconds, row, permutation)
-    for permutation in range(seconds.shape[1], a.shape[0]):
-        rows[row, permutation] = min(rows[row, permutation], np.uint32(a[permutation] * token_hash + b[permutation]))
+    _permute_min(token_hash, a, b, rows, row, seconds.shape[1])
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -705,7 +707,7 @@ def sign_utf8(
         rows[0] = empty
     for first in range(max(count - shingle_words + 1, 1) if count > 0 else 0):
         last = min(first + shingle_words, count) - 1
-        _permute_min(_fmix32(xxh32(joined, starts[first], ends[last])), a, b, rows, 0)
+        _permute_min(_fmix32(xxh32(joined, starts[first], ends[last])), a, b, rows, 0, 0)
 
     # The passages: each content word's stem (its first stem_length code points) hashed once.
     stem_hashes = np.empty(count, dtype=np.uint32)
@@ -736,10 +738,12 @@ def sign_utf8(
     block_has_content = np.zeros(block_count, dtype=np.bool_)
     for token in range(count):
         if content[token]:
+            # Branched rather than always the combined kernel: with no second minima to keep, it still signed a
+            # news document in 73 µs against 43 for _permute_min alone.
             if second_count:
                 _permute_min_and_second(stem_hashes[token], a, b, blocks, block_seconds, token // block_words)
             else:
-                _permute_min(stem_hashes[token], a, b, blocks, token // block_words)
+                _permute_min(stem_hashes[token], a, b, blocks, token // block_words, 0)
             block_has_content[token // block_words] = True
 
     row = 1
@@ -765,7 +769,7 @@ def sign_utf8(
                     if second_count:
                         _permute_min_and_second(stem_hashes[token], a, b, rows, seconds, row)
                     else:
-                        _permute_min(stem_hashes[token], a, b, rows, row)
+                        _permute_min(stem_hashes[token], a, b, rows, row, 0)
         if has_content:  # a window of stopwords only has no features, and no passage (its row is reused)
             row += 1
     return rows[:row], seconds[1:row], True
