@@ -4,9 +4,11 @@ import argparse
 import json
 import os
 import random
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +42,7 @@ from client.evaluation import (
     scores_to_json,
     truth_row_from_json,
 )
-from client.load import DEFAULT_MIX, LoadConfig, format_report, parse_mix, report_to_json, run_load
+from client.load import DEFAULT_MIX, LoadConfig, StopRequest, format_report, parse_mix, report_to_json, run_load
 from dedup.v1 import dedup_service_pb2, document_pb2
 
 DEFAULT_TARGET: Final = "127.0.0.1:50051"
@@ -869,7 +871,8 @@ def _run_load(client: DedupClient, args: argparse.Namespace) -> int:
     def connect() -> DedupClient:
         return DedupClient(args.target, timeout=args.timeout, tls=tls, token=args.token)
 
-    report = run_load(config, connect, target=args.target, progress=sys.stderr)
+    with _stopping_on_sigterm():
+        report = run_load(config, connect, target=args.target, progress=sys.stderr)
     report_json = json.dumps(report_to_json(report), indent=2)
     if report_file is not None:
         try:
@@ -879,8 +882,29 @@ def _run_load(client: DedupClient, args: argparse.Namespace) -> int:
     _out(report_json if args.json or args.json_report == "-" else format_report(report))
     if not report.all_ok:
         return 1
-    # A run cut short is not the run that was asked for: say so to scripts, as shells do for Ctrl-C.
+    # A run cut short is not the run that was asked for: say so to scripts, as shells do (128 + the signal).
+    if report.interrupted_by == "SIGTERM":
+        return 128 + signal.SIGTERM
     return 130 if report.interrupted else 0
+
+
+@contextmanager
+def _stopping_on_sigterm() -> Iterator[None]:
+    """Within the block, SIGTERM stops a load run early as Ctrl-C does, so that its report is still printed.
+
+    `kill PID` and `timeout` send SIGTERM; a shell without job control starts background commands with SIGINT
+    ignored, so there SIGTERM is the only polite way to stop one, and by default it would end the process before
+    the report. SIGINT's handling is left as the process found it.
+    """
+
+    def stop(signum: int, frame: object) -> None:
+        raise StopRequest(signal.Signals(signum).name)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _default_id_prefix() -> str:
@@ -1145,8 +1169,8 @@ def _add_load_command(load: argparse.ArgumentParser) -> None:
     load.epilog = (
         "Runs for 60 s unless --duration or --requests says otherwise (with both, it stops at whichever comes "
         "first), then prints a report: calls, req/s, docs/s and latency percentiles (nearest-rank, of the calls "
-        "answered OK) per operation, and every non-OK status. Ctrl-C stops early and still reports. Exit code: 0 "
-        "when every call was OK, 1 when any was not, 2 for usage errors, 130 when interrupted."
+        "answered OK) per operation, and every non-OK status. Ctrl-C or SIGTERM stops early and still reports. Exit "
+        "code: 0 when every call was OK, 1 when any was not, 2 for usage errors, 130 after Ctrl-C, 143 after SIGTERM."
     )
     load.add_argument(
         "--concurrency", type=_positive_int, default=4, metavar="N", help="worker threads, one call each (default: 4)"

@@ -759,7 +759,8 @@ class LoadReport:
         config: What was asked for.
         target: The server.
         seconds: The measured time: from the end of the warm-up to the last measured answer.
-        interrupted: The run was stopped early (Ctrl-C); the figures cover what was done until then.
+        interrupted_by: What stopped the run early ("Ctrl-C", or a signal's name such as "SIGTERM"), or None when
+            it ran its course; the figures of a run stopped early cover what was done until then.
         operations: One entry per operation that had calls or weight, in `OPERATIONS` order.
         total: All operations together.
         statuses: Every non-OK status code, by operation, most frequent first.
@@ -777,7 +778,7 @@ class LoadReport:
     config: LoadConfig
     target: str
     seconds: float
-    interrupted: bool
+    interrupted_by: str | None
     operations: Sequence[OperationReport]
     total: OperationReport
     statuses: Sequence[StatusReport]
@@ -792,6 +793,10 @@ class LoadReport:
     @property
     def all_ok(self) -> bool:
         return not (self.statuses or self.rejected_documents or self.warmup_statuses)
+
+    @property
+    def interrupted(self) -> bool:
+        return self.interrupted_by is not None
 
 
 class _MemorySampler:
@@ -1060,7 +1065,7 @@ class _LoadRun:
         self.recorder = _Recorder(open_loop=config.rate is not None)
         self.stop = threading.Event()
         self.done = threading.Event()
-        self.interrupted = False
+        self.interrupted_by: str | None = None
         # Set just before the channels are closed: a call that starts after it fails in gRPC, not in the server.
         self.closing = False
         self.failure: BaseException | None = None
@@ -1201,7 +1206,7 @@ class _LoadRun:
             config=self.config,
             target=target,
             seconds=seconds,
-            interrupted=self.interrupted,
+            interrupted_by=self.interrupted_by,
             operations=operations,
             total=_operation_report("total", total, seconds),
             statuses=_status_reports(recorder.statuses),
@@ -1243,6 +1248,17 @@ def _status_reports(table: Mapping[tuple[str, str], _StatusTally]) -> list[Statu
     return sorted(reports, key=lambda report: (-report.count, order.get(report.operation, 0), report.code))
 
 
+class StopRequest(KeyboardInterrupt):
+    """Stops a run early as Ctrl-C does, naming what asked (raised from a signal handler, such as SIGTERM's).
+
+    A KeyboardInterrupt, so that whatever stops on Ctrl-C stops on it too.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def run_load(
     config: LoadConfig,
     connect: Callable[[], DedupClient],
@@ -1253,7 +1269,7 @@ def run_load(
     """Run the load `config` describes against the server `connect` reaches, and return what was measured.
 
     Ctrl-C (KeyboardInterrupt) stops the run early: calls in flight get a moment to finish, and the report
-    covers what was done, with `interrupted` set.
+    covers what was done, with `interrupted_by` set. A signal handler that raises `StopRequest` stops it the same way.
 
     Args:
         config: What to send, how fast and for how long.
@@ -1292,8 +1308,8 @@ def run_load(
             if memory.due(time.perf_counter()):
                 memory.sample()
             tick += 1
-    except KeyboardInterrupt:
-        run.interrupted = True
+    except KeyboardInterrupt as interruption:
+        run.interrupted_by = interruption.reason if isinstance(interruption, StopRequest) else "Ctrl-C"
         run.stop.set()
         # Calls in flight are answered and counted if the server answers them within the grace time.
         with contextlib.suppress(KeyboardInterrupt):
@@ -1339,6 +1355,7 @@ def report_to_json(report: LoadReport) -> dict[str, object]:
         "query_ids": len(config.query_ids),
         "seconds": report.seconds,
         "interrupted": report.interrupted,
+        "interrupted_by": report.interrupted_by,
         "all_ok": report.all_ok,
         "operations": {entry.operation: _operation_to_json(entry) for entry in report.operations},
         "total": _operation_to_json(report.total),
@@ -1408,8 +1425,8 @@ def format_report(report: LoadReport) -> str:
     measured = f"measured {report.seconds:.1f} s"
     if config.warmup > 0:
         measured += f" after a {config.warmup:g} s warm-up ({report.warmup_calls} calls, not counted)"
-    if report.interrupted:
-        measured += "; interrupted (Ctrl-C): the figures cover the calls answered until then"
+    if report.interrupted_by is not None:
+        measured += f"; interrupted ({report.interrupted_by}): the figures cover the calls answered until then"
     lines += [measured, "", _TABLE_HEADER]
     lines += [_format_row(entry) for entry in (*report.operations, report.total)]
     ingest = next((entry for entry in report.operations if entry.operation == "ingest"), None)

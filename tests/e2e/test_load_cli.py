@@ -290,3 +290,36 @@ def test_ctrl_c_stops_the_run_and_still_prints_the_report(load_server: str) -> N
     assert process.returncode == 130
     assert "interrupted (Ctrl-C)" in out
     assert int(table_rows(out)["total"][0]) > 0
+
+
+@pytest.mark.slow
+def test_sigterm_stops_the_run_and_still_prints_the_report(load_server: str) -> None:
+    # `kill PID` and `timeout` send SIGTERM; it is how a background run (Ctrl-C ignored) is stopped.
+    command = [sys.executable, "-m", "client", "--target", load_server, "load", "--duration", "60", "--json", "-"]
+    command += ["--mix", LIGHT_MIX, "--id-prefix", "terminated-"]
+    process = subprocess.Popen(  # noqa: S603 - this interpreter running the project's own client
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        deadline = time.monotonic() + 20
+        assert process.stderr is not None
+        while " s  requests " not in process.stderr.readline() and time.monotonic() < deadline:
+            pass
+        terminated = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=20)
+    finally:
+        process.kill()
+    assert time.monotonic() - terminated < 10
+    assert process.returncode == 128 + signal.SIGTERM
+    report: Json = json.loads(out)
+    assert report["interrupted"] is True
+    assert report["interrupted_by"] == "SIGTERM"
+    count = operation(report, "total")["count"]
+    assert isinstance(count, int)
+    assert count > 0

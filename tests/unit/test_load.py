@@ -275,7 +275,7 @@ def memory_report(samples: list[MemorySample], error: str | None = None) -> Load
         config=LoadConfig(mix=parse_mix("stats=1")),
         target="127.0.0.1:1",
         seconds=30.0,
-        interrupted=False,
+        interrupted_by=None,
         operations=[],
         total=total,
         statuses=[],
