@@ -215,30 +215,71 @@ def _lookup(
     bands, width = query_keys.shape
     low = np.empty((bands, width), dtype=np.int64)
     high = np.empty((bands, width), dtype=np.int64)
+    # Per query key of the band at hand: its bucket's first entry and the end of it, and where it should be.
+    firsts = np.empty(width, dtype=np.int64)
+    lasts = np.empty(width, dtype=np.int64)
+    guesses = np.empty(width, dtype=np.int64)
+    guessed_keys = np.empty(width, dtype=np.uint32)
     total = np.int64(0)
     for band in range(bands):
         table = keys[offsets[band] : offsets[band + 1]]
+        size = len(table)
+        if size == 0:
+            low[band, :] = offsets[band]
+            high[band, :] = offsets[band]
+            continue
+        # First pass: where each key should be. Keys are hashes, spread evenly over their bucket's range of
+        # values, so a key's place is about its share of that range; a whole band of a large segment is tens
+        # of megabytes, and a binary search there waited on one cache miss after another (each step's read
+        # depends on the last). These reads depend on nothing, so the memory system serves them side by side.
         for position in range(width):
-            key = query_keys[band, position]
-            # A binary search within the key's bucket for its first entry: a whole band of a large segment is
-            # tens of megabytes, and each step of a search over all of it was a cache miss. The entries equal
-            # to the key follow, and are few (a key is shared by a window and its copies), so stepping over
-            # them costs less than a second search.
-            bucket = np.int64(key) >> bucket_shift
+            key = np.int64(query_keys[band, position])
+            bucket = key >> bucket_shift
             first = np.int64(buckets[band, bucket])
             last = np.int64(buckets[band, bucket + 1])
-            while first < last:
-                middle = (first + last) >> 1
+            # Below `last` when the bucket has keys; `first` (= last) when it has none.
+            guess = first + (((key - (bucket << bucket_shift)) * (last - first)) >> bucket_shift)
+            firsts[position], lasts[position], guesses[position] = first, last, guess
+            guessed_keys[position] = table[guess if guess < size else size - 1]
+        # Second pass: the key's first entry, searched from the guess outwards, in memory the first pass read.
+        for position in range(width):
+            key = query_keys[band, position]
+            first, last, place = firsts[position], lasts[position], guesses[position]
+            # Galloping: steps of 1, 2, 4 … bracket the first entry not below the key, then a binary search
+            # within. A bucket of many equal keys (a boilerplate window stored thousands of times) is then
+            # still crossed in logarithmic time.
+            if place < last and guessed_keys[position] < key:
+                below, step = place + 1, np.int64(1)
+                above = last
+                while below + step - 1 < last:
+                    if table[below + step - 1] >= key:
+                        above = below + step - 1
+                        break
+                    below += step
+                    step <<= 1
+            else:
+                above, step = place, np.int64(1)
+                below = first
+                while above - step >= first:
+                    if table[above - step] < key:
+                        below = above - step + 1
+                        break
+                    above -= step
+                    step <<= 1
+            while below < above:
+                middle = (below + above) >> 1
                 if table[middle] < key:
-                    first = middle + 1
+                    below = middle + 1
                 else:
-                    last = middle
-            end = first
-            while end < len(table) and table[end] == key:
+                    above = middle
+            end = below
+            # The entries equal to the key follow, and are few (a key is shared by a window and its copies), so
+            # stepping over them costs less than a second search.
+            while end < size and table[end] == key:
                 end += 1
-            low[band, position] = offsets[band] + first
+            low[band, position] = offsets[band] + below
             high[band, position] = offsets[band] + end
-            total += end - first
+            total += end - below
     hits_query = np.empty(total, dtype=np.intp)
     hits_window = np.empty(total, dtype=np.uint32)
     hit = 0
@@ -293,7 +334,7 @@ def _flat(keys: UInt32Array, windows: UInt32Array) -> tuple[UInt32Array, UInt32A
 
 
 class BandIndex:
-    """Passage signatures banded into per-band tables of 32-bit keys, found by binary search.
+    """Passage signatures banded into per-band tables of 32-bit sorted keys, found by searching from a guessed place.
 
     Memory is what matters at millions of documents: datasketch's dict-backed MinHashLSH keeps a
     Python tuple key and set per entry (kilobytes per document); here an entry is 8 bytes (a key and

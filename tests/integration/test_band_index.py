@@ -147,6 +147,58 @@ def test_second_minima_go_with_every_query_of_a_batch_or_none() -> None:
     assert index.screen_many([(signatures[1], None)], 0.0, 1000, [None]) == [index.screen(signatures[1], 0.0, 1000)]
 
 
+def sorted_search_hits(
+    keys: npt.NDArray[np.uint32], windows: npt.NDArray[np.uint32], query_keys: npt.NDArray[np.uint32]
+) -> tuple[list[int], list[int]]:
+    """Every (flat query position, stored window) whose keys are equal, by numpy's binary search on each band."""
+    bands, width = query_keys.shape
+    table_keys, table_windows = keys.reshape(bands, -1), windows.reshape(bands, -1)
+    positions, found = [], []
+    for band in range(bands):
+        first = np.searchsorted(table_keys[band], query_keys[band], side="left")
+        end = np.searchsorted(table_keys[band], query_keys[band], side="right")
+        for position in range(width):
+            for entry in range(first[position], end[position]):
+                positions.append(band * width + position)
+                found.append(int(table_windows[band, entry]))
+    return positions, found
+
+
+@pytest.mark.parametrize("layout", ["uniform", "crowded", "clustered", "one_bucket", "empty"])
+@pytest.mark.parametrize("bucket_entries", [band_index.BUCKET_ENTRIES, 4])
+def test_a_segment_look_up_finds_every_equal_key_however_the_keys_lie(
+    monkeypatch: pytest.MonkeyPatch, layout: str, bucket_entries: int
+) -> None:
+    # The look-up guesses a key's place from its value, as if keys were spread evenly, and searches from there:
+    # keys that crowd on a few values (a boilerplate window stored many times), or that bunch in one corner of
+    # their buckets, must cost time only, never an entry.
+    monkeypatch.setattr(band_index, "BUCKET_ENTRIES", bucket_entries)
+    rng = np.random.default_rng(11)
+    bands, entries = 3, {"one_bucket": 60, "empty": 0}.get(layout, 5000)
+    if layout == "crowded":
+        values = rng.choice(rng.integers(0, 2**32, 40, dtype=np.uint32), size=(bands, entries))
+    elif layout == "clustered":
+        values = np.concatenate(
+            [rng.integers(0, 300, (bands, entries // 2)), rng.integers(2**32 - 10**6, 2**32, (bands, entries // 2))],
+            axis=1,
+        )
+    else:
+        values = rng.integers(0, 2**32, (bands, entries))
+    keys = np.sort(values.astype(np.uint32), axis=1)
+    windows = rng.integers(0, 10**6, (bands, entries)).astype(np.uint32)
+    segment = band_index._Segment(0, entries, *band_index._flat(keys, windows))
+    stored = keys.reshape(-1)
+    queries = rng.integers(0, 2**32, (bands, 400)).astype(np.uint32)
+    if len(stored):
+        queries[:, :200] = rng.choice(stored, (bands, 200))  # half of them stored, in some band
+    queries[:, -3:] = [0, 2**32 - 1, 2**31]  # the ends of the range of values, and a bucket boundary
+
+    positions, found = segment.lookup(queries)
+
+    assert (positions.tolist(), found.tolist()) == sorted_search_hits(segment.keys, segment.windows, queries)
+    assert len(found) >= (200 if entries else 0)
+
+
 @pytest.mark.parametrize("bucket_entries", [band_index.BUCKET_ENTRIES, 1])
 def test_candidates_are_exactly_what_datasketch_minhashlsh_finds_with_the_same_bands(
     monkeypatch: pytest.MonkeyPatch, bucket_entries: int
