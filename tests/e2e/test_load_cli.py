@@ -260,63 +260,59 @@ def test_rate_paces_the_calls_roughly(load_server: str, capsys: pytest.CaptureFi
     assert set(lag) == {"p50", "p90", "p95", "p99", "max"}
 
 
-@pytest.mark.slow
-def test_ctrl_c_stops_the_run_and_still_prints_the_report(load_server: str) -> None:
-    command = [sys.executable, "-m", "client", "--target", load_server, "load", "--duration", "60"]
-    # The child reads DEDUP_TOKEN from the environment load_server set.
-    command += ["--mix", LIGHT_MIX, "--id-prefix", "interrupted-"]
+def stopped_under_way(command: list[str], stop: signal.Signals, sigint: signal.Handlers) -> tuple[int, str, float]:
+    """Run `command` with SIGINT set to `sigint`, send it `stop` once its first progress line is out.
+
+    Returns its exit code, its stdout and how long it took to exit after the signal.
+    """
     process = subprocess.Popen(  # noqa: S603 - this interpreter running the project's own client
         command,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,
-        # A shell without job control starts background commands with SIGINT ignored; a terminal user's Ctrl-C
-        # reaches a process that has the default handler.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        preexec_fn=lambda: signal.signal(signal.SIGINT, sigint),
     )
     try:
         deadline = time.monotonic() + 20
         assert process.stderr is not None
-        # Interrupt once it is under way: its first progress line says so.
+        # Stop it once it is under way: its first progress line says so.
         while " s  requests " not in process.stderr.readline() and time.monotonic() < deadline:
             pass
-        interrupted = time.monotonic()
-        process.send_signal(signal.SIGINT)
+        stopped = time.monotonic()
+        process.send_signal(stop)
         out, _ = process.communicate(timeout=20)
     finally:
         process.kill()
-    assert time.monotonic() - interrupted < 10
-    assert process.returncode == 130
+    return process.returncode, out, time.monotonic() - stopped
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_run_and_still_prints_the_report(load_server: str) -> None:
+    command = [sys.executable, "-m", "client", "--target", load_server, "load", "--duration", "60"]
+    # The child reads DEDUP_TOKEN from the environment load_server set.
+    command += ["--mix", LIGHT_MIX, "--id-prefix", "interrupted-"]
+
+    # A shell without job control starts background commands with SIGINT ignored; a terminal user's Ctrl-C
+    # reaches a process that has the default handler.
+    exit_code, out, seconds = stopped_under_way(command, signal.SIGINT, signal.SIG_DFL)
+
+    assert seconds < 10
+    assert exit_code == 130
     assert "interrupted (Ctrl-C)" in out
     assert int(table_rows(out)["total"][0]) > 0
 
 
 @pytest.mark.slow
 def test_sigterm_stops_the_run_and_still_prints_the_report(load_server: str) -> None:
-    # `kill PID` and `timeout` send SIGTERM; it is how a background run (Ctrl-C ignored) is stopped.
     command = [sys.executable, "-m", "client", "--target", load_server, "load", "--duration", "60", "--json", "-"]
     command += ["--mix", LIGHT_MIX, "--id-prefix", "terminated-"]
-    process = subprocess.Popen(  # noqa: S603 - this interpreter running the project's own client
-        command,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )
-    try:
-        deadline = time.monotonic() + 20
-        assert process.stderr is not None
-        while " s  requests " not in process.stderr.readline() and time.monotonic() < deadline:
-            pass
-        terminated = time.monotonic()
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=20)
-    finally:
-        process.kill()
-    assert time.monotonic() - terminated < 10
-    assert process.returncode == 128 + signal.SIGTERM
+
+    # `kill PID` and `timeout` send SIGTERM: how a background run, which ignores Ctrl-C, is stopped.
+    exit_code, out, seconds = stopped_under_way(command, signal.SIGTERM, signal.SIG_IGN)
+
+    assert seconds < 10
+    assert exit_code == 128 + signal.SIGTERM
     report: Json = json.loads(out)
     assert report["interrupted"] is True
     assert report["interrupted_by"] == "SIGTERM"
