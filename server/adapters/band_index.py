@@ -613,7 +613,9 @@ class BandIndex:
         with self._lock:
             segments = list(self._segments)
             # A banded key's place in the flat list is band * width + position, the query position used below.
-            recent_query, recent_window = self._recent.hits(_banded(keys))
+            # Ingest adds each batch as a segment, and checkpoints after it, so the recent entries are nearly always
+            # none: then the keys are not made Python integers for them (8 % of screening a batch of news).
+            recent_query, recent_window = self._recent.hits(_banded(keys)) if self._recent else ([], [])
             window_count = len(self._window_sequences)
             window_sequences = self._window_sequences.view()
             dead = self._dead.view()
@@ -906,6 +908,10 @@ class _RecentTable:
         for key, window in zip(banded_keys, windows, strict=True):
             if self.first.setdefault(key, window) != window:
                 self.more.setdefault(key, []).append(window)
+
+    def __bool__(self) -> bool:
+        # Every key in `more` is in `first` too.
+        return bool(self.first)
 
     def hits(self, banded_keys: list[int]) -> tuple[list[int], list[int]]:
         """Return (place in `banded_keys`, window) for every window that has one of the keys, as two lists."""
