@@ -612,10 +612,8 @@ class BandIndex:
         width = keys.shape[1]
         with self._lock:
             segments = list(self._segments)
-            # A banded key's place in the flat list is band * width + position, the query position used below.
-            # Ingest adds each batch as a segment, and checkpoints after it, so the recent entries are nearly always
-            # none: then the keys are not made Python integers for them (8 % of screening a batch of news).
-            recent_query, recent_window = self._recent.hits(_banded(keys)) if self._recent else ([], [])
+            # A key's place in the flat (bands, width) array is band * width + position, the query position used below.
+            recent_query, recent_window = self._recent.hits(keys)
             window_count = len(self._window_sequences)
             window_sequences = self._window_sequences.view()
             dead = self._dead.view()
@@ -909,15 +907,16 @@ class _RecentTable:
             if self.first.setdefault(key, window) != window:
                 self.more.setdefault(key, []).append(window)
 
-    def __bool__(self) -> bool:
-        # Every key in `more` is in `first` too.
-        return bool(self.first)
-
-    def hits(self, banded_keys: list[int]) -> tuple[list[int], list[int]]:
-        """Return (place in `banded_keys`, window) for every window that has one of the keys, as two lists."""
-        shared = self.first.keys() & banded_keys
+    def hits(self, keys: UInt32Array) -> tuple[list[int], list[int]]:
+        """Return (flat place in the (bands, width) `keys`, window) for every window having one of them, as lists."""
         places: list[int] = []
         windows: list[int] = []
+        # Ingest adds each batch as a segment and checkpoints after it, so there are nearly always no entries: then
+        # the keys are not made Python integers at all (8 % of screening a batch of news).
+        if not self.first:
+            return places, windows
+        banded_keys = _banded(keys)
+        shared = self.first.keys() & banded_keys
         if not shared:
             return places, windows
         for place, key in enumerate(banded_keys):
