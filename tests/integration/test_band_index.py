@@ -518,14 +518,16 @@ def test_a_sketch_that_cannot_be_read_whole_is_an_error_not_a_guess(tmp_path: Pa
         index.close_windows(signatures[30], [30], floor=0.0)
 
 
-def meeting_in_band_zero_only(query: npt.NDArray[np.uint32], rng: np.random.Generator) -> npt.NDArray[np.uint32]:
-    """A window with the query's first three values and the low bytes of all the others, but other high bits.
+def meeting_in_one_band(
+    query: npt.NDArray[np.uint32], rng: np.random.Generator, band: int = 0
+) -> npt.NDArray[np.uint32]:
+    """A window with the query's three values of `band` and the low bytes of all the others, but other high bits.
 
-    Its sketch agrees with the query's everywhere (estimate 1.0), and its key is the query's in the first band
-    and, almost surely, in no other.
+    Its sketch agrees with the query's everywhere (estimate 1.0), and its key is the query's in that band (the first
+    unless told) and, almost surely, in no other.
     """
     window = (rng.integers(1, 2**24, size=query.shape, dtype=np.uint32) << np.uint32(8)) | (query & np.uint32(0xFF))
-    window[:ROWS] = query[:ROWS]
+    window[band * ROWS : (band + 1) * ROWS] = query[band * ROWS : (band + 1) * ROWS]
     return window
 
 
@@ -538,12 +540,12 @@ def test_a_pair_meeting_only_in_a_common_key_is_read_only_when_its_document_meet
     index = BandIndex(BANDS, ROWS, common_key_windows=20)
     # Twenty-one documents store each query window's first-band key once each (one more than the limit).
     for sequence in range(1, 22):
-        index.add(sequence, meeting_in_band_zero_only(query[0], rng)[None, :])
-        index.add(100 + sequence, meeting_in_band_zero_only(query[1], rng)[None, :])
+        index.add(sequence, meeting_in_one_band(query[0], rng)[None, :])
+        index.add(100 + sequence, meeting_in_one_band(query[1], rng)[None, :])
     # 22 meets the first query window in two of its windows: one query window, so one chance event.
-    index.add(22, np.stack([meeting_in_band_zero_only(query[0], rng) for _ in range(2)]))
+    index.add(22, np.stack([meeting_in_one_band(query[0], rng) for _ in range(2)]))
     # 23 meets each query window in another of its windows: met again, independently.
-    index.add(23, np.stack([meeting_in_band_zero_only(query[0], rng), meeting_in_band_zero_only(query[1], rng)]))
+    index.add(23, np.stack([meeting_in_one_band(query[0], rng), meeting_in_one_band(query[1], rng)]))
     if checkpoint:
         index.checkpoint()
 
@@ -552,8 +554,23 @@ def test_a_pair_meeting_only_in_a_common_key_is_read_only_when_its_document_meet
 
     rare = BandIndex(BANDS, ROWS, common_key_windows=23)
     for sequence in range(1, 22):
-        rare.add(sequence, meeting_in_band_zero_only(query[0], rng)[None, :])
+        rare.add(sequence, meeting_in_one_band(query[0], rng)[None, :])
     assert set(rare.screen(query, 0.9, 1000)) == set(range(1, 22))
+
+
+def test_each_pair_is_judged_by_how_common_its_own_key_is() -> None:
+    rng = np.random.default_rng(12)
+    query = rng.integers(0, 2**32, size=(1, SIGNER.num_perm), dtype=np.uint32)
+    index = BandIndex(BANDS, ROWS, common_key_windows=20)
+    # Twenty-one documents meet the query's one window in its first-band key, stored for one window more than the
+    # limit: one query window is one chance event, and none is read.
+    for sequence in range(1, 22):
+        index.add(sequence, meeting_in_one_band(query[0], rng)[None, :])
+    # One meets it in its second band, in a key stored for this window only, and is read.
+    index.add(30, meeting_in_one_band(query[0], rng, band=1)[None, :])
+
+    assert set(index.candidates(query)) == {*range(1, 22), 30}
+    assert index.screen(query, 0.9, 1000) == {30: pytest.approx(1.0)}
 
 
 def test_copies_of_one_text_beyond_the_common_key_limit_are_all_found() -> None:
