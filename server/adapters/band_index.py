@@ -968,8 +968,8 @@ def _met_again(
 
     A group is the pairs of one query with one stored document.
     """
-    # Sorted by numpy (numba's sorts took three times as long), grouped by compiled code: grouping with numpy
-    # reductions over the runs took a tenth of a query's screening.
+    # Sorted by numpy (with numba's sort, the whole took twice as long), grouped by compiled code: grouping with
+    # numpy reductions over the runs took a tenth of a query's screening.
     return _met_again_in_order(np.argsort(groups), groups, windows, query_windows)
 
 
@@ -1186,9 +1186,10 @@ def _equal_bytes(
 ) -> int:
     """Fill `out` with the bytes each pair's two sketches share in place; return the first pair not read whole, or -1.
 
-    The stored sketches are `rows` when `descriptor` is negative, else `width`-byte records of the file. A query's
-    pairs name a fifth of their stored windows more than once (one stored window meets several query windows), and a
-    read is a system call: the pairs are taken in `order`, which sorts them by window, and each window is read once.
+    The stored sketches are `rows` when `descriptor` is negative, else `width`-byte records of the file. About a
+    fifth of a query's pairs name a stored window that another of them names (one stored window meets several query
+    windows), and a read is a system call: the pairs are taken in `order`, which sorts them by window, and each
+    window is read once.
     """
     read = np.empty(width, dtype=np.uint8)
     current = -1
