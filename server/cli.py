@@ -121,7 +121,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        running = build_running_server(settings)
+        # The objects of a started server are alive until it stops: the collector need not walk them again.
+        running = build_running_server(settings, exempt_from_collection=True)
     except (OSError, ValueError, RuntimeError) as error:
         _LOGGER.error("cannot start: %s", error)
         return 1

@@ -1,8 +1,9 @@
-"""Keep the C heap from holding on to freed memory: fewer arenas, and freed pages given back after a burst."""
+"""Keep the heaps in check: the C heap's arenas and freed pages, and the objects Python's collector walks."""
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 from collections.abc import Callable
 from typing import Final, cast
@@ -52,6 +53,20 @@ def map_large_blocks(threshold_bytes: int) -> bool:
     time, and the server fell behind its load.
     """
     return _set_heap_option(_M_MMAP_THRESHOLD, threshold_bytes, "it maps large blocks as it sees fit")
+
+
+def exempt_started_objects() -> int:
+    """Collect garbage once, then leave every object alive now out of the cyclic collector's passes; return how many.
+
+    A started server holds about 140,000 objects the collector tracks (modules, compiled code, the gRPC server),
+    alive until it stops, and each full pass walked them all with every request thread waiting: under a mixed load
+    on the 100k benchmark store, one pass every 10 s, of 44 to 151 ms. Exempted, they are not walked again, and a
+    full pass walks only what was made since. An exempted object that is dropped is still freed by its reference
+    count; only a cycle among exempted objects would stay. Call it once the server is built, before it serves.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _set_heap_option(parameter: int, value: int, without_it: str) -> bool:

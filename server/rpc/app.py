@@ -19,7 +19,7 @@ from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
 from server.adapters import compiled_tokenizer, compiled_weights
 from server.adapters.band_index import compile_kernels as compile_index_kernels
 from server.adapters.directory_lock import DirectoryLock
-from server.adapters.heap import limit_heap_arenas, map_large_blocks, release_free_heap
+from server.adapters.heap import exempt_started_objects, limit_heap_arenas, map_large_blocks, release_free_heap
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_memory import process_tree_memory
 from server.adapters.process_verifier import ProcessVerifier
@@ -94,7 +94,12 @@ def build_server(settings: Settings) -> tuple[grpc.Server, int]:
     return running.server, running.port
 
 
-def build_running_server(settings: Settings) -> RunningServer:
+def build_running_server(settings: Settings, *, exempt_from_collection: bool = False) -> RunningServer:
+    """Open the store, load the index, start the verification workers, and build the gRPC server (not started).
+
+    With `exempt_from_collection`, the objects alive once it is built are left out of the garbage collector's later
+    passes (see exempt_started_objects): for the process that will serve, not for one that builds many servers.
+    """
     # Before the request threads exist, which would each get an arena of the C heap (see limit_heap_arenas), and
     # before the index loads, whose freed temporaries would raise glibc's own mapping threshold (map_large_blocks).
     limit_heap_arenas(os.cpu_count() or 1)
@@ -113,6 +118,8 @@ def build_running_server(settings: Settings) -> RunningServer:
     with contextlib.ExitStack() as on_failure:
         running = _open_and_build(settings, interceptors, credentials, on_failure)
         on_failure.pop_all()
+    if exempt_from_collection:
+        _LOGGER.debug("%d objects alive at start left out of later garbage collections", exempt_started_objects())
     return running
 
 
