@@ -1033,6 +1033,8 @@ def _distinct(
     return _runs_in_order(values, np.argsort(values))
 
 
+# It walks runs as _met_again_in_order does. One shared kernel that found the runs' ends, with numpy taking the
+# values, places and counts from them, took 0.04 ms more a query at 100k (line profile, 800 texts), on a hot path.
 @numba.njit(cache=True, nogil=True)
 def _runs_in_order(
     values: npt.NDArray[np.int64], order: npt.NDArray[np.intp]
