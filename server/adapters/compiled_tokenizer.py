@@ -59,7 +59,7 @@ def tokenize(text: str) -> TokenizedText:
     if count < 0:
         return tokenization.tokenize(text)
     if count == 0:
-        return TokenizedText((), (), TokenOffsets((), ()))
+        return TokenizedText((), (), TokenOffsets((), ()), text)
     joined = _joined_words(words, starts, ends, count).tobytes().decode("utf-8", "surrogatepass")
     sentence_starts, sentence_ends = _sentence_bounds(
         after_sentence_end, starts_line, count, any_line_kept, MAX_SENTENCE_WORDS, MIN_SENTENCE_WORDS
@@ -68,6 +68,7 @@ def tokenize(text: str) -> TokenizedText:
         tuple(joined.split(chr(_SEPARATOR))),
         tuple(map(Sentence, sentence_starts.tolist(), sentence_ends.tolist())),
         TokenOffsets(_int_array(char_starts[:count]), _int_array(char_ends[:count])),
+        text,
     )
 
 

@@ -244,6 +244,8 @@ class TokenizedText:
     words: tuple[str, ...]
     sentences: tuple[Sentence, ...]
     token_spans: TokenSpans
+    # The text that was cut, which the spans index into.
+    text: str
 
     def __len__(self) -> int:
         return len(self.words)
@@ -409,6 +411,7 @@ def tokenize(text: str) -> TokenizedText:
         tuple(words),
         sentences_of([[len(piece) for piece in line.pieces] for line in lines]),
         _LineSpans(masked, tuple(kept)),
+        text,
     )
 
 

@@ -15,8 +15,8 @@ from tests.text_strategies import ASCII_LINKS, ASCII_WORDS, OTHER_LINKS, OTHER_W
 
 
 def cut(tokens: TokenizedText) -> tuple[object, ...]:
-    """Everything a tokenized text tells: its words, its sentences and every token's span."""
-    return tokens.words, tokens.sentences, tokens.starts, tokens.ends
+    """Everything a tokenized text tells: its words, its sentences, every token's span and the text they index."""
+    return tokens.words, tokens.sentences, tokens.starts, tokens.ends, tokens.text
 
 
 def assert_cuts_like_the_domain(text: str) -> None:

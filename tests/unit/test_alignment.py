@@ -5,7 +5,7 @@ from typing import Final
 
 import pytest
 
-from server.domain.alignment import Alignment, Fragment, align, shingle_set, verbatim_share
+from server.domain.alignment import Alignment, Fragment, align, index_sentences, shingle_set, verbatim_share, weigh
 from server.domain.comparison import is_related
 from server.domain.tokenization import tokenize
 from tests.stories import (
@@ -16,6 +16,8 @@ from tests.stories import (
     BRIDGE_REWRITE,
     BRIDGE_SENTENCES,
     BRIDGE_STORY,
+    DAM_SENTENCES,
+    DAM_STORY,
     EXCERPT_BODY,
     EXCERPT_TAIL,
     FLOOD_REPORT,
@@ -32,6 +34,17 @@ from tests.stories import (
 # them, with two sentences on something else in between.
 HEADLINE: Final = "Harbour bridge works: lanes, ferries and forty thousand cars."
 PAGE_WITH_HEADLINE: Final = f"{HEADLINE} {GARDEN_STORY.rsplit('. ', 1)[0]}. {EXCERPT_BODY}"
+# Two closing reports of one index on different days: the same stock words, none of the same numbers. The
+# numbers share pieces ("0", "25"), which a number read as written does not match on.
+INDEX_REPORT: Final = (
+    "The Riverton composite index rose 12.50 points, or 0.81 percent, to 1,548.25 in late trading on Tuesday."
+)
+OTHER_DAYS_INDEX_REPORT: Final = (
+    "The Riverton composite index fell 3.10 points, or 0.2 percent, to 1,536.25 in late trading on Tuesday."
+)
+INDEX_REPORT_REWORDED: Final = (
+    "In late Tuesday trading the Riverton composite index gained 12.50 points, or 0.81 percent, closing at 1,548.25."
+)
 # The flood report between two other stories, which the summary does not restate: its restated sentences still
 # span most of the text.
 FLOOD_REPORT_BETWEEN_STORIES: Final = f"{GARDEN_STORY} {FLOOD_REPORT} {FOOTBALL_STORY}"
@@ -243,6 +256,8 @@ def test_aligning_a_text_with_nothing_gives_no_fragments() -> None:
         (FLOOD_SUMMARY, FLOOD_REPORT_BETWEEN_STORIES),
         (PAGE_WITH_HEADLINE, BRIDGE_STORY),
         (f"{BRIDGE_STORY} {EXCERPT_BODY}", BRIDGE_STORY),
+        (INDEX_REPORT, OTHER_DAYS_INDEX_REPORT),
+        (INDEX_REPORT, INDEX_REPORT_REWORDED),
     ],
 )
 def test_aligning_b_with_a_is_the_mirror_image_of_aligning_a_with_b(a: str, b: str) -> None:
@@ -390,6 +405,50 @@ def test_a_run_whose_sentences_each_meet_several_of_the_other_text_is_not_a_cond
 
     assert alignment.fragments
     assert all(fragment.condensed is None for fragment in alignment.fragments)
+
+
+def test_two_reports_in_the_same_words_of_different_numbers_are_not_aligned() -> None:
+    report, other_days = tokenize(INDEX_REPORT), tokenize(OTHER_DAYS_INDEX_REPORT)
+    # Their words alone would seed them.
+    assert weigh(index_sentences(report), index_sentences(other_days)).seeds()
+
+    assert align(report, other_days).fragments == ()
+
+
+def test_a_report_reworded_around_the_same_numbers_is_aligned() -> None:
+    (fragment,) = align(tokenize(INDEX_REPORT), tokenize(INDEX_REPORT_REWORDED)).fragments
+
+    assert fragment.seeds == 1
+
+
+def test_a_number_written_out_in_one_text_is_no_clash() -> None:
+    # "forty thousand" states no number the tokens can read, so the copy that writes it in digits still seeds.
+    story = tokenize(BRIDGE_SENTENCES[2])
+    in_digits = tokenize(BRIDGE_SENTENCES[2].replace("forty thousand", "40,000"))
+
+    assert len(align(story, in_digits).fragments) == 1
+
+
+def test_a_copied_sentence_whose_number_changed_stays_inside_the_copy() -> None:
+    # An updated copy: one sentence of eight gives another year, and its neighbours are copied around it.
+    story = tokenize(DAM_STORY)
+    updated = tokenize(DAM_STORY.replace("built in 1931", "built in 1913"))
+
+    (fragment,) = align(story, updated).fragments
+
+    assert fragment.seeds == len(DAM_SENTENCES)
+    assert (fragment.a_start, fragment.a_end, fragment.b_start, fragment.b_end) == (0, len(story), 0, len(updated))
+
+
+def test_numbers_are_read_as_written() -> None:
+    text = "Shares rose 5.1 percent to $1,234.56 on Sept 5, 2003. In 2004 10,000 people came."
+    sentences = index_sentences(tokenize(text))
+
+    # The compiled tokenizer gives the same words, spans and text (tests/integration/test_compiled_tokenizer.py).
+    assert [sentences.numbers(row) for row in range(sentences.sentence_count)] == [
+        {"5.1", "1.234.56", "5", "2003"},
+        {"2004", "10.000"},
+    ]
 
 
 def test_verbatim_share_measures_the_shorter_side() -> None:
