@@ -441,14 +441,22 @@ def test_a_copied_sentence_whose_number_changed_stays_inside_the_copy() -> None:
 
 
 def test_numbers_are_read_as_written() -> None:
-    text = "Shares rose 5.1 percent to $1,234.56 on Sept 5, 2003. In 2004 10,000 people came."
+    text = "Shares rose 5.1 percent to $1,234.56 on Sept 5, 2003. In 2004 10,000 people came. Version 2.6.0 is 3,5 MB."
     sentences = index_sentences(tokenize(text))
 
     # The compiled tokenizer gives the same words, spans and text (tests/integration/test_compiled_tokenizer.py).
     assert [sentences.numbers(row) for row in range(sentences.sentence_count)] == [
-        {"5.1", "1.234.56", "5", "2003"},
-        {"2004", "10.000"},
+        {"5.1", "1234.56", "5", "2003"},
+        {"2004", "10000"},
+        {"2.6.0", "3.5"},
     ]
+
+
+def test_thousands_written_with_or_without_a_comma_are_one_number() -> None:
+    with_comma = tokenize("More than 1,800 soldiers were sent to the port last year to guard the new harbour.")
+    without = tokenize("More than 1800 soldiers were sent to the port last year to guard the harbour.")
+
+    assert len(align(with_comma, without).fragments) == 1
 
 
 def test_verbatim_share_measures_the_shorter_side() -> None:
