@@ -70,9 +70,12 @@ CONDENSATION_STEP: Final = 2.0
 CONDENSATION_MAX_RATIO: Final = 20.0
 CONDENSED_MAX_AMBIGUITY: Final = 2.0
 # A summary restates a few points picked from across what it summarises, and rarely the very first or last
-# sentences: its chain stops short of the ends. When the stretch from the first restated sentence to the last
-# already spans at least this share of the other text's words, the summary is of that text as a whole, and the
-# whole text is its stretch.
+# sentences: its chain stops short of the ends. Taken as spread evenly over the stretch summarised, k restated
+# points leave on average one spacing between them, span / (k - 1), before the first and after the last (for k
+# points drawn evenly over a stretch, each end's gap and each spacing have the same expectation). The stretch
+# is the restated sentences and those margins, in whole sentences; when it spans at least this share of the
+# other text's words, the summary is of that text as a whole, and the whole text is its stretch. On PAN-13 the
+# margins raised plagdet from 0.8348, 0.8362 and 0.8345 (three ingest orders) to 0.8417, 0.8427 and 0.8411.
 WHOLE_TEXT_SHARE: Final = 0.5
 # A fragment reaches on over the sentence pair just before it, and just after it, while that pair's cosine is at
 # least EDGE_COSINE: beside sentences that are reused, a pair too reworded to seed is still more likely reused
@@ -643,10 +646,23 @@ def _condensation(
     if cosine < MIN_FRAGMENT_COSINE:
         return None
     if condensed == "a":
-        first_b, last_b = _whole_when_mostly_spanned(b.tokens, first_b, last_b)
+        first_b, last_b = _whole_when_mostly_spanned(b.tokens, *_summarised_stretch(b.tokens, first_b, last_b, chain))
     else:
-        first_a, last_a = _whole_when_mostly_spanned(a.tokens, first_a, last_a)
+        first_a, last_a = _whole_when_mostly_spanned(a.tokens, *_summarised_stretch(a.tokens, first_a, last_a, chain))
     return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(chain), cosine, condensed)
+
+
+def _summarised_stretch(text: TokenizedText, first: int, last: int, chain: list[tuple[int, int]]) -> tuple[int, int]:
+    """Return the sentence rows of `text` that sentences first..last, restated by `chain`, and their margins span.
+
+    The margins are one mean spacing of the restated points on each side (see WHOLE_TEXT_SHARE).
+    """
+    start, end = text.sentences[first].token_start, text.sentences[last].token_end
+    margin = (end - start) / (len(chain) - 1)
+    starts = [sentence.token_start for sentence in text.sentences]
+    ends = [sentence.token_end for sentence in text.sentences]
+    # The sentences that hold the first and last words within the margins.
+    return bisect.bisect_right(ends, start - margin), bisect.bisect_left(starts, end + margin) - 1
 
 
 def _whole_when_mostly_spanned(text: TokenizedText, first: int, last: int) -> tuple[int, int]:

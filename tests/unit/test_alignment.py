@@ -338,17 +338,36 @@ def test_a_summary_restating_points_from_most_of_a_text_has_the_whole_text_as_it
     assert (fragment.b_start, fragment.b_end) == (0, len(report_tokens))
 
 
-def test_a_summary_restating_points_from_less_than_half_a_text_spans_only_them() -> None:
+def test_a_summary_whose_points_and_their_margins_span_half_a_text_has_the_whole_text_as_its_stretch() -> None:
+    # The report is under half of this text, but its four restated points, spread over its 217 words, imply a
+    # margin of a third of that after the last one: more than half of the text in all.
+    text = f"{FLOOD_REPORT} {GARDEN_STORY} {FOOTBALL_STORY} {BRIDGE_INDEPENDENT} {GARDEN_STORY} {FOOTBALL_STORY}"
+    tokens = tokenize(text)
+    report_words = len(tokenize(FLOOD_REPORT))
+    assert report_words < len(tokens) / 2 <= report_words * 4 / 3
+
+    (fragment,) = align(tokenize(FLOOD_SUMMARY), tokens).fragments
+
+    assert fragment.condensed == "a"
+    assert (fragment.b_start, fragment.b_end) == (0, len(tokens))
+
+
+def test_a_summary_restating_points_from_less_than_half_a_text_spans_them_and_their_margins() -> None:
     padding = " ".join([GARDEN_STORY, FOOTBALL_STORY, BRIDGE_INDEPENDENT] * 2)
     report = f"{padding} {FLOOD_REPORT} {padding}"
     report_tokens = tokenize(report)
-    assert len(tokenize(FLOOD_REPORT)) < len(report_tokens) / 2
+    report_start = len(tokenize(padding))
+    report_end = report_start + len(tokenize(FLOOD_REPORT))
+    margin = (report_end - report_start) / 3  # four restated points, from the report's first sentence to its last
+    longest_sentence = max(s.token_end - s.token_start for s in report_tokens.sentences)
 
     (fragment,) = align(tokenize(FLOOD_SUMMARY), report_tokens).fragments
 
     assert fragment.condensed == "a"
-    start, end = report_tokens.char_span(fragment.b_start, fragment.b_end)
-    assert report[start:end] == FLOOD_REPORT.rstrip(".")
+    # The whole sentences that hold the words a margin before the report and a margin after it.
+    assert report_start - margin - longest_sentence < fragment.b_start <= report_start - margin
+    assert report_end + margin <= fragment.b_end < report_end + margin + longest_sentence
+    assert fragment.b_end - fragment.b_start < len(report_tokens) / 2
 
 
 def test_a_reworded_story_that_moves_one_for_one_is_not_a_condensation() -> None:
