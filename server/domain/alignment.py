@@ -29,10 +29,9 @@ MAX_SEED_GAP: Final = 4
 # within MAX_SEED_GAP sentences of it in either text: inside a run of reused sentences, a changed number is an
 # update or a slip of the copy. On MSRP (seed 1) the links fell from 2,197 to 1,960: 224 fewer that the truth
 # does not pair as paraphrases, 13 fewer paraphrase pairs. On PAN-13 it moved the evidence of 4 documents and no
-# link. A
-# number is read as written: digit runs joined by single commas or points are one number ("9,113.75"), so
-# that two numbers do not match on a shared piece ("9", "75"); a comma before three digits separates thousands
-# ("1,800" is "1800").
+# link. A number is read as written: digit runs joined by single commas or points are one number ("9,113.75"),
+# so that two numbers do not match on a shared piece ("9", "75"); a comma before three digits separates
+# thousands ("1,800" is "1800").
 NUMBER_JOINERS: Final = ",."
 THOUSANDS_DIGITS: Final = 3
 # A fragment whose two sides, taken whole, are less similar than this is split with a smaller gap.
