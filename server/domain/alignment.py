@@ -645,23 +645,36 @@ def _condensation(
     if cosine < MIN_FRAGMENT_COSINE:
         return None
     if condensed == "a":
-        first_b, last_b = _whole_when_mostly_spanned(b.tokens, *_summarised_stretch(b.tokens, first_b, last_b, chain))
+        first_b, last_b = _whole_when_mostly_spanned(
+            b.tokens, *_summarised_stretch(b.tokens, first_b, last_b, len(chain))
+        )
     else:
-        first_a, last_a = _whole_when_mostly_spanned(a.tokens, *_summarised_stretch(a.tokens, first_a, last_a, chain))
+        first_a, last_a = _whole_when_mostly_spanned(
+            a.tokens, *_summarised_stretch(a.tokens, first_a, last_a, len(chain))
+        )
     return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(chain), cosine, condensed)
 
 
-def _summarised_stretch(text: TokenizedText, first: int, last: int, chain: list[tuple[int, int]]) -> tuple[int, int]:
-    """Return the sentence rows of `text` that sentences first..last, restated by `chain`, and their margins span.
+def _summarised_stretch(text: TokenizedText, first: int, last: int, points: int) -> tuple[int, int]:
+    """Return the sentence rows of `text` that sentences first..last, holding `points` restated ones, and margins span.
 
     The margins are one mean spacing of the restated points on each side (see WHOLE_TEXT_SHARE).
     """
     start, end = text.sentences[first].token_start, text.sentences[last].token_end
-    margin = (end - start) / (len(chain) - 1)
-    starts = [sentence.token_start for sentence in text.sentences]
-    ends = [sentence.token_end for sentence in text.sentences]
+    margin = (end - start) / (points - 1)
     # The sentences that hold the first and last words within the margins.
-    return bisect.bisect_right(ends, start - margin), bisect.bisect_left(starts, end + margin) - 1
+    return (
+        bisect.bisect_right(text.sentences, start - margin, key=_sentence_end),
+        bisect.bisect_left(text.sentences, end + margin, key=_sentence_start) - 1,
+    )
+
+
+def _sentence_start(sentence: Sentence) -> int:
+    return sentence.token_start
+
+
+def _sentence_end(sentence: Sentence) -> int:
+    return sentence.token_end
 
 
 def _whole_when_mostly_spanned(text: TokenizedText, first: int, last: int) -> tuple[int, int]:
