@@ -95,6 +95,10 @@ VERBATIM_NGRAM: Final = 4
 # heading run into the copied sentence, the host's words around an insertion).
 COPY_SHARE: Final = 0.5
 
+# Seeds as (sentence row of a, sentence row of b); the best seed cosine of each sentence of a, and of b.
+_Seeds = list[tuple[int, int]]
+_BestCosines = tuple[dict[int, float], dict[int, float]]
+
 
 @dataclass(frozen=True, slots=True)
 class Fragment:
@@ -298,10 +302,16 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex, we
         return EMPTY_ALIGNMENT
     seeds = list(seed_cosines)
     cosines = _RangeCosines(weights)
-    groups = [_counterparts(group, seed_cosines) for group in _extend(seeds, cosines, MAX_SEED_GAP)]
-    fragments = [_fragment(group, index_a, index_b, weights, cosines) for group in groups]
-    fragments.extend(_condensations(seeds, index_a, index_b, weights))
-    fragments = _without_echoes(_drop_overlaps(fragments))
+    extended = _extend(seeds, cosines, MAX_SEED_GAP)
+    best_in_runs = _best_in_runs(extended, seed_cosines)
+    groups = [kept for group in extended if (kept := _counterparts(group, seed_cosines, best_in_runs))]
+
+    def fragment_of(group: _Seeds, taken: Sequence[Fragment] = ()) -> Fragment:
+        return _fragment(group, index_a, index_b, weights, cosines, taken)
+
+    candidates: list[tuple[Fragment, _Seeds | None]] = [(fragment_of(group), group) for group in groups]
+    candidates.extend((fragment, None) for fragment in _condensations(seeds, index_a, index_b, weights))
+    fragments = _without_echoes(_drop_overlaps(candidates, fragment_of, index_a.tokens, index_b.tokens))
     return _summarise(fragments, index_a.tokens, index_b.tokens)
 
 
@@ -377,18 +387,38 @@ def _weighted(counts: Counter[str], weights: dict[str, float]) -> dict[str, floa
     return {term: value / norm for term, value in vector.items()} if norm else {}
 
 
-def _counterparts(group: list[tuple[int, int]], seed_cosines: Mapping[tuple[int, int], float]) -> list[tuple[int, int]]:
-    """Return the seeds of a group that set its extent (see COUNTERPART_REACH), in the group's order."""
-    if len({i for i, _ in group}) == len({j for _, j in group}) == len(group):
-        return group  # every sentence seeds once: each seed is its sentences' best match
+def _best_in_runs(groups: list[_Seeds], seed_cosines: Mapping[tuple[int, int], float]) -> _BestCosines:
+    """Return the best seed cosine of each sentence of a and of b in the groups of STANDALONE_SEEDS seeds or more."""
     best_a: dict[int, float] = {}
     best_b: dict[int, float] = {}
+    for group in groups:
+        if len(group) < STANDALONE_SEEDS:
+            continue
+        for i, j in group:
+            cosine = seed_cosines[i, j]
+            best_a[i] = max(cosine, best_a.get(i, cosine))
+            best_b[j] = max(cosine, best_b.get(j, cosine))
+    return best_a, best_b
+
+
+def _counterparts(group: _Seeds, seed_cosines: Mapping[tuple[int, int], float], best_in_runs: _BestCosines) -> _Seeds:
+    """Return the seeds of a group that set its extent (see COUNTERPART_REACH), in the group's order; maybe none.
+
+    A seed sets it when it is the best match of both its sentences, among the group's seeds and those of every run
+    of seeds (`_best_in_runs`), or lies within COUNTERPART_REACH of one that is. A sentence whose best match lies in
+    another run is taken there: a weak seed at a run's edge must not stretch the run over a passage copied word for
+    word elsewhere in the other text. Lone seeds elsewhere do not count, as most are chance matches of one sentence:
+    letting them win cost PAN-13 three reworded pairs, whose two-seed runs each lost a seed to one.
+    """
+    runs_a, runs_b = best_in_runs
+    best_a = {i: runs_a.get(i, 0.0) for i, _ in group}
+    best_b = {j: runs_b.get(j, 0.0) for _, j in group}
     for i, j in group:
         cosine = seed_cosines[i, j]
-        best_a[i] = max(cosine, best_a.get(i, cosine))
-        best_b[j] = max(cosine, best_b.get(j, cosine))
-    # Never empty: the group's most similar seed is the best match of both its sentences. Cosines are summed in
-    # a's order, so the same pair may differ in its last bits when b is a: ties are judged within SAME_COSINE.
+        best_a[i] = max(cosine, best_a[i])
+        best_b[j] = max(cosine, best_b[j])
+    # Empty only when every seed's sentence is matched better in another run. Cosines are summed in a's order, so
+    # the same pair may differ in its last bits when b is a: ties are judged within SAME_COSINE.
     kept = [
         (i, j)
         for i, j in group
@@ -481,13 +511,21 @@ def _fragment(
     b: SentenceIndex,
     weights: SentenceWeights,
     cosines: _RangeCosines,
+    taken: Sequence[Fragment] = (),
 ) -> Fragment:
-    """Return the fragment a group of seeds spans, reaching on over alike sentence pairs at its edges."""
+    """Return the fragment a group of seeds spans, reaching on over alike sentence pairs at its edges.
+
+    The reach stops before a sentence of a fragment in `taken` (see _drop_overlaps).
+    """
     first_a, first_b = min(i for i, _ in group), min(j for _, j in group)
     last_a, last_b = max(i for i, _ in group), max(j for _, j in group)
-    while _alike_beside(a, b, first_a - 1, first_b - 1, weights):
+    while _alike_beside(a, b, first_a - 1, first_b - 1, weights) and _untaken(
+        a.tokens, b.tokens, (first_a - 1, first_b - 1), taken
+    ):
         first_a, first_b = first_a - 1, first_b - 1
-    while _alike_beside(a, b, last_a + 1, last_b + 1, weights):
+    while _alike_beside(a, b, last_a + 1, last_b + 1, weights) and _untaken(
+        a.tokens, b.tokens, (last_a + 1, last_b + 1), taken
+    ):
         last_a, last_b = last_a + 1, last_b + 1
     # The seeds and their cosine stay the group's: what was reached on is not evidence of reuse by itself.
     return _fragment_over((first_a, last_a, first_b, last_b), a.tokens, b.tokens, len(group), cosines.of_group(group))
@@ -702,17 +740,52 @@ def verbatim_share(a_shingles: set[tuple[str, ...]], b_shingles: set[tuple[str, 
     return len(a_shingles & b_shingles) / smaller if smaller else 0.0
 
 
-def _drop_overlaps(fragments: list[Fragment]) -> list[Fragment]:
+def _drop_overlaps(
+    candidates: list[tuple[Fragment, _Seeds | None]],
+    rebuild: Callable[[_Seeds, Sequence[Fragment]], Fragment],
+    a: TokenizedText,
+    b: TokenizedText,
+) -> list[Fragment]:
     """Keep, of fragments that overlap in either text, the one with most seeds (then the most similar).
 
     Both sides are checked, and ties broken on both, so that aligning b with a gives the mirror
     image of aligning a with b: links must not depend on which document arrived first.
+
+    A fragment that overlaps one kept is built again (`rebuild`) from its seeds (None for a condensation, which is
+    dropped) whose sentences lie outside every kept fragment, reaching no further into them, and competes again
+    with what is left. Two passages copied side by side in a different order are one group of seeds when a line
+    repeated in both texts (a blog's "Posted by" line) seeds across them; whole, the smaller one was lost.
     """
+
+    def strength(candidate: tuple[Fragment, _Seeds | None]) -> tuple[int, float, int, int]:
+        fragment = candidate[0]
+        return (-fragment.seeds, -fragment.cosine, fragment.a_start, fragment.b_start)
+
+    pending = sorted(candidates, key=strength)
     kept: list[Fragment] = []
-    for fragment in sorted(fragments, key=lambda f: (-f.seeds, -f.cosine, f.a_start, f.b_start)):
+    while pending:
+        fragment, group = pending.pop(0)
         if all(_disjoint(fragment, other) for other in kept):
             kept.append(fragment)
+            continue
+        left = [seed for seed in group or () if _untaken(a, b, seed, kept)]
+        if not left:
+            continue
+        # Unchanged when its seeds' own span overlaps a kept fragment: then it can only be dropped.
+        rebuilt = rebuild(left, kept)
+        if rebuilt != fragment:
+            bisect.insort(pending, (rebuilt, left), key=strength)
     return sorted(kept, key=lambda f: f.a_start)
+
+
+def _untaken(a: TokenizedText, b: TokenizedText, seed: tuple[int, int], taken: Sequence[Fragment]) -> bool:
+    """Tell whether sentence seed[0] of a and seed[1] of b each lie outside every fragment of `taken`."""
+    sentence_a, sentence_b = a.sentences[seed[0]], b.sentences[seed[1]]
+    return all(
+        (sentence_a.token_end <= other.a_start or other.a_end <= sentence_a.token_start)
+        and (sentence_b.token_end <= other.b_start or other.b_end <= sentence_b.token_start)
+        for other in taken
+    )
 
 
 def _without_echoes(fragments: list[Fragment]) -> list[Fragment]:

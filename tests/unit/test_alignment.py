@@ -7,7 +7,7 @@ import pytest
 
 from server.domain.alignment import Alignment, Fragment, align, index_sentences, shingle_set, verbatim_share, weigh
 from server.domain.comparison import is_related
-from server.domain.tokenization import tokenize
+from server.domain.tokenization import TokenizedText, tokenize
 from tests.stories import (
     AP_ID,
     BRIDGE_COPY,
@@ -19,6 +19,7 @@ from tests.stories import (
     DAM_SENTENCES,
     DAM_STORY,
     EXCERPT_BODY,
+    EXCERPT_LEAD,
     EXCERPT_TAIL,
     FLOOD_REPORT,
     FLOOD_SENTENCES,
@@ -61,6 +62,12 @@ def mirrored(fragment: Fragment) -> Fragment:
         verbatim=fragment.verbatim,
         condensed={"a": "b", "b": "a", None: None}[fragment.condensed],
     )
+
+
+def text_between(text: str, tokens: TokenizedText, start: int, end: int) -> str:
+    """Return the characters of `text` from token `start` to the end of token `end - 1`."""
+    first, last = tokens.char_span(start, end)
+    return text[first:last]
 
 
 def assert_mirror_images(forward: Alignment, backward: Alignment) -> None:
@@ -485,3 +492,49 @@ def test_verbatim_share_measures_the_shorter_side() -> None:
     assert verbatim_share(short, long) == 1.0
     assert verbatim_share(long, short) == 1.0
     assert verbatim_share(short, shingle_set(("nine", "ten", "eleven", "twelve"))) == 0.0
+
+
+# A blog's sign-off line, which closes every post.
+SIGN_OFF: Final = "Posted by the Riverton news team at 10:31 AM with no comments yet."
+
+
+def test_two_posts_copied_in_the_other_order_are_two_fragments_though_a_repeated_line_joins_them() -> None:
+    # The blog signs off above its first post and below its last; the page copies the second post, one sign-off,
+    # then the first. The sign-off's seeds join both copies' runs in one group, and the two runs' fragments share
+    # the page's sign-off: the larger takes it, and the smaller keeps the rest of its run.
+    first_post, second_post = " ".join(DAM_SENTENCES[:4]), " ".join(BRIDGE_SENTENCES[:5])
+    blog_text = f"{SIGN_OFF} {first_post} {second_post} {SIGN_OFF}"
+    page_text = f"{second_post} {SIGN_OFF} {first_post}"
+    page, blog = tokenize(page_text), tokenize(blog_text)
+
+    fragments = align(page, blog).fragments
+
+    assert [(f.seeds, text_between(page_text, page, f.a_start, f.a_end)) for f in fragments] == [
+        (6, f"{second_post} {SIGN_OFF}".rstrip(".")),
+        (4, first_post.rstrip(".")),
+    ]
+    assert [text_between(blog_text, blog, f.b_start, f.b_end) for f in fragments] == [
+        f"{second_post} {SIGN_OFF}".rstrip("."),
+        first_post.rstrip("."),
+    ]
+
+
+def test_a_loose_match_beside_a_copy_does_not_stretch_it_over_a_sentence_copied_elsewhere() -> None:
+    # The page copies four sentences of the source, and two others further down. A reworded sentence two
+    # sentences before the first copy matches the second of those two loosely, which lies two sentences before
+    # the four in the source: near enough to join their run, but that sentence is copied word for word elsewhere.
+    copied_run, copied_pair = " ".join(DAM_SENTENCES[:4]), " ".join(BRIDGE_SENTENCES[:2])
+    loose_match = "An inspection last winter had found that the steel supports were deeply cracked, engineers said."
+    source_text = f"{copied_pair} {EXCERPT_TAIL} {copied_run}"
+    page_text = f"{loose_match} {EXCERPT_LEAD} {copied_run} {FOOTBALL_STORY} {GARDEN_STORY} {copied_pair}"
+    page, source = tokenize(page_text), tokenize(source_text)
+
+    fragments = align(page, source).fragments
+
+    assert [
+        (text_between(page_text, page, f.a_start, f.a_end), text_between(source_text, source, f.b_start, f.b_end))
+        for f in fragments
+    ] == [
+        (copied_run.rstrip("."), copied_run.rstrip(".")),
+        (copied_pair.rstrip("."), copied_pair.rstrip(".")),
+    ]
