@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Final, Literal, Protocol
 
+from server.domain.passages import PASSAGE_WORDS
 from server.domain.tokenization import Sentence, TokenizedText, word_stems
 
 # Two sentences seed an alignment when both their weighted cosine and their Dice overlap of content
@@ -36,6 +37,13 @@ NUMBER_JOINERS: Final = ",."
 THOUSANDS_DIGITS: Final = 3
 # A fragment whose two sides, taken whole, are less similar than this is split with a smaller gap.
 MIN_FRAGMENT_COSINE: Final = 0.30
+# Two fragments in order on both sides, at most this many words apart on each and as alike taken together as a
+# fragment must be (MIN_FRAGMENT_COSINE), are one: a text that keeps a list or a programme as short lines puts
+# more than MAX_SEED_GAP sentences between seeds that the other, running the lines together, keeps one or two
+# apart, and one copied passage became two fragments. A passage window of words, the span the index compares
+# texts over. On PAN-13 (seed 1) granularity went from 1.0096 to 1.0079 and plagdet from 0.8444 to 0.8459;
+# 100 words gave 0.8464, with passage precision down from 0.950 to 0.947.
+JOIN_GAP_WORDS: Final = PASSAGE_WORDS
 # A sentence may seed with several sentences of the other text near one another: a headline, a repeated line or a
 # stock phrase meets many. Its counterpart is the one it matches best. A fragment reaches only as far as the seeds
 # that are each other's best match within it, and the seeds reached from those in steps of at most
@@ -311,7 +319,8 @@ def align(a: TokenizedText | SentenceIndex, b: TokenizedText | SentenceIndex, we
 
     candidates: list[tuple[Fragment, _Seeds | None]] = [(fragment_of(group), group) for group in groups]
     candidates.extend((fragment, None) for fragment in _condensations(seeds, index_a, index_b, weights))
-    fragments = _without_echoes(_drop_overlaps(candidates, fragment_of, index_a.tokens, index_b.tokens))
+    disjoint = _drop_overlaps(candidates, fragment_of, index_a.tokens, index_b.tokens)
+    fragments = _without_echoes(_joined(disjoint, index_a.tokens, index_b.tokens, weights))
     return _summarise(fragments, index_a.tokens, index_b.tokens)
 
 
@@ -786,6 +795,46 @@ def _untaken(a: TokenizedText, b: TokenizedText, seed: tuple[int, int], taken: S
         and (sentence_b.token_end <= other.b_start or other.b_end <= sentence_b.token_start)
         for other in taken
     )
+
+
+def _joined(fragments: list[Fragment], a: TokenizedText, b: TokenizedText, weights: SentenceWeights) -> list[Fragment]:
+    """Return `fragments` (sorted by a_start, disjoint) with each pair that JOIN_GAP_WORDS allows made one.
+
+    Condensations are left alone: a summary's stretch is not a run of alike sentences. A pair is joined only when
+    no other fragment lies between them in either text, so that the joined fragments stay disjoint.
+    """
+    joined: list[Fragment] = []
+    for fragment in fragments:
+        if joined and _joinable(joined[-1], fragment, fragments):
+            before = joined[-1]
+            rows = (
+                _row_at(a, before.a_start),
+                _row_at(a, fragment.a_end - 1),
+                _row_at(b, before.b_start),
+                _row_at(b, fragment.b_end - 1),
+            )
+            cosine = weights.cosine(range(rows[0], rows[1] + 1), range(rows[2], rows[3] + 1))
+            if cosine >= MIN_FRAGMENT_COSINE:
+                joined[-1] = _fragment_over(rows, a, b, before.seeds + fragment.seeds, cosine)
+                continue
+        joined.append(fragment)
+    return joined
+
+
+def _joinable(before: Fragment, after: Fragment, fragments: list[Fragment]) -> bool:
+    if before.condensed is not None or after.condensed is not None:
+        return False
+    if not (
+        0 <= after.a_start - before.a_end <= JOIN_GAP_WORDS and 0 <= after.b_start - before.b_end <= JOIN_GAP_WORDS
+    ):
+        return False
+    # Nothing lies between them in a (fragments are sorted and disjoint); in b, a fragment from elsewhere in a may.
+    return not any(before.b_end <= other.b_start and other.b_end <= after.b_start for other in fragments)
+
+
+def _row_at(text: TokenizedText, token: int) -> int:
+    """Return the row of the sentence holding token `token`."""
+    return bisect.bisect_right(text.sentences, token, key=_sentence_start) - 1
 
 
 def _without_echoes(fragments: list[Fragment]) -> list[Fragment]:

@@ -538,3 +538,40 @@ def test_a_loose_match_beside_a_copy_does_not_stretch_it_over_a_sentence_copied_
         (copied_run.rstrip("."), copied_run.rstrip(".")),
         (copied_pair.rstrip("."), copied_pair.rstrip(".")),
     ]
+
+
+# Five short lines of a page (a caption, sharing buttons, a related link): 30 words, each line a sentence.
+PAGE_FURNITURE: Final = (
+    "Photo by the Riverton council press office",
+    "Share this story with your friends",
+    "Follow us on all our pages",
+    "Related: the new ferry timetable",
+    "Advertisement from our local sponsors",
+)
+
+
+def page_breaking_the_story(lines: tuple[str, ...]) -> str:
+    """Return the story with `lines` between its fourth and fifth sentences, each on a line of its own."""
+    return "\n".join((" ".join(BRIDGE_SENTENCES[:4]), *lines, " ".join(BRIDGE_SENTENCES[4:])))
+
+
+def test_a_copy_that_leaves_out_a_run_of_short_lines_is_one_fragment() -> None:
+    # The copy leaves out the page's short lines. Its seeds on either side are six sentences apart on the page,
+    # too far to be one run, but 30 words apart: one copied passage.
+    page_text = page_breaking_the_story(PAGE_FURNITURE)
+    page, copy = tokenize(page_text), tokenize(BRIDGE_STORY)
+
+    (fragment,) = align(copy, page).fragments
+
+    assert fragment.seeds == len(BRIDGE_SENTENCES)
+    assert (fragment.a_start, fragment.a_end) == (0, len(copy))
+    assert text_between(page_text, page, fragment.b_start, fragment.b_end) == page_text.rstrip(".")
+
+
+def test_two_runs_of_a_copy_further_apart_than_a_passage_window_stay_two_fragments() -> None:
+    page_text = page_breaking_the_story(PAGE_FURNITURE * 2)  # 60 words between the two halves
+    page, copy = tokenize(page_text), tokenize(BRIDGE_STORY)
+
+    fragments = align(copy, page).fragments
+
+    assert [fragment.seeds for fragment in fragments] == [4, 4]
