@@ -16,7 +16,6 @@ from server.domain.alignment import (
     Weigher,
     align,
     index_sentences,
-    shingle_set,
     stands_alone,
     weigh,
 )
@@ -67,12 +66,13 @@ class TextProfile:
         return self.sentences.tokens
 
     @cached_property
-    def shingles(self) -> set[tuple[str, ...]]:
+    def shingles(self) -> set[int]:
         # Made on first use, for texts found related to another: most candidates a text is compared with
         # are not, while a text related to several (a wire story, a query) is shingled once. The word 5-grams
-        # the signatures hash as joined strings, kept here as tuples of the words: the same sets (a word holds
-        # no space), without making and hashing a new string per n-gram.
-        return shingle_set(self.tokens.words, SHINGLE_WORDS)
+        # the signatures hash as joined strings, kept here as the hashes of tuples of the words: the same sets
+        # (a word holds no space) unless two 64-bit hashes collide, without making and hashing a new string per
+        # n-gram (SentenceIndex.ngrams).
+        return self.sentences.ngrams(0, len(self.tokens), SHINGLE_WORDS)
 
 
 def profile_text(
@@ -291,7 +291,7 @@ def _rounded(value: float) -> float:
     return round(value, 6)
 
 
-def _jaccard(a: set[tuple[str, ...]], b: set[tuple[str, ...]]) -> float:
+def _jaccard(a: set[int], b: set[int]) -> float:
     shared = len(a & b)
     # Counted, not built: the union of two long texts' n-gram sets is the larger half of the work.
     union = len(a) + len(b) - shared

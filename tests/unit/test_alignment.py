@@ -5,7 +5,7 @@ from typing import Final
 
 import pytest
 
-from server.domain.alignment import Alignment, Fragment, align, index_sentences, shingle_set, verbatim_share, weigh
+from server.domain.alignment import Alignment, Fragment, align, index_sentences, verbatim_share, weigh
 from server.domain.comparison import is_related
 from server.domain.tokenization import TokenizedText, tokenize
 from tests.stories import (
@@ -486,12 +486,30 @@ def test_thousands_written_with_or_without_a_comma_are_one_number() -> None:
 
 
 def test_verbatim_share_measures_the_shorter_side() -> None:
-    long = shingle_set(("one", "two", "three", "four", "five", "six", "seven", "eight"))
-    short = shingle_set(("three", "four", "five", "six"))
+    words = index_sentences(tokenize("one two three four five six seven eight nine ten eleven twelve"))
+    long, short = words.ngrams(0, 8), words.ngrams(2, 6)
 
     assert verbatim_share(short, long) == 1.0
     assert verbatim_share(long, short) == 1.0
-    assert verbatim_share(short, shingle_set(("nine", "ten", "eleven", "twelve"))) == 0.0
+    assert verbatim_share(short, words.ngrams(8, 12)) == 0.0
+
+
+def test_the_same_words_have_the_same_ngram_keys_in_any_text() -> None:
+    story = index_sentences(tokenize(BRIDGE_STORY))
+    excerpt = index_sentences(tokenize(BRIDGE_EXCERPT))
+    lead_words = len(tokenize(EXCERPT_LEAD))
+    body_words = len(tokenize(EXCERPT_BODY))
+    body_in_story = len(tokenize(" ".join(BRIDGE_SENTENCES[:2])))
+
+    body = excerpt.ngrams(lead_words, lead_words + body_words)
+    assert len(body) == body_words - 3  # one key per word 4-gram
+    assert body == story.ngrams(body_in_story, body_in_story + body_words)
+    assert not body & story.ngrams(0, body_in_story)
+    # Fewer words than an n-gram: one key, for those words together.
+    council = index_sentences(tokenize("Council of Riverton"))
+    assert story.tokens.words[2:5] == council.tokens.words
+    assert len(council.ngrams(0, 3)) == 1
+    assert council.ngrams(0, 3) == story.ngrams(2, 5)
 
 
 # A blog's sign-off line, which closes every post.
