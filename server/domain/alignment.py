@@ -196,7 +196,8 @@ class SentenceIndex:
         """Return the keys of the word `size`-grams within tokens [start, end); of all those words when fewer.
 
         A key is the hash of the tuple of words (`ngram_key`): two different n-grams share one only if their 64-bit
-        hashes collide. A set of keys takes two thirds of the time of a set of the tuples, and a third of the memory.
+        hashes collide. A set of keys takes about two thirds of the time of a set of the tuples (67 against 101 µs for
+        a news text) and seven tenths of the memory.
         """
         words = self.tokens.words
         if end - start < size:
