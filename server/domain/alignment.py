@@ -802,8 +802,8 @@ def _untaken(a: TokenizedText, b: TokenizedText, seed: tuple[int, int], taken: S
     """Tell whether sentence seed[0] of a and seed[1] of b each lie outside every fragment of `taken`."""
     sentence_a, sentence_b = a.sentences[seed[0]], b.sentences[seed[1]]
     return all(
-        (sentence_a.token_end <= other.a_start or other.a_end <= sentence_a.token_start)
-        and (sentence_b.token_end <= other.b_start or other.b_end <= sentence_b.token_start)
+        _apart(sentence_a.token_start, sentence_a.token_end, other.a_start, other.a_end)
+        and _apart(sentence_b.token_start, sentence_b.token_end, other.b_start, other.b_end)
         for other in taken
     )
 
@@ -871,9 +871,14 @@ def _shorter_side(fragment: Fragment) -> int:
 
 
 def _disjoint(one: Fragment, other: Fragment) -> bool:
-    return (one.a_end <= other.a_start or other.a_end <= one.a_start) and (
-        one.b_end <= other.b_start or other.b_end <= one.b_start
+    return _apart(one.a_start, one.a_end, other.a_start, other.a_end) and _apart(
+        one.b_start, one.b_end, other.b_start, other.b_end
     )
+
+
+def _apart(start: int, end: int, other_start: int, other_end: int) -> bool:
+    """Tell whether token ranges [start, end) and [other_start, other_end) share no token."""
+    return end <= other_start or other_end <= start
 
 
 def _summarise(fragments: list[Fragment], a: TokenizedText, b: TokenizedText) -> Alignment:
