@@ -5,17 +5,16 @@ from __future__ import annotations
 import gc
 import logging
 import multiprocessing
-import os
 import signal
 import threading
-import time
 from collections import deque
-from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError, Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Final
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, Final
 
 from server.domain.alignment import Weigher, weigh
 from server.domain.model import Comparison
@@ -24,15 +23,13 @@ from server.domain.verification import LocalVerifier, VerificationJob
 
 _LOGGER = logging.getLogger(__name__)
 
-# How often a worker checks that the server that started it is still alive.
+# How often the server's thread for an idle worker checks that the worker is alive.
 _WATCH_SECONDS: Final = 1.0
 # Jobs sent to a worker in one message: a batch of short jobs costs one round trip per chunk, not per job,
 # while a few chunks per worker still share out long and short jobs evenly.
 _JOBS_PER_TASK: Final = 8
-# Tasks handed to the pool beyond one per worker. The pool runs what it is given first come, first served, so
-# every task it holds is one a query's task would wait behind; the rest wait here, where a query's go first.
-# One extra, as the pool's own call queue keeps, so that a worker finishing a task finds the next one ready.
-_TASKS_QUEUED_IN_POOL: Final = 1
+# How long closing waits for a worker to exit once its pipe is closed, before killing it.
+_EXIT_SECONDS: Final = 10.0
 
 # A worker runs the cyclic garbage collector itself, once per this many jobs, instead of letting it run on
 # allocation counts. Its cache holds a few hundred analysed texts, about a million small objects without a
@@ -46,28 +43,42 @@ _worker_verifier: LocalVerifier | None = None
 _jobs_since_collection = 0
 
 
-def _start_worker(server_pid: int, weigher: Weigher, tokenizer: Tokenizer) -> None:
+def _worker_main(connection: Connection, weigher: Weigher, tokenizer: Tokenizer) -> None:
+    """A worker process's life: answer each (function, argument) message with (True, result) or (False, error)."""
+    _start_worker(weigher, tokenizer)
+    while True:
+        try:
+            function, argument = connection.recv()
+        except EOFError:
+            # The server closed the pipe: it is closing, or it died (a killed process's pipes close with it, so
+            # no worker is left waiting for work that cannot come).
+            return
+        try:
+            answer: tuple[bool, Any] = (True, function(*argument))
+        except Exception as error:  # the server raises it in the caller that sent the work
+            answer = (False, error)
+        try:
+            connection.send(answer)
+        except OSError:
+            # The server died while this worker was busy.
+            return
+        except Exception as error:  # pickling fails before anything is written: say what failed
+            connection.send((False, RuntimeError(f"a verification worker's answer could not be sent: {error}")))
+
+
+def _start_worker(weigher: Weigher, tokenizer: Tokenizer) -> None:
     global _worker_verifier
-    # Ctrl-C reaches the whole process group; the server shuts the pool down itself, after in-flight calls.
+    # Ctrl-C reaches the whole process group; the server stops its workers itself, after in-flight calls.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
     _worker_verifier = LocalVerifier(weigher=weigher, tokenizer=tokenizer)
     # Paid here, while the server waits for its workers to start, not by the first request.
     _worker_verifier.warm_up()
-    threading.Thread(target=_exit_with_server, args=(server_pid,), name="server-watch", daemon=True).start()
-
-
-def _exit_with_server(server_pid: int) -> None:
-    # A server killed with SIGKILL cannot stop its workers, and they would wait for work forever: each holds
-    # the pool's queues open itself, so no end-of-file tells them. An orphan is handed to another parent.
-    while os.getppid() == server_pid:
-        time.sleep(_WATCH_SECONDS)
-    os._exit(0)
 
 
 def _verify_in_worker(jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
     global _jobs_since_collection
-    assert _worker_verifier is not None  # noqa: S101 - set by the pool's initializer
+    assert _worker_verifier is not None  # noqa: S101 - set by _start_worker before any work
     _jobs_since_collection += len(jobs)
     if _jobs_since_collection >= COLLECT_EVERY_JOBS:
         _jobs_since_collection = 0
@@ -106,17 +117,23 @@ class ProcessVerifier:
     in the server process it would use one core however many requests wait. The workers are spawned, not
     forked: a fork would copy the gRPC server's threads and locks mid-flight.
 
-    Jobs go to the workers in tasks of a few jobs, and a query's (`verify`) go before an ingest's (`submit`):
-    the pool holds only one task per worker and one more, and the others wait here in two queues. Without
-    that, a FindSimilar by text during an ingest waited behind every job the ingest had handed out. Queries
-    enough to keep every worker busy hold an ingest back until they thin out; the server's request threads
-    bound how many there can be. A query that finds workers idle is cut into one share of its candidates each.
+    Each worker has a thread in the server that takes the next task (a few jobs), sends it down the worker's own
+    pipe, and waits for the answer. A query's tasks (`verify`) go before an ingest's (`submit`): they wait here in
+    two queues, and a worker takes a query's first. Without that, a FindSimilar by text during an ingest waited
+    behind every job the ingest had handed out. Queries enough to keep every worker busy hold an ingest back until
+    they thin out; the server's request threads bound how many there can be. A query that finds workers idle is
+    cut into one share of its candidates each.
+
+    A ProcessPoolExecutor did this before. Its feeder thread pickled each task and its manager thread read each
+    answer, two more threads wanting the GIL beside the request threads, and a worker that died broke the pool and
+    every task in it. Four threads asking FindSimilar by text in-process, on a copy of the 100k benchmark store, got
+    469-484 answers/s through the pool and 492-500 through the pipes (three runs each, alternating).
 
     `weigher` and `tokenizer` are passed to each worker's LocalVerifier; they must be module-level functions,
     which are sent to the workers by name.
 
-    A worker that dies (killed, out of memory) breaks the pool; the tasks it held are run again once in a
-    fresh pool, and only a second failure reaches the caller.
+    A worker that dies (killed, out of memory) is replaced; the task it held is run again once, first in its
+    queue, and only a second failure reaches the caller.
     """
 
     def __init__(self, workers: int, weigher: Weigher = weigh, tokenizer: Tokenizer = tokenize) -> None:
@@ -125,12 +142,13 @@ class ProcessVerifier:
         self._workers = workers
         self._weigher = weigher
         self._tokenizer = tokenizer
-        self._lock = threading.Lock()
-        self._pool = self._new_pool()
+        self._context = multiprocessing.get_context("spawn")
+        self._changed = threading.Condition()
         self._closed = False
         self._queries: deque[_Task] = deque()
         self._ingests: deque[_Task] = deque()
-        self._tasks_in_pool = 0
+        self._running = 0
+        self._threads: list[threading.Thread] = []
 
     @property
     def workers(self) -> int:
@@ -138,25 +156,21 @@ class ProcessVerifier:
 
     def start(self) -> None:
         """Start the workers now rather than on the first request, and wait until they answer."""
-        with self._lock:
-            if self._closed:
-                raise RuntimeError("the verifier is closed")
-            pool = self._pool
-        # Tasks submitted before any worker is idle each start a worker, up to the pool's size.
-        for task in [pool.submit(_ready) for _ in range(self._workers)]:
-            task.result()
+        self._start_threads()
+        for pending in [self._call_in_worker(_ready) for _ in range(self._workers)]:
+            pending.result()
 
     def verify(self, jobs: Sequence[VerificationJob]) -> list[list[Comparison | None]]:
         # A query's candidates are shared out among the idle workers, so that one FindSimilar by text is answered in
         # about the time of its share. Each share analyses the query again (see _shares): work that only pays while
-        # a worker would otherwise wait, so a busy pool is given the job whole.
-        with self._lock:
-            idle = self._workers - self._tasks_in_pool - len(self._queries) - len(self._ingests)
+        # a worker would otherwise wait, so busy workers are given the job whole.
+        with self._changed:
+            idle = self._workers - self._running - len(self._queries) - len(self._ingests)
         shares = [_shares(job, idle) for job in jobs]
         answers = iter(self._send([share for job_shares in shares for share in job_shares], query=True).result())
         return [_interleaved([next(answers) for _ in job_shares]) for job_shares in shares]
 
-    def submit(self, jobs: Sequence[VerificationJob]) -> _PendingInPool:
+    def submit(self, jobs: Sequence[VerificationJob]) -> _Pending:
         """Send `jobs` to the workers behind any query's, and return without waiting for them."""
         return self._send(jobs, query=False)
 
@@ -166,110 +180,221 @@ class ProcessVerifier:
         pass
 
     def close(self) -> None:
-        with self._lock:
+        """Cancel the tasks still waiting, let the workers finish the ones they hold, and stop them."""
+        with self._changed:
             self._closed = True
             waiting = [*self._queries, *self._ingests]
             self._queries.clear()
             self._ingests.clear()
-            pool = self._pool
+            self._changed.notify_all()
+            threads = list(self._threads)
         for task in waiting:
-            task.future.cancel()
-        # Outside the lock: the pool cancels its own waiting tasks, and their callbacks take the lock.
-        pool.shutdown(wait=True, cancel_futures=True)
+            # A task waiting to run again after its worker died is running as far as its future knows.
+            if not task.future.cancel():
+                task.future.set_exception(CancelledError())
+        for thread in threads:
+            thread.join()
 
-    def _send(self, jobs: Sequence[VerificationJob], *, query: bool, again: bool = False) -> _PendingInPool:
+    def _call_in_worker(self, function: Callable[..., Any], *argument: Any) -> _Pending:
+        """Run a module-level `function` in whichever worker is free first (for tests and for `start`)."""
+        task = _Task((), call=(function, argument))
+        self._enqueue([task], query=True)
+        return _Pending([task])
+
+    def _send(self, jobs: Sequence[VerificationJob], *, query: bool) -> _Pending:
         chunk = max(1, min(_JOBS_PER_TASK, -(-len(jobs) // (2 * self._workers))))
         tasks = [_Task(jobs[start : start + chunk]) for start in range(0, len(jobs), chunk)]
-        with self._lock:
+        self._enqueue(tasks, query=query)
+        return _Pending(tasks)
+
+    def _enqueue(self, tasks: list[_Task], *, query: bool) -> None:
+        for task in tasks:
+            task.query = query
+        self._start_threads()
+        with self._changed:
             if self._closed:
                 raise RuntimeError("the verifier is closed")
             (self._queries if query else self._ingests).extend(tasks)
-        self._hand_out()
-        return _PendingInPool(self, tasks, query=query, again=again)
+            self._changed.notify(len(tasks))
 
-    def _hand_out(self) -> None:
-        """Give the pool waiting tasks, queries' first, while it holds fewer than it should."""
-        while True:
-            with self._lock:
-                waiting = self._queries or self._ingests
-                if self._closed or not waiting or self._tasks_in_pool >= self._workers + _TASKS_QUEUED_IN_POOL:
-                    return
-                task = waiting.popleft()
-                task.pool = self._pool
-                self._tasks_in_pool += 1
-            try:
-                in_pool = task.pool.submit(_verify_in_worker, task.jobs)
-            except (BrokenProcessPool, RuntimeError) as error:
-                # Broken or shut down since it was read; the caller decides whether to run the task again.
-                with self._lock:
-                    self._tasks_in_pool -= 1
-                task.future.set_exception(error)
-                continue
-            in_pool.add_done_callback(partial(self._finished, task))
-
-    def _finished(self, task: _Task, in_pool: Future[list[list[Comparison | None]]]) -> None:
-        # Called in the pool's own thread, or in this one if the task is done already.
-        with self._lock:
-            self._tasks_in_pool -= 1
-        if in_pool.cancelled():
-            task.future.cancel()
-        elif (error := in_pool.exception()) is not None:
-            task.future.set_exception(error)
-        else:
-            task.future.set_result(in_pool.result())
-        self._hand_out()
-
-    def _replace_broken_pool(self, broken: ProcessPoolExecutor) -> None:
-        """Put a working pool in place of `broken`, unless another caller has already."""
-        with self._lock:
+    def _start_threads(self) -> None:
+        with self._changed:
             if self._closed:
                 raise RuntimeError("the verifier is closed")
-            if self._pool is not broken:
+            if self._threads:
                 return
-            _LOGGER.warning("a verification worker died; starting new workers and verifying again")
-            self._pool = self._new_pool()
-        broken.shutdown(wait=False, cancel_futures=True)
+            self._threads = [
+                threading.Thread(target=self._serve_worker, name=f"verify-worker-{slot}", daemon=True)
+                for slot in range(self._workers)
+            ]
+            # Inside the lock, so that `close` never joins a thread not started yet.
+            for thread in self._threads:
+                thread.start()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
-            max_workers=self._workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker,
-            initargs=(os.getpid(), self._weigher, self._tokenizer),
+    def _serve_worker(self) -> None:
+        """One worker's thread: start the worker, then send it tasks one after another until closing."""
+        worker: _Worker | None = None
+        try:
+            while not self._closing():
+                if worker is None or not worker.alive():
+                    if worker is not None:
+                        _LOGGER.warning("a verification worker died; starting a new one")
+                        worker.stop()
+                        worker = None
+                    try:
+                        worker = self._new_worker()
+                    except OSError as error:
+                        # Out of processes or file descriptors: the next task fails rather than waiting for ever.
+                        _LOGGER.error("cannot start a verification worker: %s", error)
+                        self._fail_next_task(BrokenProcessPool(f"cannot start a verification worker: {error}"))
+                        continue
+                task = self._next_task(worker)
+                if task is None:
+                    continue
+                if not self._run(task, worker):
+                    _LOGGER.warning("a verification worker died; starting a new one and running its task again")
+                    worker.stop()
+                    worker = None
+        finally:
+            if worker is not None:
+                worker.stop()
+
+    def _new_worker(self) -> _Worker:
+        connection, worker_end = self._context.Pipe()
+        process = self._context.Process(
+            target=_worker_main,
+            args=(worker_end, self._weigher, self._tokenizer),
+            name="verify-worker",
+            daemon=True,
         )
+        process.start()
+        # The worker holds its own end; this process's copy would keep the pipe open after the worker died.
+        worker_end.close()
+        return _Worker(process, connection)
+
+    def _fail_next_task(self, error: BaseException) -> None:
+        """Fail the next task to run with `error`, waiting for one a while."""
+        with self._changed:
+            if not (self._queries or self._ingests):
+                self._changed.wait(_WATCH_SECONDS)
+            waiting = self._queries or self._ingests
+            if self._closed or not waiting:
+                return
+            task = waiting.popleft()
+        if task.retried or task.future.set_running_or_notify_cancel():
+            task.future.set_exception(error)
+
+    def _closing(self) -> bool:
+        with self._changed:
+            return self._closed
+
+    def _next_task(self, worker: _Worker) -> _Task | None:
+        """Return the next task to run, queries' first; None when closing, or after a while idle to check `worker`."""
+        with self._changed:
+            while True:
+                if self._closed:
+                    return None
+                waiting = self._queries or self._ingests
+                if waiting:
+                    task = waiting.popleft()
+                    # False when cancelled: that one is dropped, and the next is taken. A task run again is
+                    # running already.
+                    if task.retried or task.future.set_running_or_notify_cancel():
+                        self._running += 1
+                        return task
+                    continue
+                if not self._changed.wait(_WATCH_SECONDS) and not worker.alive():
+                    return None
+
+    def _run(self, task: _Task, worker: _Worker) -> bool:
+        """Run `task` in `worker` and answer it; False when the worker died with it (then it waits to run again)."""
+        try:
+            succeeded, answer = worker.run(task.message())
+        except (EOFError, OSError) as error:
+            with self._changed:
+                self._running -= 1
+            self._retry(task, error)
+            return False
+        except Exception as error:  # a task that did not pickle, or an answer that did not unpickle
+            succeeded, answer = False, error
+        with self._changed:
+            self._running -= 1
+        if succeeded:
+            task.future.set_result(answer)
+        else:
+            task.future.set_exception(answer)
+        return True
+
+    def _retry(self, task: _Task, error: BaseException) -> None:
+        if task.retried:
+            task.future.set_exception(
+                BrokenProcessPool(f"a verification worker died twice with the same task: {error}")
+            )
+            return
+        retry = _Task(task.jobs, task.future, task.call, task.query, retried=True)
+        with self._changed:
+            if self._closed:
+                task.future.set_exception(BrokenProcessPool(f"a verification worker died while closing: {error}"))
+                return
+            # First in its queue: it had its turn already.
+            (self._queries if task.query else self._ingests).appendleft(retry)
+            self._changed.notify()
+
+
+@dataclass(slots=True)
+class _Worker:
+    """A worker process and the server's end of its pipe."""
+
+    process: BaseProcess
+    connection: Connection
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def run(self, message: tuple[Callable[..., Any], tuple[Any, ...]]) -> tuple[bool, Any]:
+        self.connection.send(message)
+        answer: tuple[bool, Any] = self.connection.recv()
+        return answer
+
+    def stop(self) -> None:
+        # A closed pipe ends the worker's loop; one that does not exit in time (or is stuck) is killed.
+        self.connection.close()
+        self.process.join(_EXIT_SECONDS)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
 @dataclass(slots=True)
 class _Task:
-    """A few jobs sent to one worker in one message, and where their answers go."""
+    """A few jobs sent to one worker in one message (or a function to call there), and where the answer goes."""
 
     jobs: Sequence[VerificationJob]
-    future: Future[list[list[Comparison | None]]] = field(default_factory=Future)
-    # The pool it was handed to, once it has been.
-    pool: ProcessPoolExecutor | None = None
+    future: Future[Any] = field(default_factory=Future)
+    call: tuple[Callable[..., Any], tuple[Any, ...]] | None = None
+    query: bool = True
+    retried: bool = False
+
+    def message(self) -> tuple[Callable[..., Any], tuple[Any, ...]]:
+        return self.call if self.call is not None else (_verify_in_worker, (self.jobs,))
 
 
-class _PendingInPool:
-    """Tasks sent to the workers. A task lost with a dead worker is run once more in a fresh pool."""
+class _Pending:
+    """Tasks sent to the workers (a task lost with a dead worker is run again by its replacement)."""
 
-    def __init__(self, verifier: ProcessVerifier, tasks: list[_Task], *, query: bool, again: bool) -> None:
-        self._verifier = verifier
+    def __init__(self, tasks: list[_Task]) -> None:
         self._tasks = tasks
-        self._query = query
-        self._again = again
 
     def done(self) -> bool:
-        """Tell whether every task has finished, answered or not (one lost with a worker is run again by `result`)."""
+        """Tell whether every task has finished, answered or not."""
         return all(task.future.done() for task in self._tasks)
 
-    def result(self) -> list[list[Comparison | None]]:
-        results: list[list[Comparison | None]] = []
+    def result(self) -> list[Any]:
+        results: list[Any] = []
         for task in self._tasks:
-            try:
-                results.extend(task.future.result())
-            except BrokenProcessPool:
-                if self._again or task.pool is None:
-                    raise
-                self._verifier._replace_broken_pool(task.pool)
-                results.extend(self._verifier._send(task.jobs, query=self._query, again=True).result())
+            answer = task.future.result()
+            if task.call is None:
+                results.extend(answer)
+            else:
+                results.append(answer)
         return results

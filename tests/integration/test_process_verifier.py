@@ -4,8 +4,10 @@ import gc
 import multiprocessing
 import os
 import signal
+import time
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import pytest
@@ -90,24 +92,22 @@ def test_workers_compare_with_the_weigher_they_are_given() -> None:
 def test_workers_run_the_cycle_collector_on_their_own_schedule(verifier: ProcessVerifier) -> None:
     # Automatic collection is off in the workers (see COLLECT_EVERY_JOBS): it walked every cached analysis.
     # The server process keeps its own.
-    pool = verifier._pool
-
-    assert pool.submit(gc.isenabled).result() is False
+    assert verifier._call_in_worker(gc.isenabled).result() == [False]
     assert gc.isenabled()
     assert verifier.verify(jobs()) == LocalVerifier().verify(jobs())
 
 
 @pytest.fixture
 def sent(verifier: ProcessVerifier, monkeypatch: pytest.MonkeyPatch) -> list[list[VerificationJob]]:
-    """The jobs of each task `verifier` hands its pool from now on, one list per task."""
+    """The jobs of each task `verifier` queues for its workers from now on, one list per task."""
     tasks: list[list[VerificationJob]] = []
-    submit = verifier._pool.submit
+    enqueue = verifier._enqueue
 
-    def recording_submit(function: Any, jobs: list[VerificationJob]) -> Any:
-        tasks.append(list(jobs))
-        return submit(function, jobs)
+    def recording_enqueue(queued: list[Any], *, query: bool) -> None:
+        tasks.extend(list(task.jobs) for task in queued)
+        enqueue(queued, query=query)
 
-    monkeypatch.setattr(verifier._pool, "submit", recording_submit)
+    monkeypatch.setattr(verifier, "_enqueue", recording_enqueue)
     return tasks
 
 
@@ -167,8 +167,8 @@ def test_a_query_overtakes_the_ingest_jobs_waiting_before_it(one_worker: Process
     # Most ingest tasks were still waiting when the query was sent: first come, first served, at least 45 more
     # would be done once it is answered.
     assert done_before <= 15
-    # Ahead of the query only the task the worker was running and the one queued in the pool; the worker goes on
-    # with the others while the answer comes back, and a busy machine may keep this thread waiting for a while.
+    # Ahead of the query only the task the worker was running; the worker goes on with the others while the answer
+    # comes back, and a busy machine may keep this thread waiting for a while.
     assert done_after - done_before <= 20
 
 
@@ -186,7 +186,7 @@ def test_a_killed_worker_is_replaced_and_the_jobs_still_answered(verifier: Proce
     found = verifier.verify(jobs())
 
     assert found == expected
-    # Fresh workers answered, in place of the pool the dead one broke.
+    # A fresh worker answered in place of the dead one.
     assert before[0] not in worker_pids()
     assert set(worker_pids()) - set(before)
 
@@ -199,6 +199,52 @@ def test_ingest_tasks_waiting_when_a_worker_dies_are_still_answered(one_worker: 
     os.kill(worker, signal.SIGKILL)
 
     assert [pending.result() for pending in ingests] == [[expected]] * 12
+
+
+def test_an_idle_worker_that_dies_is_replaced_before_work_comes(one_worker: ProcessVerifier) -> None:
+    (worker,) = worker_pids()
+    os.kill(worker, signal.SIGKILL)
+
+    deadline = time.monotonic() + 30
+    while worker_pids() in ([], [worker]) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    replacement = worker_pids()
+    assert len(replacement) == 1
+    assert replacement != [worker]
+
+
+def test_a_task_that_kills_its_worker_twice_reaches_the_caller_and_the_worker_is_replaced(
+    one_worker: ProcessVerifier,
+) -> None:
+    with pytest.raises(BrokenProcessPool, match="died twice"):
+        one_worker._call_in_worker(os._exit, 3).result()
+
+    assert one_worker.verify(jobs()) == LocalVerifier().verify(jobs())
+
+
+def test_an_error_raised_in_a_worker_reaches_the_caller_and_the_worker_goes_on(one_worker: ProcessVerifier) -> None:
+    (worker,) = worker_pids()
+
+    with pytest.raises(ValueError, match="invalid literal"):
+        one_worker._call_in_worker(int, "not a number").result()
+
+    assert one_worker.verify(jobs()) == LocalVerifier().verify(jobs())
+    assert worker_pids() == [worker]
+
+
+def test_work_fails_rather_than_waits_when_no_worker_can_be_started(monkeypatch: pytest.MonkeyPatch) -> None:
+    verifier = ProcessVerifier(workers=1)
+
+    def out_of_processes() -> None:
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(verifier, "_new_worker", out_of_processes)
+    try:
+        with pytest.raises(BrokenProcessPool, match="cannot start a verification worker"):
+            verifier.verify(jobs())
+    finally:
+        verifier.close()
 
 
 def test_closing_cancels_the_tasks_still_waiting_rather_than_leaving_them(one_worker: ProcessVerifier) -> None:
