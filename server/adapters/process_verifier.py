@@ -156,7 +156,6 @@ class ProcessVerifier:
 
     def start(self) -> None:
         """Start the workers now rather than on the first request, and wait until they answer."""
-        self._start_threads()
         for pending in [self._call_in_worker(_ready) for _ in range(self._workers)]:
             pending.result()
 
@@ -210,26 +209,22 @@ class ProcessVerifier:
     def _enqueue(self, tasks: list[_Task], *, query: bool) -> None:
         for task in tasks:
             task.query = query
-        self._start_threads()
         with self._changed:
             if self._closed:
                 raise RuntimeError("the verifier is closed")
+            if not self._threads:
+                self._start_threads()
             (self._queries if query else self._ingests).extend(tasks)
             self._changed.notify(len(tasks))
 
     def _start_threads(self) -> None:
-        with self._changed:
-            if self._closed:
-                raise RuntimeError("the verifier is closed")
-            if self._threads:
-                return
-            self._threads = [
-                threading.Thread(target=self._serve_worker, name=f"verify-worker-{slot}", daemon=True)
-                for slot in range(self._workers)
-            ]
-            # Inside the lock, so that `close` never joins a thread not started yet.
-            for thread in self._threads:
-                thread.start()
+        # Called holding `_changed`, so that `close` never joins a thread not started yet.
+        self._threads = [
+            threading.Thread(target=self._serve_worker, name=f"verify-worker-{slot}", daemon=True)
+            for slot in range(self._workers)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def _serve_worker(self) -> None:
         """One worker's thread: start the worker, then send it tasks one after another until closing."""
@@ -281,7 +276,7 @@ class ProcessVerifier:
             if self._closed or not waiting:
                 return
             task = waiting.popleft()
-        if task.retried or task.future.set_running_or_notify_cancel():
+        if _claimed(task):
             task.future.set_exception(error)
 
     def _closing(self) -> bool:
@@ -297,9 +292,8 @@ class ProcessVerifier:
                 waiting = self._queries or self._ingests
                 if waiting:
                     task = waiting.popleft()
-                    # False when cancelled: that one is dropped, and the next is taken. A task run again is
-                    # running already.
-                    if task.retried or task.future.set_running_or_notify_cancel():
+                    # A cancelled one is dropped, and the next is taken.
+                    if _claimed(task):
                         self._running += 1
                         return task
                     continue
@@ -308,17 +302,18 @@ class ProcessVerifier:
 
     def _run(self, task: _Task, worker: _Worker) -> bool:
         """Run `task` in `worker` and answer it; False when the worker died with it (then it waits to run again)."""
+        died: BaseException | None = None
         try:
             succeeded, answer = worker.run(task.message())
         except (EOFError, OSError) as error:
-            with self._changed:
-                self._running -= 1
-            self._retry(task, error)
-            return False
+            died = error
         except Exception as error:  # a task that did not pickle, or an answer that did not unpickle
             succeeded, answer = False, error
         with self._changed:
             self._running -= 1
+        if died is not None:
+            self._retry(task, died)
+            return False
         if succeeded:
             task.future.set_result(answer)
         else:
@@ -331,14 +326,19 @@ class ProcessVerifier:
                 BrokenProcessPool(f"a verification worker died twice with the same task: {error}")
             )
             return
-        retry = _Task(task.jobs, task.future, task.call, task.query, retried=True)
+        task.retried = True
         with self._changed:
             if self._closed:
                 task.future.set_exception(BrokenProcessPool(f"a verification worker died while closing: {error}"))
                 return
             # First in its queue: it had its turn already.
-            (self._queries if task.query else self._ingests).appendleft(retry)
+            (self._queries if task.query else self._ingests).appendleft(task)
             self._changed.notify()
+
+
+def _claimed(task: _Task) -> bool:
+    """Mark a task taken from a queue as running; False when it was cancelled. A task run again is running already."""
+    return task.retried or task.future.set_running_or_notify_cancel()
 
 
 @dataclass(slots=True)
