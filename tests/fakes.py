@@ -69,9 +69,13 @@ class ExactIndex:
     """
 
     def __init__(
-        self, passage_threshold: float = PASSAGE_THRESHOLD, document_threshold: float = DOCUMENT_THRESHOLD
+        self,
+        passage_threshold: float = PASSAGE_THRESHOLD,
+        document_threshold: float = DOCUMENT_THRESHOLD,
+        alike_threshold: float = 0.1,
     ) -> None:
         self.passage_threshold = passage_threshold
+        self.alike_threshold = alike_threshold
         self.document_threshold = document_threshold
         self._documents: dict[int, frozenset[str]] = {}
         self._passages: dict[int, tuple[frozenset[str], ...]] = {}
@@ -136,6 +140,13 @@ class ExactIndex:
                 if closest >= self.passage_threshold:
                     closeness[sequence] = closest
         return closeness
+
+    def alike(self, signatures: Signatures, sequences: Iterable[int]) -> set[int]:
+        queries = [decode_features(passage) for passage in signatures.passages]
+        with self._lock:
+            stored = {sequence: self._passages[sequence] for sequence in sequences if sequence in self._passages}
+        threshold = self.alike_threshold
+        return {sequence for sequence, passages in stored.items() if _closest_pair(queries, passages) >= threshold}
 
     def add_and_screen(self, documents: Sequence[tuple[int, Signatures]], max_pairs: int) -> list[dict[int, float]]:
         screened = []
@@ -250,6 +261,11 @@ class MemoryStore:
     def links_of(self, document_id: str) -> list[Link]:
         with self._lock:
             return [link for key, link in self._links.items() if document_id in key]
+
+    def linked_ids(self, document_id: str, limit: int) -> list[str] | None:
+        with self._lock:
+            ids = [link.other(document_id) for key, link in self._links.items() if document_id in key]
+        return None if len(ids) > limit else ids
 
     def sources_of(self, document_id: str) -> list[Link]:
         with self._lock:

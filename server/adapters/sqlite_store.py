@@ -194,6 +194,15 @@ class SqliteProvenanceStore:
         )
         return [_link_from_row(row) for row in rows]
 
+    def linked_ids(self, document_id: str, limit: int) -> list[str] | None:
+        # Ids only, and at most one past the limit: a wire story's thousand links are not read to be refused.
+        rows = self._fetch_all(
+            "SELECT source_id FROM links WHERE document_id = ? "
+            "UNION ALL SELECT document_id FROM links WHERE source_id = ? LIMIT ?",
+            (document_id, document_id, limit + 1),
+        )
+        return None if len(rows) > limit else [str(row[0]) for row in rows]
+
     def sources_of(self, document_id: str) -> list[Link]:
         rows = self._fetch_all(
             f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ?",  # noqa: S608 - constant column list

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -55,6 +55,9 @@ RESIGN_BATCH_DOCUMENTS: Final = 1000
 # An ingest hands its verification jobs over this many at a time: enough to keep two workers busy
 # while the next documents are screened, few enough that the first start early.
 JOBS_PER_SUBMISSION: Final = 4
+# A document with more links than this is a hub (a wire story, a page of boilerplate that many share): that two texts
+# are both linked to it says little about the two, so a new document's second hop (`_second_hop`) does not pass it.
+MAX_BRIDGE_LINKS: Final = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -386,12 +389,8 @@ class Deduplicator:
             if jobs:
                 pending.append(self._verifier.submit(jobs))
             comparisons_per_job = [comparisons for part in pending for comparisons in part.result()]
-            new_links = [
-                Link.from_comparison(document_id, candidate_id, comparison)
-                for (document_id, candidate_ids), comparisons in zip(owners, comparisons_per_job, strict=True)
-                for candidate_id, comparison in zip(candidate_ids, comparisons, strict=True)
-                if comparison is not None
-            ]
+            new_links = _links_from(owners, comparisons_per_job)
+            new_links += self._second_hop(batch, new_links, closeness)
             upserts = self._decide_links(new_links, {item.document.id for item in batch.values()}, set(replaced_ids))
             self._store.apply(
                 StoreChange(
@@ -415,6 +414,63 @@ class Deduplicator:
             links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
             status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
             results[item.index] = IngestResult(item.document.id, status, links)
+
+    def _second_hop(
+        self, batch: dict[int, _Accepted], new_links: list[Link], closeness: list[dict[int, float]]
+    ) -> list[Link]:
+        """Verify each new document against the documents linked to those it was just linked to, unless screened.
+
+        Screening samples the texts (MinHash), so it misses some reuse that verification would find: a
+        randomly reworded or translated passage whose windows share too few words with the stored ones. When
+        the new text is related to a document that is in turn related to a third, the three often share
+        text (two versions of one page, and that page's source), so the third is worth verifying even
+        though screening did not bring it, if the index finds a passage of it alike to one of the new text's
+        at a looser bar (`SignatureIndex.alike`). Documents that screening did bring (verified or ranked beyond
+        `max_verified_candidates`) are not tried again, nor are documents stored after the new one, nor paths
+        through hubs (`MAX_BRIDGE_LINKS`). At most `max_verified_candidates` a document, those reached by
+        the most paths first.
+        """
+        linked: defaultdict[str, set[str]] = defaultdict(set)
+        for link in new_links:
+            linked[link.document_id].add(link.source_id)
+            linked[link.source_id].add(link.document_id)
+        batch_sequences = {item.document.id: sequence for sequence, item in batch.items()}
+        stored_links: dict[str, list[str] | None] = {}
+        owners: list[tuple[str, list[str]]] = []
+        jobs: list[VerificationJob] = []
+        for (sequence, item), screened in zip(batch.items(), closeness, strict=True):
+            document_id = item.document.id
+            neighbours = linked.get(document_id)
+            if not neighbours:
+                continue
+            paths: Counter[str] = Counter()
+            for neighbour in sorted(neighbours):
+                if neighbour not in stored_links:
+                    stored_links[neighbour] = self._store.linked_ids(neighbour, MAX_BRIDGE_LINKS)
+                onward = stored_links[neighbour]
+                if onward is None or len(onward) + len(linked[neighbour]) > MAX_BRIDGE_LINKS:
+                    continue
+                paths.update(set(onward) | linked[neighbour])
+            candidates: list[int] = []
+            for other, _ in sorted(paths.items(), key=lambda path: (-path[1], path[0])):
+                if other == document_id or other in neighbours:
+                    continue
+                other_sequence = batch_sequences.get(other)
+                if other_sequence is None:
+                    other_sequence = self._store.sequence_of(other)
+                # Each document is compared with those before it, as screening does, and not twice.
+                if other_sequence is None or other_sequence >= sequence or other_sequence in screened:
+                    continue
+                candidates.append(other_sequence)
+            alike = self._index.alike(item.signatures, candidates) if candidates else set()
+            candidates = [candidate for candidate in candidates if candidate in alike]
+            candidates = candidates[: self._limits.max_verified_candidates]
+            if candidates:
+                query = TextToCompare(item.document.text, item.document, sequence)
+                job, candidate_ids = self._job(query, candidates, batch)
+                jobs.append(job)
+                owners.append((document_id, candidate_ids))
+        return _links_from(owners, self._verifier.verify(jobs)) if jobs else []
 
     def _ranked(self, closeness: dict[int, float]) -> list[int]:
         """Return the screened sequences worth verifying against the query's text, the closest first."""
@@ -490,6 +546,16 @@ class Deduplicator:
             raise InvalidDocumentError(
                 f"{field} is {size} bytes of UTF-8; the limit is {self._limits.max_text_bytes} bytes: split the text"
             )
+
+
+def _links_from(owners: list[tuple[str, list[str]]], comparisons_per_job: list[list[Comparison | None]]) -> list[Link]:
+    """Return the links that the related comparisons make, each job's owner the document it compared."""
+    return [
+        Link.from_comparison(document_id, candidate_id, comparison)
+        for (document_id, candidate_ids), comparisons in zip(owners, comparisons_per_job, strict=True)
+        for candidate_id, comparison in zip(candidate_ids, comparisons, strict=True)
+        if comparison is not None
+    ]
 
 
 def _no_content_words(field: str) -> str:

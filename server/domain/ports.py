@@ -55,6 +55,14 @@ class SignatureIndex(Protocol):
         """
         ...
 
+    def alike(self, signatures: Signatures, sequences: Iterable[int]) -> set[int]:
+        """Return those of the stored `sequences` with a passage likely alike to one of the query's.
+
+        For candidates that something other than `screen` brought: every pair of passages is compared, not only
+        those that collide in a band, and the bar is looser than screening's, since the candidates are few.
+        """
+        ...
+
     def add_and_screen(self, documents: Sequence[tuple[int, Signatures]], max_pairs: int) -> list[dict[int, float]]:
         """Index a batch of (sequence, signatures) and screen each document as `screen` does, against those before it.
 
@@ -134,6 +142,10 @@ class ProvenanceStore(Protocol):
 
     def sources_of(self, document_id: str) -> list[Link]:
         """Return the stored links of which `document_id` is the derived end (`Link.document_id`), suppressed or not."""
+        ...
+
+    def linked_ids(self, document_id: str, limit: int) -> list[str] | None:
+        """Return the ids of the documents linked to `document_id`, or None when there are more than `limit`."""
         ...
 
     def apply(self, change: StoreChange) -> None:

@@ -312,6 +312,20 @@ def test_a_document_below_the_passage_threshold_is_kept_only_when_two_query_pass
     assert set(index.screen(as_signatures(query[:1]), max_pairs=1000)) == {1, 2, 3, 4}
 
 
+def test_alike_takes_documents_closer_than_four_standard_errors_below_the_threshold_in_any_pair() -> None:
+    rng = np.random.default_rng(5)
+    index = MinHashLshIndex()
+    query = rng.integers(0, 2**32, size=(2, index.parameters.num_perm), dtype=np.uint32)
+    unrelated = rng.integers(0, 2**32, size=(1, index.parameters.num_perm), dtype=np.uint32)
+    # 20 of 128 values: an estimate of about 0.15, between the floor of `alike` (0.138) and screening's (0.178).
+    index.add(1, as_signatures(np.stack([unrelated[0], window_like(query[1], 20, rng)])))
+    index.add(2, as_signatures(np.stack([window_like(query[0], 10, rng), unrelated[0]])))  # about 0.07
+
+    assert index.screen(as_signatures(query), max_pairs=1000) == {}
+    # Sequence 3 is not stored.
+    assert index.alike(as_signatures(query), [1, 2, 3]) == {1}
+
+
 @pytest.mark.parametrize(("index_stride", "step"), [(INDEX_STRIDE, 2), (25, 1)])
 def test_a_stored_document_is_indexed_at_every_passage_its_index_stride_reaches(index_stride: int, step: int) -> None:
     index = MinHashLshIndex(index_stride=index_stride)

@@ -163,6 +163,15 @@ def test_links_round_trip_with_their_evidence(store: SqliteProvenanceStore) -> N
     assert store.sources_of("b") == []
 
 
+def test_linked_ids_name_both_ends_links_and_nothing_past_the_limit(store: SqliteProvenanceStore) -> None:
+    add(store, "a", "b", "c", "d", links=(link("a", "b"), link("c", "a")))
+
+    assert sorted(store.linked_ids("a", 2) or []) == ["b", "c"]
+    assert store.linked_ids("a", 1) is None
+    assert store.linked_ids("b", 1) == ["a"]
+    assert store.linked_ids("d", 0) == []
+
+
 def test_a_link_the_graph_turned_round_keeps_its_pairwise_direction(store: SqliteProvenanceStore) -> None:
     pairwise = PairwiseDirection("a", DirectionBasis.CONTEXT, 0.6875)
     turned = dataclasses.replace(link("a", "b"), basis=DirectionBasis.COMPILATION, pairwise=pairwise)

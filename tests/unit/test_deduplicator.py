@@ -44,6 +44,7 @@ from tests.stories import (
     BRIDGE_COPY,
     BRIDGE_EXCERPT,
     BRIDGE_INDEPENDENT,
+    BRIDGE_REWRITE,
     BRIDGE_STORY,
     EXCERPT_ID,
     FOOTBALL_STORY,
@@ -859,3 +860,76 @@ def test_a_change_that_removes_nothing_reads_no_links_of_the_documents_it_leaves
     assert delete.changed_links_of("wire") == [link("gone-copy", "wire")]
     assert delete.changed_links_of("copy") == []
     assert store.links_read == ["wire", "copy"]
+
+
+# A story, the story with another one after it, and that other story with the first one reworded. At a passage
+# threshold of 0.7 the exact index screens the second text in for the third (their football story is the same) but
+# not the first (reworded passages share too few words), though the first and the third are related.
+BRIDGED = {
+    "story": BRIDGE_STORY,
+    "both": f"{BRIDGE_STORY} {FOOTBALL_STORY}",
+    "reworded": f"{FOOTBALL_STORY} {BRIDGE_REWRITE}",
+}
+
+
+def linked_pairs(store: MemoryStore) -> set[frozenset[str]]:
+    return {frozenset(link.ends) for link in store.all_links()}
+
+
+@pytest.mark.parametrize("order", [order for order in itertools.permutations(BRIDGED) if order[-1] != "both"])
+def test_a_text_is_verified_against_the_texts_linked_to_those_it_is_linked_to(order: tuple[str, ...]) -> None:
+    store = MemoryStore()
+    deduplicator = Deduplicator(store, ExactIndex(passage_threshold=0.7))
+
+    for document_id in order:
+        deduplicator.ingest([Document(document_id, BRIDGED[document_id])])
+
+    # Whichever of the two came second found the other through the text both are linked to.
+    assert linked_pairs(store) == {
+        frozenset({"story", "both"}),
+        frozenset({"reworded", "both"}),
+        frozenset({"reworded", "story"}),
+    }
+
+
+def test_a_second_hop_reaches_the_batch_s_earlier_documents() -> None:
+    store = MemoryStore()
+    deduplicator = Deduplicator(store, ExactIndex(passage_threshold=0.7))
+
+    deduplicator.ingest([Document(document_id, text) for document_id, text in BRIDGED.items()])
+
+    assert frozenset({"reworded", "story"}) in linked_pairs(store)
+
+
+def test_a_text_linked_to_the_bridge_last_is_not_joined_to_the_others() -> None:
+    # The second hop starts from the new document only: two stored documents are not compared when a third
+    # arrives that is related to both.
+    store = MemoryStore()
+    deduplicator = Deduplicator(store, ExactIndex(passage_threshold=0.7))
+
+    for document_id in ("story", "reworded", "both"):
+        deduplicator.ingest([Document(document_id, BRIDGED[document_id])])
+
+    assert frozenset({"reworded", "story"}) not in linked_pairs(store)
+
+
+def test_no_second_hop_passes_a_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("server.domain.deduplicator.MAX_BRIDGE_LINKS", 1)
+    store = MemoryStore()
+    deduplicator = Deduplicator(store, ExactIndex(passage_threshold=0.7))
+
+    # The text both share has two links by the time the reworded one arrives, one more than a bridge may have.
+    for document_id in ("story", "both", "reworded"):
+        deduplicator.ingest([Document(document_id, BRIDGED[document_id])])
+
+    assert frozenset({"reworded", "story"}) not in linked_pairs(store)
+
+
+def test_a_second_hop_candidate_that_the_index_finds_unalike_is_not_verified() -> None:
+    store = MemoryStore()
+    deduplicator = Deduplicator(store, ExactIndex(passage_threshold=0.7, alike_threshold=0.9))
+
+    for document_id in ("story", "both", "reworded"):
+        deduplicator.ingest([Document(document_id, BRIDGED[document_id])])
+
+    assert frozenset({"reworded", "story"}) not in linked_pairs(store)
