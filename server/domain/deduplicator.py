@@ -58,6 +58,9 @@ JOBS_PER_SUBMISSION: Final = 4
 # A document with more links than this is a hub (a wire story, a page of boilerplate that many share): that two texts
 # are both linked to it says little about the two, so a new document's second hop (`_second_hop`) does not pass it.
 MAX_BRIDGE_LINKS: Final = 50
+# Of a new document's second-hop candidates, the index checks at most this many (those reached by the most paths
+# first), so that a document linked to many others does not read the windows of thousands.
+MAX_SECOND_HOP_CHECKED: Final = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,8 +430,8 @@ class Deduplicator:
         though screening did not bring it, if the index finds a passage of it alike to one of the new text's
         at a looser bar (`SignatureIndex.alike`). Documents that screening did bring (verified or ranked beyond
         `max_verified_candidates`) are not tried again, nor are documents stored after the new one, nor paths
-        through hubs (`MAX_BRIDGE_LINKS`). At most `max_verified_candidates` a document, those reached by
-        the most paths first.
+        through hubs (`MAX_BRIDGE_LINKS`). Of those left, the index checks at most `MAX_SECOND_HOP_CHECKED` and
+        at most `max_verified_candidates` are verified, those reached by the most paths first.
         """
         linked: defaultdict[str, set[str]] = defaultdict(set)
         for link in new_links:
@@ -462,6 +465,8 @@ class Deduplicator:
                 if other_sequence is None or other_sequence >= sequence or other_sequence in screened:
                     continue
                 candidates.append(other_sequence)
+                if len(candidates) == MAX_SECOND_HOP_CHECKED:
+                    break
             alike = self._index.alike(item.signatures, candidates) if candidates else set()
             candidates = [candidate for candidate in candidates if candidate in alike]
             candidates = candidates[: self._limits.max_verified_candidates]
