@@ -433,6 +433,9 @@ class Deduplicator:
         through hubs (`MAX_BRIDGE_LINKS`). Of those left, the index checks at most `MAX_SECOND_HOP_CHECKED` and
         at most `max_verified_candidates` are verified, those reached by the most paths first.
         """
+        if not new_links:
+            # Most batches of a news feed link nothing: nothing to build.
+            return []
         linked: defaultdict[str, set[str]] = defaultdict(set)
         for link in new_links:
             linked[link.document_id].add(link.source_id)
