@@ -52,6 +52,12 @@ MAX_BUCKET_BITS: Final = 16
 # rewrites. On PAN-13 with the limit at 2 (about the same share of that store's windows as 64 is at 404k)
 # it lost 25 of 2,680 true pairs; reading every document met twice in any way lost 13 but read 42 %.
 COMMON_KEY_WINDOWS: Final = 64
+# A band key stored for more windows than this is a stop key, and not looked up: the minima of three of the
+# commonest words, it meets thousands of windows by chance, and a document met through it alone was met by chance.
+# Such keys grow with the store. At 508k news documents they made 58 % of a query's 25,000 colliding pairs. A
+# window most of whose keys are stop keys is the other case, a text stored many times over, and is looked up in
+# full.
+STOP_KEY_WINDOWS: Final = 1024
 MANIFEST_NAME: Final = "manifest.json"
 SKETCHES_NAME: Final = "sketches.bin"
 FORMAT_VERSION: Final = 3
@@ -145,11 +151,21 @@ class _Segment:
         bands = len(self.offsets) - 1
         return self.keys.reshape(bands, -1), self.windows.reshape(bands, -1)
 
-    def lookup(self, query_keys: UInt32Array) -> tuple[npt.NDArray[np.intp], UInt32Array]:
-        """Return, for every stored key equal to a query key, (flat query position, stored window)."""
-        return _lookup(
-            self.keys, self.windows, self.offsets, self.buckets, self.bucket_shift, np.ascontiguousarray(query_keys)
+    def key_ranges(self, query_keys: UInt32Array, most: int) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Return (low, high), each shaped as `query_keys`: the entries equal to a query key are [low, high).
+
+        A key stored more than `most` times has a range of `most` + 1 entries only: it is a stop key (see
+        STOP_KEY_WINDOWS), and how many more there are does not matter.
+        """
+        return _key_ranges(
+            self.keys, self.offsets, self.buckets, self.bucket_shift, np.ascontiguousarray(query_keys), most
         )
+
+    def lookup(
+        self, ranges: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]], skipped: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.intp], UInt32Array]:
+        """Return (flat query position, stored window) for every entry in `ranges` of a query key not `skipped`."""
+        return _gathered(self.windows, *ranges, skipped)
 
     @property
     def entries(self) -> int:
@@ -202,14 +218,18 @@ def _bucket_starts(keys: UInt32Array, offsets: npt.NDArray[np.int64]) -> tuple[i
 
 
 @numba.njit(cache=True, nogil=True)
-def _lookup(
+def _key_ranges(
     keys: UInt32Array,
-    windows: UInt32Array,
     offsets: npt.NDArray[np.int64],
     buckets: UInt32Array,
     bucket_shift: int,
     query_keys: UInt32Array,
-) -> tuple[npt.NDArray[np.intp], UInt32Array]:
+    most: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Return (low, high): the entries equal to query key [band, position] are keys[low[band, position]:high[…]].
+
+    A range is cut short after `most` + 1 entries.
+    """
     # Compiled: in numpy, each band of each segment cost a dozen calls of a few microseconds each
     # (searches, sums, repeats), which made the look-up most of the screening of a small store.
     bands, width = query_keys.shape
@@ -220,7 +240,6 @@ def _lookup(
     lasts = np.empty(width, dtype=np.int64)
     guesses = np.empty(width, dtype=np.int64)
     guessed_keys = np.empty(width, dtype=np.uint32)
-    total = np.int64(0)
     for band in range(bands):
         table = keys[offsets[band] : offsets[band + 1]]
         size = len(table)
@@ -274,17 +293,36 @@ def _lookup(
                     above = middle
             end = below
             # The entries equal to the key follow, and are few (a key is shared by a window and its copies), so
-            # stepping over them costs less than a second search.
-            while end < size and table[end] == key:
+            # stepping over them costs less than a second search. Past `most` of them the key is a stop key, and
+            # how many more it has is not needed.
+            while end < size and table[end] == key and end - below <= most:
                 end += 1
             low[band, position] = offsets[band] + below
             high[band, position] = offsets[band] + end
-            total += end - below
+    return low, high
+
+
+@numba.njit(cache=True, nogil=True)
+def _gathered(
+    windows: UInt32Array,
+    low: npt.NDArray[np.int64],
+    high: npt.NDArray[np.int64],
+    skipped: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.intp], UInt32Array]:
+    """Return (flat query position, stored window) for every entry of the ranges of the keys not `skipped`."""
+    bands, width = low.shape
+    total = np.int64(0)
+    for band in range(bands):
+        for position in range(width):
+            if not skipped[band, position]:
+                total += high[band, position] - low[band, position]
     hits_query = np.empty(total, dtype=np.intp)
     hits_window = np.empty(total, dtype=np.uint32)
     hit = 0
     for band in range(bands):
         for position in range(width):
+            if skipped[band, position]:
+                continue
             for entry in range(low[band, position], high[band, position]):
                 hits_query[hit] = band * width + position
                 hits_window[hit] = windows[entry]
@@ -357,6 +395,7 @@ class BandIndex:
         save_windows: int = SAVE_WINDOWS,
         sketch_width: int = 128,
         common_key_windows: int = COMMON_KEY_WINDOWS,
+        stop_key_windows: int = STOP_KEY_WINDOWS,
         merge_in_background: bool = False,
         window_stride: int = WINDOW_STRIDE_BEFORE_RECORDED,
         max_merged_windows: int = MAX_MERGED_WINDOWS,
@@ -374,6 +413,7 @@ class BandIndex:
         self._directory = directory
         self._save_windows = save_windows
         self._common_key_windows = common_key_windows
+        self._stop_key_windows = stop_key_windows
         self._max_merged_windows = max_merged_windows
         self._sketches = _WindowSketches(sketch_width, None if directory is None else directory / SKETCHES_NAME)
         self._lock = threading.Lock()
@@ -600,7 +640,8 @@ class BandIndex:
         key when it shares one band, the one case that asks), the last which sequence each stored window belongs
         to. With `bounds`, query window i meets only the stored windows of sequences below bounds[i]. With
         `second_minima`, the probe keys count too: a stored window can match a band's key or one of its probes, not
-        both, so a pair still shares a band at most once.
+        both, so a pair still shares a band at most once. A key stored for more than `stop_key_windows` windows
+        (`STOP_KEY_WINDOWS`) meets none, unless it is one of most of its query window's keys.
         """
         keys = band_keys(passage_signatures, self.bands, self.rows)
         query_count = len(passage_signatures)
@@ -616,10 +657,24 @@ class BandIndex:
             window_count = len(self._window_sequences)
             window_sequences = self._window_sequences.view()
             dead = self._dead.view()
-        query_parts = [np.asarray(recent_query, dtype=np.intp)]
-        window_parts = [np.asarray(recent_window, dtype=np.uint32)]
-        for segment in segments:
-            query_positions, windows = segment.lookup(keys)
+        recent_positions = np.asarray(recent_query, dtype=np.intp)
+        ranges = [segment.key_ranges(keys, self._stop_key_windows) for segment in segments]
+        # How many windows each key is stored for, over every segment: a stop key is left out wherever it is stored,
+        # so that what a query meets does not depend on how the index happens to be cut into segments.
+        stored_for = np.bincount(recent_positions, minlength=keys.size).reshape(keys.shape)
+        for low, high in ranges:
+            stored_for += high - low
+        skipped = stored_for > self._stop_key_windows
+        # A window most of whose own keys are stop keys is a text stored many times over (a story and its copies),
+        # and is looked up in full: its copies share every band with it, not one by chance.
+        copied = np.count_nonzero(skipped[:, :query_count], axis=0) * 2 > self.bands
+        if copied.any():
+            skipped[:, np.tile(copied, width // query_count)] = False
+        kept_recent = ~skipped.reshape(-1)[recent_positions]
+        query_parts = [recent_positions[kept_recent]]
+        window_parts = [np.asarray(recent_window, dtype=np.uint32)[kept_recent]]
+        for segment, segment_ranges in zip(segments, ranges, strict=True):
+            query_positions, windows = segment.lookup(segment_ranges, skipped)
             query_parts.append(query_positions)
             window_parts.append(windows)
         query_positions = np.concatenate(query_parts)
@@ -1233,14 +1288,15 @@ def _most_equal_bytes(query: npt.NDArray[np.uint8], stored: npt.NDArray[np.uint8
 
 def compile_kernels() -> None:
     """Compile (or load from numba's cache) the look-up, merging and sketch-reading code, on empty inputs."""
-    _lookup(
-        np.empty(0, dtype=np.uint32),
+    low, high = _key_ranges(
         np.empty(0, dtype=np.uint32),
         np.zeros(1, dtype=np.int64),
         np.zeros((0, 1), dtype=np.uint32),
         32,
         np.empty((0, 0), dtype=np.uint32),
+        0,
     )
+    _gathered(np.empty(0, dtype=np.uint32), low, high, np.empty((0, 0), dtype=np.bool_))
     no_pairs = np.empty(0, dtype=np.int64)
     _met_again_in_order(np.empty(0, dtype=np.intp), no_pairs, no_pairs, no_pairs)
     _runs_in_order(no_pairs, np.empty(0, dtype=np.intp))

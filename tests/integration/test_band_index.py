@@ -193,7 +193,8 @@ def test_a_segment_look_up_finds_every_equal_key_however_the_keys_lie(
         queries[:, :200] = rng.choice(stored, (bands, 200))  # half of them stored, in some band
     queries[:, -3:] = [0, 2**32 - 1, 2**31]  # the ends of the range of values, and a bucket boundary
 
-    positions, found = segment.lookup(queries)
+    ranges = segment.key_ranges(queries, most=entries)
+    positions, found = segment.lookup(ranges, np.zeros(queries.shape, dtype=np.bool_))
 
     assert (positions.tolist(), found.tolist()) == sorted_search_hits(segment.keys, segment.windows, queries)
     assert len(found) >= (200 if entries else 0)
@@ -581,6 +582,53 @@ def test_copies_of_one_text_beyond_the_common_key_limit_are_all_found() -> None:
     index.checkpoint()
 
     assert index.screen(source, 0.9, 1000) == dict.fromkeys(range(1, 11), 1.0)
+
+
+def test_a_segment_look_up_leaves_out_skipped_keys_and_stops_counting_a_key_past_most() -> None:
+    keys = np.array([[5, 7, 7, 7, 7, 9]], dtype=np.uint32)
+    segment = band_index._Segment(0, 6, *band_index._flat(keys, np.arange(6, dtype=np.uint32)[None, :]))
+    queries = np.array([[7, 9, 5]], dtype=np.uint32)
+
+    low, high = segment.key_ranges(queries, most=2)
+    positions, found = segment.lookup((low, high), np.array([[True, False, False]]))
+
+    assert (high - low).tolist() == [[3, 1, 1]]  # 7 is stored four times: counted to three, past the two allowed
+    assert (positions.tolist(), found.tolist()) == ([1, 2], [5, 0])
+
+
+@pytest.mark.parametrize("checkpoint_every", [0, 1, 5])
+def test_a_key_stored_for_more_windows_than_the_stop_limit_meets_none_however_the_index_is_cut(
+    checkpoint_every: int,
+) -> None:
+    rng = np.random.default_rng(13)
+    query = rng.integers(0, 2**32, size=(1, SIGNER.num_perm), dtype=np.uint32)
+    index = BandIndex(BANDS, ROWS, stop_key_windows=10)
+    # Ten documents store the query's first-band key, one window each: at the limit, the key is still looked up.
+    for sequence in range(1, 11):
+        index.add(sequence, meeting_in_one_band(query[0], rng)[None, :])
+        if checkpoint_every and sequence % checkpoint_every == 0:
+            index.checkpoint()
+    index.add(30, meeting_in_one_band(query[0], rng, band=1)[None, :])
+    assert set(index.candidates(query)) == {*range(1, 11), 30}
+
+    # An eleventh makes it a stop key, counted over every segment and the entries not yet in one.
+    index.add(11, meeting_in_one_band(query[0], rng)[None, :])
+    if checkpoint_every:
+        index.checkpoint()
+
+    assert set(index.candidates(query)) == {30}
+    assert index.screen(query, 0.9, 1000) == {30: pytest.approx(1.0)}
+
+
+def test_copies_of_one_text_beyond_the_stop_key_limit_are_all_found() -> None:
+    # Every key of a text stored eleven times is a stop key at a limit of ten: the text is looked up in full.
+    source = corpus(10, seed=5)[1]
+    index = BandIndex(BANDS, ROWS, stop_key_windows=10)
+    for sequence in range(1, 12):
+        index.add(sequence, source)
+    index.checkpoint()
+
+    assert index.screen(source, 0.9, 1000) == dict.fromkeys(range(1, 12), 1.0)
 
 
 def brute_force_close_windows(
