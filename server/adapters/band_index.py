@@ -52,11 +52,12 @@ MAX_BUCKET_BITS: Final = 16
 # rewrites. On PAN-13 with the limit at 2 (about the same share of that store's windows as 64 is at 404k)
 # it lost 25 of 2,680 true pairs; reading every document met twice in any way lost 13 but read 42 %.
 COMMON_KEY_WINDOWS: Final = 64
-# A band key stored for more windows than this is a stop key, and not looked up: the minima of three of the
-# commonest words, it meets thousands of windows by chance, and a document met through it alone was met by chance.
-# Such keys grow with the store. At 508k news documents they made 58 % of a query's 25,000 colliding pairs. A
-# window most of whose keys are stop keys is the other case, a text stored many times over, and is looked up in
-# full.
+# A band key stored for more windows than this is a stop key, and meets only its oldest COMMON_KEY_WINDOWS: the
+# minima of three of the commonest words, it meets thousands of windows by chance. Such keys grow with the store.
+# At 508k news documents they made 58 % of a query's 25,000 colliding pairs. The oldest windows of the key are
+# the ones kept because a text copied thousands of times (a wire story) is the oldest to have its keys: a rewrite
+# of it, which shares a few of them, still meets it. A window most of whose keys are stop keys is such a copy, and
+# is looked up in full.
 STOP_KEY_WINDOWS: Final = 1024
 MANIFEST_NAME: Final = "manifest.json"
 SKETCHES_NAME: Final = "sketches.bin"
@@ -162,10 +163,13 @@ class _Segment:
         )
 
     def lookup(
-        self, ranges: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]], skipped: npt.NDArray[np.bool_]
+        self, ranges: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]], budget: npt.NDArray[np.int64]
     ) -> tuple[npt.NDArray[np.intp], UInt32Array]:
-        """Return (flat query position, stored window) for every entry in `ranges` of a query key not `skipped`."""
-        return _gathered(self.windows, *ranges, skipped)
+        """Return (flat query position, stored window) for the first entries of each range, as many as `budget` allows.
+
+        `budget` (shaped as the query keys) is lowered by what each key took, for the next segment's look-up.
+        """
+        return _gathered(self.windows, *ranges, budget)
 
     @property
     def entries(self) -> int:
@@ -307,23 +311,28 @@ def _gathered(
     windows: UInt32Array,
     low: npt.NDArray[np.int64],
     high: npt.NDArray[np.int64],
-    skipped: npt.NDArray[np.bool_],
+    budget: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.intp], UInt32Array]:
-    """Return (flat query position, stored window) for every entry of the ranges of the keys not `skipped`."""
+    """Return (flat query position, stored window) for the first `budget` entries of each query key's range.
+
+    `budget` is what each key may still take, and is lowered by what it takes here.
+    """
     bands, width = low.shape
+    taken = np.empty((bands, width), dtype=np.int64)
     total = np.int64(0)
     for band in range(bands):
         for position in range(width):
-            if not skipped[band, position]:
-                total += high[band, position] - low[band, position]
+            take = min(high[band, position] - low[band, position], budget[band, position])
+            taken[band, position] = take
+            budget[band, position] -= take
+            total += take
     hits_query = np.empty(total, dtype=np.intp)
     hits_window = np.empty(total, dtype=np.uint32)
     hit = 0
     for band in range(bands):
         for position in range(width):
-            if skipped[band, position]:
-                continue
-            for entry in range(low[band, position], high[band, position]):
+            first = low[band, position]
+            for entry in range(first, first + taken[band, position]):
                 hits_query[hit] = band * width + position
                 hits_window[hit] = windows[entry]
                 hit += 1
@@ -641,7 +650,8 @@ class BandIndex:
         to. With `bounds`, query window i meets only the stored windows of sequences below bounds[i]. With
         `second_minima`, the probe keys count too: a stored window can match a band's key or one of its probes, not
         both, so a pair still shares a band at most once. A key stored for more than `stop_key_windows` windows
-        (`STOP_KEY_WINDOWS`) meets none, unless it is one of most of its query window's keys.
+        (`STOP_KEY_WINDOWS`) meets only its oldest `common_key_windows`, unless it is one of most of its query window's
+        keys.
         """
         keys = band_keys(passage_signatures, self.bands, self.rows)
         query_count = len(passage_signatures)
@@ -664,26 +674,43 @@ class BandIndex:
         stored_for = np.bincount(recent_positions, minlength=keys.size).reshape(keys.shape)
         for low, high in ranges:
             stored_for += high - low
-        skipped = stored_for > self._stop_key_windows
+        stop = stored_for > self._stop_key_windows
         # A window most of whose own keys are stop keys is a text stored many times over (a story and its copies),
         # and is looked up in full: its copies share every band with it, not one by chance.
-        copied = np.count_nonzero(skipped[:, :query_count], axis=0) * 2 > self.bands
+        copied = np.count_nonzero(stop[:, :query_count], axis=0) * 2 > self.bands
         if copied.any():
-            skipped[:, np.tile(copied, width // query_count)] = False
-        kept_recent = ~skipped.reshape(-1)[recent_positions]
-        query_parts = [recent_positions[kept_recent]]
-        window_parts = [np.asarray(recent_window, dtype=np.uint32)[kept_recent]]
+            stop[:, np.tile(copied, width // query_count)] = False
+        # A stop key meets only its oldest windows, as many as a common key has at most: segments are taken oldest
+        # first, and a key's windows within one are in the order they were added. A rewrite of a story copied
+        # thousands of times shares some of its keys only, and still meets the story itself through them.
+        budget = np.where(stop, self._common_key_windows, np.iinfo(np.int64).max)
+        query_parts, window_parts = [], []
         for segment, segment_ranges in zip(segments, ranges, strict=True):
-            query_positions, windows = segment.lookup(segment_ranges, skipped)
+            query_positions, windows = segment.lookup(segment_ranges, budget)
             query_parts.append(query_positions)
             window_parts.append(windows)
+        recent_windows = np.asarray(recent_window, dtype=np.uint32)
+        if len(recent_positions) and stop.any():
+            # The entries not yet in a segment are the newest: a stop key's budget left after the segments, in order.
+            kept = np.ones(len(recent_positions), dtype=np.bool_)
+            left = budget.reshape(-1)
+            for hit, position in enumerate(recent_positions.tolist()):
+                if left[position] <= 0:
+                    kept[hit] = False
+                else:
+                    left[position] -= 1
+            recent_positions, recent_windows = recent_positions[kept], recent_windows[kept]
+        query_parts.append(recent_positions)
+        window_parts.append(recent_windows)
         query_positions = np.concatenate(query_parts)
         windows = np.concatenate(window_parts).astype(np.int64)
         if bounds is not None:
             earlier = window_sequences[windows] < bounds[query_positions % width % query_count]
             query_positions, windows = query_positions[earlier], windows[earlier]
         # Every stored entry of a query key is a hit of that key, so its hits count the windows it is stored for.
-        key_windows = np.bincount(query_positions, minlength=keys.size)[query_positions]
+        key_windows = np.bincount(query_positions, minlength=keys.size)
+        # A stop key met its oldest windows only, and is stored for more than its hits count.
+        key_windows = np.where(stop.reshape(-1), stored_for.reshape(-1), key_windows)[query_positions]
         alive = ~dead[windows]
         query_positions, windows, key_windows = query_positions[alive], windows[alive], key_windows[alive]
         # A pair appears once per band it collides in: count them.

@@ -194,7 +194,7 @@ def test_a_segment_look_up_finds_every_equal_key_however_the_keys_lie(
     queries[:, -3:] = [0, 2**32 - 1, 2**31]  # the ends of the range of values, and a bucket boundary
 
     ranges = segment.key_ranges(queries, most=entries)
-    positions, found = segment.lookup(ranges, np.zeros(queries.shape, dtype=np.bool_))
+    positions, found = segment.lookup(ranges, np.full(queries.shape, entries, dtype=np.int64))
 
     assert (positions.tolist(), found.tolist()) == sorted_search_hits(segment.keys, segment.windows, queries)
     assert len(found) >= (200 if entries else 0)
@@ -584,26 +584,28 @@ def test_copies_of_one_text_beyond_the_common_key_limit_are_all_found() -> None:
     assert index.screen(source, 0.9, 1000) == dict.fromkeys(range(1, 11), 1.0)
 
 
-def test_a_segment_look_up_leaves_out_skipped_keys_and_stops_counting_a_key_past_most() -> None:
+def test_a_segment_look_up_takes_each_keys_first_entries_within_its_budget_and_stops_counting_past_most() -> None:
     keys = np.array([[5, 7, 7, 7, 7, 9]], dtype=np.uint32)
     segment = band_index._Segment(0, 6, *band_index._flat(keys, np.arange(6, dtype=np.uint32)[None, :]))
     queries = np.array([[7, 9, 5]], dtype=np.uint32)
+    budget = np.array([[2, 0, 5]], dtype=np.int64)
 
     low, high = segment.key_ranges(queries, most=2)
-    positions, found = segment.lookup((low, high), np.array([[True, False, False]]))
+    positions, found = segment.lookup((low, high), budget)
 
     assert (high - low).tolist() == [[3, 1, 1]]  # 7 is stored four times: counted to three, past the two allowed
-    assert (positions.tolist(), found.tolist()) == ([1, 2], [5, 0])
+    assert (positions.tolist(), found.tolist()) == ([0, 0, 2], [1, 2, 0])  # 7's first two, none of 9, 5
+    assert budget.tolist() == [[0, 0, 4]]
 
 
 @pytest.mark.parametrize("checkpoint_every", [0, 1, 5])
-def test_a_key_stored_for_more_windows_than_the_stop_limit_meets_none_however_the_index_is_cut(
+def test_a_key_stored_for_more_windows_than_the_stop_limit_meets_only_its_oldest_however_the_index_is_cut(
     checkpoint_every: int,
 ) -> None:
     rng = np.random.default_rng(13)
     query = rng.integers(0, 2**32, size=(1, SIGNER.num_perm), dtype=np.uint32)
-    index = BandIndex(BANDS, ROWS, stop_key_windows=10)
-    # Ten documents store the query's first-band key, one window each: at the limit, the key is still looked up.
+    index = BandIndex(BANDS, ROWS, common_key_windows=3, stop_key_windows=10)
+    # Ten documents store the query's first-band key, one window each: at the limit, the key meets them all.
     for sequence in range(1, 11):
         index.add(sequence, meeting_in_one_band(query[0], rng)[None, :])
         if checkpoint_every and sequence % checkpoint_every == 0:
@@ -616,14 +618,30 @@ def test_a_key_stored_for_more_windows_than_the_stop_limit_meets_none_however_th
     if checkpoint_every:
         index.checkpoint()
 
-    assert set(index.candidates(query)) == {30}
+    assert set(index.candidates(query)) == {1, 2, 3, 30}
+    # The three met are met in a key stored eleven times, common: one query window, one chance event, not read.
     assert index.screen(query, 0.9, 1000) == {30: pytest.approx(1.0)}
+
+
+def test_a_rewrite_of_a_text_stored_past_the_stop_limit_still_meets_the_text_in_the_keys_it_kept() -> None:
+    rng = np.random.default_rng(14)
+    story = rng.integers(0, 2**32, size=(1, SIGNER.num_perm), dtype=np.uint32)
+    index = BandIndex(BANDS, ROWS, common_key_windows=3, stop_key_windows=10)
+    for sequence in range(1, 13):
+        index.add(sequence, story)
+    index.checkpoint()
+    # Five bands kept of 21, the low bytes of every value too: five stop keys and 16 keys stored nowhere.
+    rewrite = meeting_in_one_band(story[0], rng)
+    rewrite[: 5 * ROWS] = story[0, : 5 * ROWS]
+
+    assert index.candidates(rewrite[None, :]) == dict.fromkeys([1, 2, 3], 5)
+    assert index.screen(rewrite[None, :], 0.9, 1000) == dict.fromkeys([1, 2, 3], pytest.approx(1.0))
 
 
 def test_copies_of_one_text_beyond_the_stop_key_limit_are_all_found() -> None:
     # Every key of a text stored eleven times is a stop key at a limit of ten: the text is looked up in full.
     source = corpus(10, seed=5)[1]
-    index = BandIndex(BANDS, ROWS, stop_key_windows=10)
+    index = BandIndex(BANDS, ROWS, common_key_windows=3, stop_key_windows=10)
     for sequence in range(1, 12):
         index.add(sequence, source)
     index.checkpoint()
