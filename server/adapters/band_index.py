@@ -669,7 +669,7 @@ class BandIndex:
             dead = self._dead.view()
         recent_positions = np.asarray(recent_query, dtype=np.intp)
         ranges = [segment.key_ranges(keys, self._stop_key_windows) for segment in segments]
-        # How many windows each key is stored for, over every segment: a stop key is left out wherever it is stored,
+        # How many windows each key is stored for, over every segment: a key is a stop key wherever its windows lie,
         # so that what a query meets does not depend on how the index happens to be cut into segments.
         stored_for = np.bincount(recent_positions, minlength=keys.size).reshape(keys.shape)
         for low, high in ranges:
@@ -1323,7 +1323,7 @@ def compile_kernels() -> None:
         np.empty((0, 0), dtype=np.uint32),
         0,
     )
-    _gathered(np.empty(0, dtype=np.uint32), low, high, np.empty((0, 0), dtype=np.bool_))
+    _gathered(np.empty(0, dtype=np.uint32), low, high, np.empty((0, 0), dtype=np.int64))
     no_pairs = np.empty(0, dtype=np.int64)
     _met_again_in_order(np.empty(0, dtype=np.intp), no_pairs, no_pairs, no_pairs)
     _runs_in_order(no_pairs, np.empty(0, dtype=np.intp))
