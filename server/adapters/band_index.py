@@ -57,7 +57,8 @@ COMMON_KEY_WINDOWS: Final = 64
 # At 508k news documents they made 58 % of a query's 25,000 colliding pairs. The oldest windows of the key are
 # the ones kept because a text copied thousands of times (a wire story) is the oldest to have its keys: a rewrite
 # of it, which shares a few of them, still meets it. A window most of whose keys are stop keys is such a copy, and
-# is looked up in full.
+# is looked up in full. On PAN-13, with both limits lowered to stand in for a store 64 times larger, stop keys cost
+# 3 of 2,896 true pairs.
 STOP_KEY_WINDOWS: Final = 1024
 MANIFEST_NAME: Final = "manifest.json"
 SKETCHES_NAME: Final = "sketches.bin"
