@@ -271,6 +271,14 @@ class MemoryStore:
         with self._lock:
             return [link for link in self._links.values() if link.document_id == document_id]
 
+    def undated_links_of(self, document_id: str) -> list[Link]:
+        with self._lock:
+            return [
+                link
+                for key, link in self._links.items()
+                if document_id in key and link.basis is not DirectionBasis.PUBLISHED_AT
+            ]
+
     def all_links(self) -> list[Link]:
         with self._lock:
             return list(self._links.values())

@@ -584,6 +584,9 @@ class _Neighbourhood:
         self._stored: dict[str, dict[frozenset[str], Link]] = {
             document_id: {} for document_id in removed_ids | (new_ids or set())
         }
+        # Of documents whose links were not all read: the stored links dates did not direct, and the sources.
+        self._undated: dict[str, dict[frozenset[str], Link]] = {}
+        self._sources: dict[str, dict[frozenset[str], Link]] = {}
         self._changed: dict[str, dict[frozenset[str], Link]] = defaultdict(dict)
         self._before: dict[frozenset[str], Link | None] = {}
         self._latest: dict[frozenset[str], Link] = {}
@@ -593,6 +596,45 @@ class _Neighbourhood:
     def links_of(self, document_id: str) -> list[Link]:
         """Return every link of `document_id`, as changed so far; links to removed documents are gone."""
         return list((self._stored_links_of(document_id) | self._changed[document_id]).values())
+
+    def undated_links_of(self, document_id: str) -> list[Link]:
+        """Return the links of `document_id` that dates did not direct, as changed so far, and every changed one.
+
+        Only for a change that removes nothing: links to a removed document are found by reading all of them.
+        """
+        if document_id in self._stored:
+            return self.links_of(document_id)
+        if document_id not in self._undated:
+            self._undated[document_id] = {link.ends: link for link in self._store.undated_links_of(document_id)}
+        return list((self._undated[document_id] | self._changed[document_id]).values())
+
+    def sources_of(self, document_id: str) -> list[Link]:
+        """Return the links of which `document_id` is the derived end, as changed so far."""
+        if document_id in self._stored:
+            links = self._stored[document_id]
+        else:
+            if document_id not in self._sources:
+                self._sources[document_id] = {
+                    link.ends: link for link in self._store.sources_of(document_id) if not link.ends & self._removed_ids
+                }
+            links = self._sources[document_id]
+        merged = links | self._changed[document_id]
+        return [link for link in merged.values() if link.document_id == document_id]
+
+    @property
+    def removes_nothing(self) -> bool:
+        return not self._removed_ids
+
+    def sources_changed(self) -> set[str]:
+        """Return the documents whose sources the change so far altered.
+
+        Those are the derived ends of the links it laid, as stored and as laid, and of the stored links it removes
+        that have been read.
+        """
+        derived = {link.document_id for link in self._latest.values()}
+        derived.update(link.document_id for link in self._before.values() if link is not None)
+        derived.update(link.document_id for links in self._removed_links.values() for link in links)
+        return derived - self._removed_ids
 
     def put(self, link: Link) -> None:
         """Lay `link` over the stored link between its two documents, if any."""
@@ -636,25 +678,26 @@ def _redecided(neighbourhood: _Neighbourhood, affected: set[str]) -> list[Link]:
     """Re-decide the links around documents whose links changed; return those that change.
 
     First the direction of the links of affected documents that the change may turn (their parts changed,
-    see `unsettled`), then sibling status: of the links among affected documents, and of every
-    link of a document whose sources changed because a link turned round.
+    see `unsettled`), then sibling status: of every link of a document whose sources changed, by a new,
+    removed or re-directed link.
     """
-    around = _unique_links(link for document_id in sorted(affected) for link in neighbourhood.links_of(document_id))
+    # A link directed by dates never turns, so a change that removes nothing reads only the others: a wire story's
+    # thousands of dated copies are not read again, each time one more arrives, to find that none can turn. A
+    # removal reads every link, which is how the links it takes away are found.
+    links_of = neighbourhood.undated_links_of if neighbourhood.removes_nothing else neighbourhood.links_of
+    around = _unique_links(link for document_id in sorted(affected) for link in links_of(document_id))
     around = unsettled(around, neighbourhood.changed_links_of)
-    turned: set[str] = set()
     for link, before in zip(decide_directions(around, neighbourhood.links_of), around, strict=True):
         if link != before:
             neighbourhood.put(link)
-        if link.document_id != before.document_id:
-            turned.update((link.document_id, link.source_id))
+    # Whether a link is a sibling link depends on the link and on the sources of its two ends (see
+    # `decide_suppression`), so only the links of documents whose sources changed can change status. A new copy is
+    # the derived end of its links: its own links are re-decided, not those of the story it took text from.
     candidates = _unique_links(
-        link
-        for document_id in sorted(affected | turned)
-        for link in neighbourhood.links_of(document_id)
-        if link.ends <= affected or link.ends & turned
+        link for document_id in sorted(neighbourhood.sources_changed()) for link in neighbourhood.links_of(document_id)
     )
     ends = sorted({end for link in candidates for end in link.ends})
-    context = _unique_links(link for end in ends for link in neighbourhood.links_of(end))
+    context = _unique_links(link for end in ends for link in neighbourhood.sources_of(end))
     for link, before in zip(decide_suppression(candidates, context), candidates, strict=True):
         if link != before:
             neighbourhood.put(link)

@@ -144,6 +144,13 @@ class ProvenanceStore(Protocol):
         """Return the stored links of which `document_id` is the derived end (`Link.document_id`), suppressed or not."""
         ...
 
+    def undated_links_of(self, document_id: str) -> list[Link]:
+        """Return the stored links at either end of `document_id` whose direction publication dates did not decide.
+
+        Those are the links whose direction the links around them can still turn (basis other than PUBLISHED_AT).
+        """
+        ...
+
     def linked_ids(self, document_id: str, limit: int) -> list[str] | None:
         """Return the ids of the documents linked to `document_id`, or None when there are more than `limit`."""
         ...

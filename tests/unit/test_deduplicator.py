@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from server.domain.deduplicator import (
     IndexLoad,
     Limits,
     _Neighbourhood,
+    _redecided,
 )
 from server.domain.errors import (
     DocumentAlreadyExistsError,
@@ -36,7 +38,7 @@ from server.domain.model import (
     StoredDocument,
 )
 from server.domain.ports import StoreChange
-from server.domain.provenance import decide_directions
+from server.domain.provenance import decide_directions, decide_suppression
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob, VerifiedComparisons
 from tests.fakes import ExactIndex, MemoryStore, link
 from tests.stories import (
@@ -860,6 +862,77 @@ def test_a_change_that_removes_nothing_reads_no_links_of_the_documents_it_leaves
     assert delete.changed_links_of("wire") == [link("gone-copy", "wire")]
     assert delete.changed_links_of("copy") == []
     assert store.links_read == ["wire", "copy"]
+
+
+def test_a_new_dated_copy_reads_none_of_the_links_of_the_story_it_copies() -> None:
+    store = ReadCountingStore()
+    deduplicator = Deduplicator(store, ExactIndex())
+    texts = {"bridge": BRIDGE_STORY, "copy": BRIDGE_COPY, "excerpt": BRIDGE_EXCERPT, "rewrite": BRIDGE_REWRITE}
+    for day, (document_id, text) in enumerate(texts.items(), start=1):
+        deduplicator.ingest([Document(document_id, text, published_at=datetime(2017, 3, day, tzinfo=UTC))])
+    store.links_read.clear()
+
+    (result,) = deduplicator.ingest(
+        [Document("copy-2", BRIDGE_COPY + " Reported by our desk.", published_at=datetime(2017, 3, 9, tzinfo=UTC))]
+    )
+
+    assert [link.source_id for link in result.links] == ["bridge"]
+    # Linked to the earlier copies too, as siblings: they share the story's text.
+    assert {"copy", "excerpt"} <= {link.other("copy-2") for link in store.all_links() if "copy-2" in link.ends}
+    # Dated links never turn, and a derived text changes no other document's sources: the links of the story
+    # and of its copies are not read, however many they are. (The new copy's own are, for its result.)
+    assert store.links_read == ["copy-2"]
+
+
+def test_a_document_that_stops_being_a_source_frees_the_links_it_explained() -> None:
+    store = MemoryStore()
+    # x and w took the same passage from y, so the link between them is a sibling link.
+    before = [link("x", "y", (0, 400, 0, 400)), link("w", "y", (0, 400, 0, 400)), link("x", "w", (0, 400, 0, 400))]
+    store.apply(StoreChange(upserted_links=decide_suppression(before, before)))
+    assert [stored.suppressed for stored in store.all_links()] == [False, False, True]
+    # Three new texts each share another part of y: y is a compilation, and derives from x and w too.
+    new_links = [link(f"p{n}", "y", (0, 400, 1000 * n, 1000 * n + 400)) for n in (1, 2, 3)]
+    change = _Neighbourhood(store, removed_ids=set(), new_ids={"p1", "p2", "p3"})
+    for new_link in new_links:
+        change.put(new_link)
+
+    store.apply(StoreChange(upserted_links=_redecided(change, {"p1", "p2", "p3", "y"})))
+
+    stored = {(one.document_id, one.source_id): one for one in store.all_links()}
+    assert {("y", "x"), ("y", "w"), ("x", "w")} <= set(stored)
+    # y is a source of neither x nor w any more, so nothing explains what they share.
+    assert not stored["x", "w"].suppressed
+
+
+RELATED_TEXTS = {
+    **seed_texts(),
+    "bridge": BRIDGE_STORY,
+    "bridge-copy": BRIDGE_COPY,
+    "bridge-excerpt": BRIDGE_EXCERPT,
+    "bridge-rewrite": BRIDGE_REWRITE,
+    "bridge-independent": BRIDGE_INDEPENDENT,
+}
+
+
+@pytest.mark.parametrize("dated", [False, True], ids=["undated", "dated"])
+@pytest.mark.parametrize("seed", range(6))
+def test_links_decided_one_ingest_at_a_time_are_the_links_decided_afresh(seed: int, dated: bool) -> None:
+    store = MemoryStore()
+    deduplicator = Deduplicator(store, ExactIndex())
+    rng = random.Random(seed)  # noqa: S311 - a test's reproducible shuffle
+    ids = sorted(RELATED_TEXTS)
+    # Publication dates in another order than ingest: an older text arriving late becomes a source of stored ones.
+    days = {document_id: day for day, document_id in enumerate(rng.sample(ids, len(ids)), start=1)}
+    for document_id in rng.sample(ids, len(ids)):
+        published = datetime(2017, 3, days[document_id], tzinfo=UTC) if dated else None
+        deduplicator.ingest([Document(document_id, RELATED_TEXTS[document_id], published_at=published)])
+
+    links = sorted(store.all_links(), key=lambda link: (link.document_id, link.source_id))
+    assert any(link.suppressed for link in links)
+    assert not all(link.suppressed for link in links)
+    # Each ingest re-decides only the links it may alter; what it stores is what deciding every link again gives.
+    assert decide_directions(links, store.links_of) == links
+    assert decide_suppression(links, links) == links
 
 
 # A story, the story with another one after it, and that other story with the first one reworded. At a passage
