@@ -34,9 +34,9 @@ def decide_suppression(candidates: Iterable[Link], context: Iterable[Link]) -> l
     """Return `candidates` with `suppressed` set for links between siblings.
 
     A link between x and y is a sibling link when some third document z is a source of both x and
-    y (per `context`, which must hold every link of x and y), and the text x and y share is mostly
-    text each of them took from z. The rule reads only the three documents, so the result does not
-    depend on the order in which they were ingested.
+    y (per `context`, which must hold every link of which x or y is the derived end), and the text x
+    and y share is mostly text each of them took from z. The rule reads only the three documents, so
+    the result does not depend on the order in which they were ingested.
     """
     sources_of: defaultdict[str, dict[str, Link]] = defaultdict(dict)
     for link in context:
