@@ -216,12 +216,7 @@ class SqliteProvenanceStore:
         return [_link_from_row(row) for row in rows]
 
     def undated_links_of(self, document_id: str) -> list[Link]:
-        # The literal, not a parameter: SQLite uses a partial index only when the query's terms imply its own.
-        rows = self._fetch_all(
-            f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? AND basis != 'published_at' "  # noqa: S608
-            f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ? AND basis != 'published_at'",
-            (document_id, document_id),
-        )
+        rows = self._fetch_all(UNDATED_LINKS_QUERY, (document_id, document_id))
         return [_link_from_row(row) for row in rows]
 
     def apply(self, change: StoreChange) -> None:
@@ -463,6 +458,13 @@ def _row_from_link(link: Link) -> tuple[object, ...]:
 
 _RELATIONS: Final[Mapping[str, Relation]] = {relation.value: relation for relation in Relation}
 _BASES: Final[Mapping[str, DirectionBasis]] = {basis.value: basis for basis in DirectionBasis}
+
+
+# The literal, not a parameter: SQLite uses a partial index only when the query's terms imply the index's own.
+UNDATED_LINKS_QUERY: Final = (
+    f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? AND basis != 'published_at' "  # noqa: S608
+    f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ? AND basis != 'published_at'"
+)
 
 
 def _link_from_row(row: tuple[Any, ...]) -> Link:

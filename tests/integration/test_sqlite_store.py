@@ -18,6 +18,7 @@ from server.adapters.sqlite_store import (
     COUNT_QUERIES,
     DATABASE_NAME,
     POOLED_CONNECTIONS,
+    UNDATED_LINKS_QUERY,
     SqliteProvenanceStore,
     _ConnectionPool,
 )
@@ -170,6 +171,24 @@ def test_linked_ids_name_both_ends_links_and_nothing_past_the_limit(store: Sqlit
     assert store.linked_ids("a", 1) is None
     assert store.linked_ids("b", 1) == ["a"]
     assert store.linked_ids("d", 0) == []
+
+
+def test_undated_links_are_those_dates_did_not_direct_at_either_end_read_through_their_own_index(
+    store: SqliteProvenanceStore,
+) -> None:
+    dated = [dataclasses.replace(link(f"copy-{n}", "story"), basis=DirectionBasis.PUBLISHED_AT) for n in range(3)]
+    undated = [link("story", "digest"), link("excerpt", "story")]
+    add(store, "story", "digest", "excerpt", *(one.document_id for one in dated), links=(*dated, *undated))
+
+    assert sorted(store.undated_links_of("story"), key=lambda one: one.document_id) == [undated[1], undated[0]]
+    assert store.undated_links_of("copy-0") == []
+    assert len(store.links_of("story")) == 5
+    # A much-copied story's dated links are not scanned to find its few undated ones.
+    with sqlite3.connect(store.path) as connection:
+        plan = connection.execute(f"EXPLAIN QUERY PLAN {UNDATED_LINKS_QUERY}", ("story", "story")).fetchall()
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "undated_links_by_document" in details
+    assert "undated_links_by_source" in details
 
 
 def test_a_link_the_graph_turned_round_keeps_its_pairwise_direction(store: SqliteProvenanceStore) -> None:
