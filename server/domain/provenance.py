@@ -81,6 +81,9 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     """
     # Every link of a hub is counted against all the others: its parts are read once, not once per link.
     parts_of = _parts_once(links_of)
+    # And a part's count once per distinct part: the copies of a story mostly share one stretch of it, and an
+    # undated story with a thousand copies was counted part against part for each of its links.
+    other_parts = _other_parts_once()
     decided = []
     for link in links:
         pairwise = link.pairwise or PairwiseDirection(link.source_id, link.basis, link.confidence)
@@ -88,7 +91,7 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
             decided.append(link)
             continue
         x, y = link.document_id, link.source_id
-        parts_x, parts_y = _other_parts(x, link, parts_of(x)), _other_parts(y, link, parts_of(y))
+        parts_x, parts_y = other_parts(x, link, parts_of(x)), other_parts(y, link, parts_of(y))
         if _compiled(parts_x, parts_y):
             source_id, confidence = y, _compilation_confidence(parts_x, parts_y)
         elif _compiled(parts_y, parts_x):
@@ -176,14 +179,22 @@ def _parts_once(links_of: LinksOf) -> Callable[[str], Counter[_Part]]:
     return parts_of
 
 
-def _other_parts(document_id: str, link: Link, parts: Counter[_Part]) -> int:
-    """Count the documents that share another part of `document_id` than `link` shares.
+def _other_parts_once() -> Callable[[str, Link, Counter[_Part]], int]:
+    """Return a function that counts the documents sharing another part of a document than a link shares.
 
-    `parts` counts the parts of all the links of `document_id`, `link` among them, as `links_of` has them;
-    the link's own part is no other part than itself, so counting it adds nothing.
+    Its arguments are the document, the link, and the parts of all the document's links, as `_parts_once` counts
+    them (the link's own part is no other part than itself, so counting it adds nothing). Each document's count
+    for each distinct part is worked out once: those parts must not change while the function is in use.
     """
-    part = _Part.of(document_id, link)
-    return sum(number for other, number in parts.items() if part.is_another(other))
+    counted: dict[tuple[str, _Part], int] = {}
+
+    def other_parts(document_id: str, link: Link, parts: Counter[_Part]) -> int:
+        key = (document_id, _Part.of(document_id, link))
+        if key not in counted:
+            counted[key] = sum(number for other, number in parts.items() if key[1].is_another(other))
+        return counted[key]
+
+    return other_parts
 
 
 def _compiled(parts: int, other_end_parts: int) -> bool:

@@ -4,6 +4,9 @@ import itertools
 import random
 from collections.abc import Sequence
 
+import pytest
+
+from server.domain import provenance
 from server.domain.model import ClusterMember, DirectionBasis, Link, PairwiseDirection, Relation, Span
 from server.domain.provenance import (
     LinksOf,
@@ -358,3 +361,30 @@ def test_deciding_only_the_unsettled_links_gives_what_deciding_them_all_gives() 
         compiled += sum(one.basis is DirectionBasis.COMPILATION for one in expected)
     # The graphs are dense enough that compilations come and go with the new link.
     assert compiled > 50
+
+
+def test_a_story_copied_many_times_over_one_stretch_is_counted_once_per_distinct_part(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 300 copies of z's opening, and three excerpts of other stretches: five distinct parts of z.
+    copies = [link(f"c{n}", "z", (0, 1000, 0, 1000)) for n in range(300)]
+    excerpts = [link(f"e{n}", "z", (0, 500, 2000 * n, 2000 * n + 500)) for n in (1, 2, 3)]
+    comparisons = 0
+    is_another = provenance._Part.is_another
+
+    def counted(part: provenance._Part, other: provenance._Part) -> bool:
+        nonlocal comparisons
+        comparisons += 1
+        return is_another(part, other)
+
+    monkeypatch.setattr(provenance._Part, "is_another", counted)
+
+    decided = decide_directions([*copies, *excerpts], graph(*copies, *excerpts))
+
+    # z shares other parts with 302 documents than with each excerpt, and with 3 than with each copy, while
+    # the other ends share nothing else: z reads as a compilation of them all, as counting link by link says.
+    assert [pair(one) for one in decided[300:]] == [("z", "e1"), ("z", "e2"), ("z", "e3")]
+    assert {pair(one) for one in decided[:300]} == {("z", f"c{n}") for n in range(300)}
+    # z's four distinct parts are each compared with its four once, not once per link (1,212 comparisons);
+    # each other end has one part.
+    assert comparisons <= 4 * 4 + 303
