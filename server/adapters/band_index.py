@@ -693,13 +693,14 @@ class BandIndex:
         recent_windows = np.asarray(recent_window, dtype=np.uint32)
         if len(recent_positions) and stop.any():
             # The entries not yet in a segment are the newest: a stop key's budget left after the segments, in order.
-            kept = np.ones(len(recent_positions), dtype=np.bool_)
-            left = budget.reshape(-1)
-            for hit, position in enumerate(recent_positions.tolist()):
-                if left[position] <= 0:
-                    kept[hit] = False
-                else:
-                    left[position] -= 1
+            # Each key's hits keep their order (a stable sort); a hit is kept while its rank among its key's is
+            # under the budget.
+            order = np.argsort(recent_positions, kind="stable")
+            grouped = recent_positions[order]
+            group_starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+            ranks = np.arange(len(grouped)) - np.repeat(group_starts, np.diff(np.r_[group_starts, len(grouped)]))
+            kept = np.empty(len(grouped), dtype=np.bool_)
+            kept[order] = ranks < budget.reshape(-1)[grouped]
             recent_positions, recent_windows = recent_positions[kept], recent_windows[kept]
         query_parts.append(recent_positions)
         window_parts.append(recent_windows)

@@ -6,7 +6,7 @@ import math
 import threading
 import unicodedata
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -602,24 +602,13 @@ class _Neighbourhood:
 
         Only for a change that removes nothing: links to a removed document are found by reading all of them.
         """
-        if document_id in self._stored:
-            return self.links_of(document_id)
-        if document_id not in self._undated:
-            self._undated[document_id] = {link.ends: link for link in self._store.undated_links_of(document_id)}
-        return list((self._undated[document_id] | self._changed[document_id]).values())
+        stored = self._stored_part_of(document_id, self._undated, self._store.undated_links_of)
+        return list((stored | self._changed[document_id]).values())
 
     def sources_of(self, document_id: str) -> list[Link]:
         """Return the links of which `document_id` is the derived end, as changed so far."""
-        if document_id in self._stored:
-            links = self._stored[document_id]
-        else:
-            if document_id not in self._sources:
-                self._sources[document_id] = {
-                    link.ends: link for link in self._store.sources_of(document_id) if not link.ends & self._removed_ids
-                }
-            links = self._sources[document_id]
-        merged = links | self._changed[document_id]
-        return [link for link in merged.values() if link.document_id == document_id]
+        stored = self._stored_part_of(document_id, self._sources, self._store.sources_of)
+        return [link for link in (stored | self._changed[document_id]).values() if link.document_id == document_id]
 
     @property
     def removes_nothing(self) -> bool:
@@ -659,6 +648,17 @@ class _Neighbourhood:
     def changes(self) -> list[Link]:
         """Return the links laid over the store that differ from what it holds, in the order first laid."""
         return [self._latest[pair] for pair, before in self._before.items() if self._latest[pair] != before]
+
+    def _stored_part_of(
+        self, document_id: str, read_so_far: dict[str, dict[frozenset[str], Link]], read: Callable[[str], list[Link]]
+    ) -> dict[frozenset[str], Link]:
+        """Return some of the stored links of `document_id`, by `read`; all of them when they have all been read."""
+        if document_id in self._stored:
+            return self._stored[document_id]
+        if document_id not in read_so_far:
+            kept = (link for link in read(document_id) if not link.ends & self._removed_ids)
+            read_so_far[document_id] = {link.ends: link for link in kept}
+        return read_so_far[document_id]
 
     def _stored_links_of(self, document_id: str) -> dict[frozenset[str], Link]:
         if document_id not in self._stored:

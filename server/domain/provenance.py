@@ -83,7 +83,7 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     parts_of = _parts_once(links_of)
     # And a part's count once per distinct part: the copies of a story mostly share one stretch of it, and an
     # undated story with a thousand copies was counted part against part for each of its links.
-    other_parts = _other_parts_once()
+    other_parts = _other_parts_once(parts_of)
     decided = []
     for link in links:
         pairwise = link.pairwise or PairwiseDirection(link.source_id, link.basis, link.confidence)
@@ -91,7 +91,7 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
             decided.append(link)
             continue
         x, y = link.document_id, link.source_id
-        parts_x, parts_y = other_parts(x, link, parts_of(x)), other_parts(y, link, parts_of(y))
+        parts_x, parts_y = other_parts(x, link), other_parts(y, link)
         if _compiled(parts_x, parts_y):
             source_id, confidence = y, _compilation_confidence(parts_x, parts_y)
         elif _compiled(parts_y, parts_x):
@@ -179,20 +179,21 @@ def _parts_once(links_of: LinksOf) -> Callable[[str], Counter[_Part]]:
     return parts_of
 
 
-def _other_parts_once() -> Callable[[str, Link, Counter[_Part]], int]:
+def _other_parts_once(parts_of: Callable[[str], Counter[_Part]]) -> Callable[[str, Link], int]:
     """Return a function that counts the documents sharing another part of a document than a link shares.
 
-    Its arguments are the document, the link, and the parts of all the document's links, as `_parts_once` counts
-    them (the link's own part is no other part than itself, so counting it adds nothing). Each document's count
-    for each distinct part is worked out once: those parts must not change while the function is in use.
+    `parts_of` counts the parts of all of a document's links (`_parts_once`); the link's own part is no other part
+    than itself, so counting it adds nothing. Each document's count for each distinct part is worked out once.
     """
     counted: dict[tuple[str, _Part], int] = {}
 
-    def other_parts(document_id: str, link: Link, parts: Counter[_Part]) -> int:
-        key = (document_id, _Part.of(document_id, link))
-        if key not in counted:
-            counted[key] = sum(number for other, number in parts.items() if key[1].is_another(other))
-        return counted[key]
+    def other_parts(document_id: str, link: Link) -> int:
+        part = _Part.of(document_id, link)
+        if (document_id, part) not in counted:
+            counted[document_id, part] = sum(
+                number for other, number in parts_of(document_id).items() if part.is_another(other)
+            )
+        return counted[document_id, part]
 
     return other_parts
 
