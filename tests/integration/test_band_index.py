@@ -638,15 +638,19 @@ def test_a_rewrite_of_a_text_stored_past_the_stop_limit_still_meets_the_text_in_
     assert index.screen(rewrite[None, :], 0.9, 1000) == dict.fromkeys([1, 2, 3], pytest.approx(1.0))
 
 
-def test_copies_of_one_text_beyond_the_stop_key_limit_are_all_found() -> None:
-    # Every key of a text stored eleven times is a stop key at a limit of ten: the text is looked up in full.
+@pytest.mark.parametrize("checkpoint", [True, False])
+def test_a_copy_of_a_text_stored_past_the_stop_limit_meets_its_oldest_copies_in_every_band(checkpoint: bool) -> None:
+    # Every key of a text stored eleven times is a stop key at a limit of ten: a further copy meets the text and
+    # its next two copies, as many as a common key meets, and none of the later ones, wherever they are kept.
     source = corpus(10, seed=5)[1]
     index = BandIndex(BANDS, ROWS, common_key_windows=3, stop_key_windows=10)
     for sequence in range(1, 12):
         index.add(sequence, source)
-    index.checkpoint()
+        if checkpoint and sequence % 4 == 0:
+            index.checkpoint()
 
-    assert index.screen(source, 0.9, 1000) == dict.fromkeys(range(1, 12), 1.0)
+    assert index.candidates(source) == dict.fromkeys([1, 2, 3], BANDS)
+    assert index.screen(source, 0.9, 1000) == dict.fromkeys([1, 2, 3], 1.0)
 
 
 def brute_force_close_windows(
