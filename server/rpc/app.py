@@ -20,6 +20,7 @@ from server.adapters import compiled_tokenizer, compiled_weights
 from server.adapters.band_index import compile_kernels as compile_index_kernels
 from server.adapters.directory_lock import DirectoryLock
 from server.adapters.heap import exempt_started_objects, limit_heap_arenas, map_large_blocks, release_free_heap
+from server.adapters.kernels import compile_apart_unless_cached
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_memory import process_tree_memory
 from server.adapters.process_verifier import ProcessVerifier
@@ -131,6 +132,8 @@ def _open_and_build(
 ) -> RunningServer:
     directory_lock = DirectoryLock(settings.data_dir)
     on_failure.callback(directory_lock.close)
+    # Before anything here compiles: a process that compiles a kernel keeps the compiler's memory (see kernels).
+    compile_apart_unless_cached(settings.num_perm, settings.seed)
     store = SqliteProvenanceStore(settings.data_dir, settings.busy_timeout_seconds)
     on_failure.callback(store.close)
     index = MinHashLshIndex(
