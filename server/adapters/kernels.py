@@ -1,15 +1,15 @@
-"""numba's kernels, compiled into its cache by a short-lived process of their own when the cache lacks them.
+"""numba's kernels, compiled into its cache by short-lived processes of their own when the cache lacks them.
 
 Every kernel is compiled with `cache=True`, so a process that finds it in numba's cache loads it in a fraction of a
 second. A process that compiles it keeps the compiler's memory for as long as it runs: on a new checkout the first
 start took 48 s, and left the server 577 MiB resident and each of its two verification workers 1,444 MiB, where a
 start with the kernels cached gives the three 542 MiB together. So when the kernels of this code are not known to
-be cached, a process of its own compiles them all first, and exits; the server and its workers then load them.
+be cached, processes of their own compile them all first, and exit; the server and its workers then load them.
 
 Which code is cached is recorded by a marker file beside numba's cache, named after the kernels' source files (as
-numba stamps them: modification time and size), numba's version and Python's, and written once that process has
-compiled them. Without the marker the separate compile runs again (about a second when the cache holds
-everything); a marker left behind by a cache that was deleted makes each process compile what it uses, as before.
+numba stamps them: modification time and size), numba's version and Python's, and written once those processes
+have compiled them. Without the marker the separate compile runs again (about a second when the cache holds
+everything); a marker left behind by a cache that was deleted makes each process compile what it uses instead.
 """
 
 from __future__ import annotations
@@ -45,15 +45,24 @@ KERNEL_MODULES: Final[tuple[ModuleType, ...]] = (
 _SIGNED_ON_WARM_UP: Final = "Compile the signing kernels before the first request arrives."
 
 
-def warm_kernels(num_perm: int, seed: int) -> None:
-    """Compile, or load from numba's cache, every kernel the server and its verification workers use."""
+def warm_index_kernels(num_perm: int, seed: int) -> None:
+    """Compile, or load from numba's cache, the kernels the server process signs and screens with."""
     MinHashLshIndex(num_perm=num_perm, seed=seed, directory=None).sign(_SIGNED_ON_WARM_UP)
     band_index.compile_kernels()
+
+
+def warm_verification_kernels(num_perm: int, seed: int) -> None:
+    """Compile, or load from numba's cache, the kernels a verification worker analyses and compares texts with."""
     LocalVerifier(weigher=compiled_weights.weigh, tokenizer=compiled_tokenizer.tokenize).warm_up()
 
 
+# Each compiled in a process of its own, the two at once: they take about as long as each other (about 30 s from
+# an empty cache), and a machine the server uses both cores of has two.
+_WARM_UPS: Final = (warm_index_kernels, warm_verification_kernels)
+
+
 def compile_apart_unless_cached(num_perm: int, seed: int, cache_directory: Path | None = None) -> bool:
-    """Compile every kernel in a process of its own unless this code's kernels are marked as cached; True if it ran.
+    """Compile every kernel in processes of their own unless this code's kernels are marked as cached; True if so.
 
     `cache_directory` is where the marker is kept: numba's cache directory for this code when not given.
     """
@@ -65,23 +74,32 @@ def compile_apart_unless_cached(num_perm: int, seed: int, cache_directory: Path 
     if marker.exists():
         return False
     started = time.perf_counter()
-    # A new interpreter, as the workers are: the server process imports no compiler state from it.
-    process = multiprocessing.get_context("spawn").Process(
-        target=_compile_and_mark, args=(num_perm, seed, str(marker)), name="kernel-compiler"
-    )
-    process.start()
-    process.join()
-    if process.exitcode != 0:
+    # New interpreters, as the workers are: the server process takes no compiler state from them.
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=warm_up, args=(num_perm, seed), name=f"kernel-compiler-{number}")
+        for number, warm_up in enumerate(_WARM_UPS, start=1)
+    ]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    failed = [process.exitcode for process in processes if process.exitcode != 0]
+    if failed:
         _LOGGER.warning(
-            "compiling numba's kernels in a process of their own failed (exit code %s); each process compiles what "
+            "compiling numba's kernels in processes of their own failed (exit codes %s); each process compiles what "
             "it uses instead",
-            process.exitcode,
+            failed,
         )
-    else:
-        _LOGGER.info(
-            "compiled numba's kernels into its cache in a process of their own, in %.1f s",
-            time.perf_counter() - started,
-        )
+        return True
+    _LOGGER.info(
+        "compiled numba's kernels into its cache in %.1f s, in processes of their own", time.perf_counter() - started
+    )
+    try:
+        marker.touch()
+    except OSError:
+        # numba could not write its cache there either; every start compiles apart again, about a second when cached.
+        _LOGGER.warning("could not mark numba's kernels as cached at %s", marker)
     return True
 
 
@@ -100,12 +118,3 @@ def kernels_marker(cache_directory: Path, sources: Sequence[Path]) -> Path:
         stamps.append((str(source), status.st_mtime_ns, status.st_size))
     identity = repr((numba.__version__, sys.version, platform.machine(), stamps))
     return cache_directory / f"dedup-kernels-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.cached"
-
-
-def _compile_and_mark(num_perm: int, seed: int, marker: str) -> None:
-    warm_kernels(num_perm, seed)
-    try:
-        Path(marker).touch()
-    except OSError:
-        # numba could not write its cache there either; every start compiles in a process of its own.
-        _LOGGER.warning("could not mark numba's kernels as cached at %s", marker)

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
+
+import pytest
 
 from server.adapters.kernels import KERNEL_MODULES, compile_apart_unless_cached, kernels_marker
 
 
-def test_kernels_not_marked_as_cached_are_compiled_by_a_process_that_then_marks_them(tmp_path: Path) -> None:
-    assert compile_apart_unless_cached(128, 1, cache_directory=tmp_path)
-    # Only the compiling process writes the marker, once it has compiled (or loaded) every kernel.
+def test_kernels_not_marked_as_cached_are_compiled_apart_and_then_marked(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="server.adapters.kernels"):
+        assert compile_apart_unless_cached(128, 1, cache_directory=tmp_path)
+
+    assert "compiled numba's kernels into its cache" in caplog.text
+    # The marker is written once the processes have compiled (or loaded) every kernel.
     (marker,) = tmp_path.glob("dedup-kernels-*.cached")
     assert marker == kernels_marker(tmp_path, [Path(module.__file__ or "") for module in KERNEL_MODULES])
 
