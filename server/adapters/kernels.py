@@ -28,7 +28,7 @@ from typing import Final
 import numba
 from numba.core.registry import CPUDispatcher
 
-from server.adapters import band_index, compiled_signer, compiled_tokenizer, compiled_weights, minhash_lsh_index
+from server.adapters import band_index, compiled_signer, compiled_tokenizer, compiled_weights
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.domain.verification import LocalVerifier
 
@@ -40,7 +40,6 @@ KERNEL_MODULES: Final[tuple[ModuleType, ...]] = (
     compiled_signer,
     compiled_tokenizer,
     compiled_weights,
-    minhash_lsh_index,
 )
 _SIGNED_ON_WARM_UP: Final = "Compile the signing kernels before the first request arrives."
 

@@ -17,10 +17,9 @@ from grpc_reflection.v1alpha import reflection
 
 from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc
 from server.adapters import compiled_tokenizer, compiled_weights
-from server.adapters.band_index import compile_kernels as compile_index_kernels
 from server.adapters.directory_lock import DirectoryLock
 from server.adapters.heap import exempt_started_objects, limit_heap_arenas, map_large_blocks, release_free_heap
-from server.adapters.kernels import compile_apart_unless_cached
+from server.adapters.kernels import compile_apart_unless_cached, warm_index_kernels
 from server.adapters.minhash_lsh_index import MinHashLshIndex
 from server.adapters.process_memory import process_tree_memory
 from server.adapters.process_verifier import ProcessVerifier
@@ -147,10 +146,9 @@ def _open_and_build(
         probes=settings.screening_probes,
     )
     on_failure.callback(index.close)
-    # The signing and index kernels compile (or load from numba's cache) on first use: pay that before serving,
-    # so that the first request does not wait seconds for it.
-    index.sign("Compile the signing kernels before the first request arrives.")
-    compile_index_kernels()
+    # The signing and index kernels load from numba's cache on first use (compiled apart above when it lacked them):
+    # pay that before serving, so that the first request does not wait for it.
+    warm_index_kernels(settings.num_perm, settings.seed)
     stored_parameters = store.load_parameters()
     if stored_parameters is not None and _signature_parameters(stored_parameters) != _signature_parameters(
         index.parameters
