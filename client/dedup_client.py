@@ -17,9 +17,15 @@ from dedup.v1 import dedup_service_pb2, dedup_service_pb2_grpc, document_pb2
 # with many evidence spans; 64 MiB leaves the server's own limits (GetStats) as the ones that bite.
 MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 
+# gRPC waits longer and longer between attempts to reach a server that does not answer, up to two minutes: a client
+# waiting out a first start (about 40 s while numba's kernels compile) connected some 30 s after the server served.
+# Two seconds at most between attempts costs a down server one connection attempt per client every two seconds.
+MAX_RECONNECT_BACKOFF_MS: Final = 2000
+
 _DEFAULT_CHANNEL_OPTIONS: Final[Mapping[str, int | str]] = {
     "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_reconnect_backoff_ms": MAX_RECONNECT_BACKOFF_MS,
 }
 
 _RequestT = TypeVar("_RequestT")
@@ -81,7 +87,8 @@ class DedupClient:
     Args:
         target: The server's ``HOST:PORT``.
         timeout: Seconds each call may take before it fails with `DeadlineExceededError`.
-        channel_options: Extra gRPC channel arguments; they override the defaults (64 MiB message limits).
+        channel_options: Extra gRPC channel arguments; they override the defaults (64 MiB message limits, at most
+            2 s between attempts to reach the server).
         tls: Connect with TLS, checking the server's certificate as these options say; None connects in plain text.
         token: A bearer token sent with every call, for a server started with ``--tokens-file``. Without `tls` it
             crosses the network in the clear, so use it in plain text only over loopback.

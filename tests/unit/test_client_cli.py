@@ -3,6 +3,7 @@
 import json
 import runpy
 import socket
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -372,6 +373,26 @@ def test_find_similar_needs_exactly_one_of_id_and_text(target: str, document_id:
 def test_wait_until_ready_returns_once_the_server_answers(target: str) -> None:
     with DedupClient(target) as client:
         client.wait_until_ready(timeout=5)
+
+
+def test_a_client_waiting_for_a_server_connects_within_seconds_of_its_start() -> None:
+    # A first start compiles numba's kernels for about 40 s. gRPC's reconnect backoff would by then wait tens of
+    # seconds between attempts, and a client waiting ten seconds already would try again about six seconds later.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with DedupClient(f"127.0.0.1:{port}") as client, ThreadPoolExecutor(1) as pool:
+        waited = pool.submit(client.wait_until_ready, 60)
+        time.sleep(10)
+        server = grpc.server(ThreadPoolExecutor(1))
+        server.add_insecure_port(f"127.0.0.1:{port}")
+        server.start()
+        started = time.monotonic()
+        try:
+            waited.result(timeout=30)
+            assert time.monotonic() - started < 3.5
+        finally:
+            server.stop(None)
 
 
 # The dedup command against the fake server.
