@@ -7,6 +7,7 @@ signer, and that it prints the figures and targets its README promises.
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 import time
@@ -196,6 +197,22 @@ def test_query_benchmark_refuses_a_store_built_from_another_corpus_version(tmp_p
 
     with pytest.raises(SystemExit, match="build the store again"):
         bench_query.build_store(Report(), store, tmp_path / "server.log", 30, seed=1, streams=2, batch_size=8)
+
+
+def test_memory_per_document_is_not_called_met_when_the_empty_server_was_the_larger() -> None:
+    measured_lines, mismeasured_lines = io.StringIO(), io.StringIO()
+    measured, mismeasured = Report(measured_lines), Report(mismeasured_lines)
+    mib = 2**20
+
+    bench_query.report_memory(measured, resident=900 * mib, peak=950 * mib, empty_resident=540 * mib, stored=200_000)
+    bench_query.report_memory(
+        mismeasured, resident=900 * mib, peak=950 * mib, empty_resident=3_400 * mib, stored=200_000
+    )
+
+    assert (measured.met, measured.missed) == (1, 0)
+    assert "1,887 B" in measured_lines.getvalue()
+    assert (mismeasured.met, mismeasured.missed) == (0, 1)
+    assert "not measured: the empty server (3,400.0 MiB) was larger" in mismeasured_lines.getvalue()
 
 
 def test_an_interrupted_ingest_stops_its_streams(tmp_path: Path) -> None:
