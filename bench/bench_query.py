@@ -220,11 +220,11 @@ def report_memory(report: Report, resident: float, peak: float, empty_resident: 
     a first start on a new checkout held the compiler's memory: -4,071 B a document), and is no figure to call met.
     """
     if resident < empty_resident:
-        report.line(
-            f"  memory per document: not measured: the empty server ({empty_resident / 2**20:,.1f} MiB) was larger "
-            f"than the loaded one ({resident / 2**20:,.1f} MiB); run the benchmark again"
+        report.not_measured(
+            "memory per document",
+            f"the empty server ({empty_resident / 2**20:,.1f} MiB) was larger than the loaded one "
+            f"({resident / 2**20:,.1f} MiB); run the benchmark again",
         )
-        report.missed += 1
     else:
         report.figure(
             "memory per document: VmRSS - empty VmRSS",

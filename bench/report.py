@@ -104,6 +104,11 @@ class Report:
         self.line(f"{text} target {target.describe(unit)}: {'met' if met else 'NOT MET'}")
         return met
 
+    def not_measured(self, name: str, reason: str) -> None:
+        """Print that a figure with a target could not be measured, and count its target as not met."""
+        self.missed += 1
+        self.line(f"  {name}: not measured: {reason}")
+
     def summary(self) -> None:
         if self.met or self.missed:
             self.line()

@@ -44,20 +44,19 @@ KERNEL_MODULES: Final[tuple[ModuleType, ...]] = (
 _SIGNED_ON_WARM_UP: Final = "Compile the signing kernels before the first request arrives."
 
 
-def warm_index_kernels(num_perm: int, seed: int) -> None:
+def warm_index_kernels(index: MinHashLshIndex) -> None:
     """Compile, or load from numba's cache, the kernels the server process signs and screens with."""
-    MinHashLshIndex(num_perm=num_perm, seed=seed, directory=None).sign(_SIGNED_ON_WARM_UP)
+    index.sign(_SIGNED_ON_WARM_UP)
     band_index.compile_kernels()
 
 
-def warm_verification_kernels(num_perm: int, seed: int) -> None:
+def warm_verification_kernels() -> None:
     """Compile, or load from numba's cache, the kernels a verification worker analyses and compares texts with."""
     LocalVerifier(weigher=compiled_weights.weigh, tokenizer=compiled_tokenizer.tokenize).warm_up()
 
 
-# Each compiled in a process of its own, the two at once: they take about as long as each other (about 30 s from
-# an empty cache), and a machine the server uses both cores of has two.
-_WARM_UPS: Final = (warm_index_kernels, warm_verification_kernels)
+def _warm_kernels_of_new_index(num_perm: int, seed: int) -> None:
+    warm_index_kernels(MinHashLshIndex(num_perm=num_perm, seed=seed, directory=None))
 
 
 def compile_apart_unless_cached(num_perm: int, seed: int, cache_directory: Path | None = None) -> bool:
@@ -75,9 +74,11 @@ def compile_apart_unless_cached(num_perm: int, seed: int, cache_directory: Path 
     started = time.perf_counter()
     # New interpreters, as the workers are: the server process takes no compiler state from them.
     context = multiprocessing.get_context("spawn")
+    # The two at once: they take about as long as each other (about 30 s from an empty cache), and a machine the
+    # server uses both cores of has two.
     processes = [
-        context.Process(target=warm_up, args=(num_perm, seed), name=f"kernel-compiler-{number}")
-        for number, warm_up in enumerate(_WARM_UPS, start=1)
+        context.Process(target=_warm_kernels_of_new_index, args=(num_perm, seed), name="kernel-compiler-index"),
+        context.Process(target=warm_verification_kernels, name="kernel-compiler-verification"),
     ]
     for process in processes:
         process.start()

@@ -148,7 +148,7 @@ def _open_and_build(
     on_failure.callback(index.close)
     # The signing and index kernels load from numba's cache on first use (compiled apart above when it lacked them):
     # pay that before serving, so that the first request does not wait for it.
-    warm_index_kernels(settings.num_perm, settings.seed)
+    warm_index_kernels(index)
     stored_parameters = store.load_parameters()
     if stored_parameters is not None and _signature_parameters(stored_parameters) != _signature_parameters(
         index.parameters
