@@ -166,7 +166,10 @@ def decide_direction(a: TextProfile, b: TextProfile, alignment: Alignment) -> tu
         side, share = condensed
         return side == "a", DirectionBasis.CONDENSATION, 0.5 + 0.45 * share
     margin = alignment.coverage_a - alignment.coverage_b
-    if abs(margin) >= CONTAINMENT_MARGIN:
+    # Two whole copies of one text differ by what each adds around it, and a reprint adds a headline or a
+    # footer as often as it drops the source's own: which is covered more says nothing of which came first.
+    whole_copies = min(alignment.coverage_a, alignment.coverage_b) >= DUPLICATE_COVERAGE
+    if abs(margin) >= CONTAINMENT_MARGIN and not whole_copies:
         return margin > 0, DirectionBasis.CONTAINMENT, 0.5 + min(0.45, abs(margin))
     a_credits_b, b_credits_a = _credits(a, b), _credits(b, a)
     if a_credits_b != b_credits_a:

@@ -174,6 +174,29 @@ def test_a_near_verbatim_whole_copy_is_a_duplicate() -> None:
     assert comparison.jaccard > 0.8
 
 
+# The story reprinted under a headline of its own, with a credit line after it.
+REPRINTED_STORY = (
+    f"Riverton will rebuild its cracked harbour bridge\n\n{BRIDGE_STORY}\n\n"
+    "(Reporting by the Riverside Gazette staff; editing by the city desk)"
+)
+
+
+@pytest.mark.parametrize("reprint_first", [True, False])
+def test_a_reprint_that_adds_a_headline_and_a_footer_is_not_the_source_for_being_less_covered(
+    reprint_first: bool,
+) -> None:
+    reprint = stored("reprint", REPRINTED_STORY, 1 if reprint_first else 2)
+    story = stored("story", BRIDGE_STORY, 2 if reprint_first else 1)
+
+    comparison = compared(reprint, story)
+
+    # Reprints add lines around a story as often as they drop the story's own, so nothing in two whole
+    # copies says which came first: the tie goes to ingest order, not to the text covered less.
+    assert comparison.relation is Relation.DUPLICATE
+    assert comparison.containment_a < comparison.containment_b == 1.0
+    assert (comparison.a_is_derived, comparison.basis) == (not reprint_first, DirectionBasis.INGEST_ORDER)
+
+
 @pytest.mark.parametrize(
     ("text", "other"),
     [
