@@ -28,6 +28,7 @@ class DirectionBasis(enum.Enum):
     ATTRIBUTION = "attribution"
     INGEST_ORDER = "ingest_order"
     COMPILATION = "compilation"
+    REPRINTS = "reprints"
 
 
 class IngestStatus(enum.Enum):

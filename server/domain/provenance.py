@@ -23,6 +23,15 @@ COMPILATION_MIN_PARTS: Final = 3
 COMPILATION_FACTOR: Final = 2
 # Two links share another part of a document when they overlap on less than this share of the shorter.
 OTHER_PART_OVERLAP: Final = 0.5
+# A story that many pages reprint whole and others excerpt shares each excerpt's part with a different document,
+# like a compilation does; what sets it apart is that the whole of it is carried again and again. A document is
+# the source of a link when at least REPRINT_MIN_DOCUMENTS other documents share text of it that holds the link's
+# part within more (see `_Part.lies_within`), more than COMPILATION_FACTOR times as many as at the other end, and
+# more than share its other parts: a compilation that a few pages copy whole stays a compilation of its sources.
+REPRINT_MIN_DOCUMENTS: Final = 3
+# How far beyond a link's part another part of the same document must reach to hold it within more: a fifth of
+# the part's length, so that copies of one excerpt, which differ by a headline or a sentence, do not.
+REPRINT_MARGIN: Final = 0.2
 
 
 def rank_key(link: Link) -> tuple[float, float, str]:
@@ -73,7 +82,11 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     with a different document, while each of its sources shares one part with it and little else. Its
     sources often cover more of themselves in the shared text than the compilation does, so the texts
     alone would call the source the excerpt; the graph shows which text was put together from others.
-    Publication dates, when both texts have them, are not overridden.
+    A wire story that pages reprint whole and others excerpt shares its parts with different documents
+    too, but the reprints carry the whole of it around each excerpt's part: reprints decide first, and
+    make the story the source of its excerpts. A summary stays derived (reprinting a summary whole
+    does not make it the source of what it condenses). Publication dates, when both texts have them,
+    are not overridden.
 
     `links_of(id)` must return every link of `id` as decided so far, in either direction and
     suppressed or not: the parts counted do not depend on directions or on sibling status, so the
@@ -81,28 +94,46 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     """
     # Every link of a hub is counted against all the others: its parts are read once, not once per link.
     parts_of = _parts_once(links_of)
-    # And a part's count once per distinct part: the copies of a story mostly share one stretch of it, and an
+    # And a part's counts once per distinct part: the copies of a story mostly share one stretch of it, and an
     # undated story with a thousand copies was counted part against part for each of its links.
-    other_parts = _other_parts_once(parts_of)
+    other_parts = _counted_once(parts_of, _Part.is_another)
+    reprints = _counted_once(parts_of, _Part.lies_within)
     decided = []
     for link in links:
         pairwise = link.pairwise or PairwiseDirection(link.source_id, link.basis, link.confidence)
         if pairwise.basis is DirectionBasis.PUBLISHED_AT:
             decided.append(link)
             continue
-        x, y = link.document_id, link.source_id
-        parts_x, parts_y = other_parts(x, link), other_parts(y, link)
-        if _compiled(parts_x, parts_y):
-            source_id, confidence = y, _compilation_confidence(parts_x, parts_y)
-        elif _compiled(parts_y, parts_x):
-            source_id, confidence = x, _compilation_confidence(parts_y, parts_x)
-        else:
+        by_links = _decided_by_links(link, pairwise, reprints, other_parts)
+        if by_links is None:
             restored = link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence)
             decided.append(replace(restored, pairwise=None))
             continue
-        compiled = link.derived_from(source_id, DirectionBasis.COMPILATION, confidence)
-        decided.append(replace(compiled, pairwise=pairwise))
+        source_id, basis, confidence = by_links
+        decided.append(replace(link.derived_from(source_id, basis, confidence), pairwise=pairwise))
     return decided
+
+
+Counted = Callable[[str, Link], int]
+
+
+def _decided_by_links(
+    link: Link, pairwise: PairwiseDirection, reprints: Counted, other_parts: Counted
+) -> tuple[str, DirectionBasis, float] | None:
+    """Return (source id, basis, confidence) when the documents around `link` decide its direction, else None."""
+    x, y = link.document_id, link.source_id
+    parts_x, parts_y = other_parts(x, link), other_parts(y, link)
+    if pairwise.basis is not DirectionBasis.CONDENSATION:
+        reprints_x, reprints_y = reprints(x, link), reprints(y, link)
+        if _outnumbers(reprints_x, reprints_y, REPRINT_MIN_DOCUMENTS) and reprints_x > parts_x:
+            return x, DirectionBasis.REPRINTS, _graph_confidence(reprints_x, reprints_y)
+        if _outnumbers(reprints_y, reprints_x, REPRINT_MIN_DOCUMENTS) and reprints_y > parts_y:
+            return y, DirectionBasis.REPRINTS, _graph_confidence(reprints_y, reprints_x)
+    if _outnumbers(parts_x, parts_y, COMPILATION_MIN_PARTS):
+        return y, DirectionBasis.COMPILATION, _graph_confidence(parts_x, parts_y)
+    if _outnumbers(parts_y, parts_x, COMPILATION_MIN_PARTS):
+        return x, DirectionBasis.COMPILATION, _graph_confidence(parts_y, parts_x)
+    return None
 
 
 def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
@@ -110,9 +141,10 @@ def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
 
     `changed_links_of(id)` returns the links of `id` that the change added, removed or altered, each as it
     was and as it is. What `decide_directions` makes of a link depends on the link and, at each end, on how
-    many other links share another part of that end; a changed link that shares the same part of the end
-    leaves that count as it was. So the links of a wire story with a thousand copies are not all counted
-    again, each against all the others, whenever one more copy arrives: only the new copy's link is.
+    many other links share another part of that end and how many hold its part within more; a changed link
+    that shares the same part of the end leaves both counts as they were. So the links of a wire story with a
+    thousand copies are not all counted again, each against all the others, whenever one more copy arrives:
+    only the new copy's link is (and, when the new copy carries the whole story, the links of its excerpts).
     """
     changes: dict[str, _ChangeAt] = {}
 
@@ -142,7 +174,7 @@ class _ChangeAt:
             return True
         part = _Part.of(document_id, link)
         if part not in self.verdicts:
-            self.verdicts[part] = any(part.is_another(other) for other in self.parts)
+            self.verdicts[part] = any(part.is_another(other) or part.lies_within(other) for other in self.parts)
         return self.verdicts[part]
 
 
@@ -162,6 +194,15 @@ class _Part:
         """Tell whether `other` is another part: the two overlap on less than OTHER_PART_OVERLAP of the shorter."""
         return _overlap(self.ranges, other.ranges) < OTHER_PART_OVERLAP * min(self.length, other.length)
 
+    def lies_within(self, other: _Part) -> bool:
+        """Tell whether `other` holds this part within more (a reprint around an excerpt's part of a story).
+
+        It must cover at least OTHER_PART_OVERLAP of this part and reach beyond it by at least REPRINT_MARGIN
+        of this part's length.
+        """
+        overlap = _overlap(self.ranges, other.ranges)
+        return overlap >= OTHER_PART_OVERLAP * self.length and other.length - overlap >= REPRINT_MARGIN * self.length
+
 
 def _parts_once(links_of: LinksOf) -> Callable[[str], Counter[_Part]]:
     """Return, per document, how many of its links share each distinct part of it, worked out once per document.
@@ -179,31 +220,32 @@ def _parts_once(links_of: LinksOf) -> Callable[[str], Counter[_Part]]:
     return parts_of
 
 
-def _other_parts_once(parts_of: Callable[[str], Counter[_Part]]) -> Callable[[str, Link], int]:
-    """Return a function that counts the documents sharing another part of a document than a link shares.
+def _counted_once(parts_of: Callable[[str], Counter[_Part]], relation: Callable[[_Part, _Part], bool]) -> Counted:
+    """Return a function that counts the links of a document whose part stands in `relation` to a link's part.
 
-    `parts_of` counts the parts of all of a document's links (`_parts_once`); the link's own part is no other part
-    than itself, so counting it adds nothing. Each document's count for each distinct part is worked out once.
+    `parts_of` counts the parts of all of a document's links (`_parts_once`); the link's own part is neither
+    another part than itself nor held within itself, so counting it adds nothing. Each document's count for
+    each distinct part is worked out once.
     """
     counted: dict[tuple[str, _Part], int] = {}
 
-    def other_parts(document_id: str, link: Link) -> int:
+    def count(document_id: str, link: Link) -> int:
         part = _Part.of(document_id, link)
         if (document_id, part) not in counted:
             counted[document_id, part] = sum(
-                number for other, number in parts_of(document_id).items() if part.is_another(other)
+                number for other, number in parts_of(document_id).items() if relation(part, other)
             )
         return counted[document_id, part]
 
-    return other_parts
+    return count
 
 
-def _compiled(parts: int, other_end_parts: int) -> bool:
-    return parts >= COMPILATION_MIN_PARTS and parts > COMPILATION_FACTOR * other_end_parts
+def _outnumbers(count: int, other_end_count: int, least: int) -> bool:
+    return count >= least and count > COMPILATION_FACTOR * other_end_count
 
 
-def _compilation_confidence(parts: int, other_end_parts: int) -> float:
-    return round(0.5 + 0.45 * (parts - other_end_parts) / (parts + other_end_parts), 6)
+def _graph_confidence(count: int, other_end_count: int) -> float:
+    return round(0.5 + 0.45 * (count - other_end_count) / (count + other_end_count), 6)
 
 
 def _part_of(document_id: str, link: Link) -> list[tuple[int, int]]:

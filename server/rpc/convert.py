@@ -40,6 +40,7 @@ BASIS_TO_PROTO: Final[Mapping[DirectionBasis, document_pb2.DirectionBasis.ValueT
     DirectionBasis.ATTRIBUTION: document_pb2.DIRECTION_BASIS_ATTRIBUTION,
     DirectionBasis.INGEST_ORDER: document_pb2.DIRECTION_BASIS_INGEST_ORDER,
     DirectionBasis.COMPILATION: document_pb2.DIRECTION_BASIS_COMPILATION,
+    DirectionBasis.REPRINTS: document_pb2.DIRECTION_BASIS_REPRINTS,
     DirectionBasis.CONDENSATION: document_pb2.DIRECTION_BASIS_CONDENSATION,
 }
 STATUS_TO_PROTO: Final[Mapping[IngestStatus, dedup_service_pb2.IngestStatus.ValueType]] = {

@@ -294,6 +294,75 @@ def test_the_direction_of_a_compilation_does_not_depend_on_the_order_of_its_link
         assert {pair(one) for one in decide_directions(list(order), graph(*reversed(order)))} == expected
 
 
+# A wire story w of 3,000 characters: four pages reprint it whole under a headline of their own (a reprint's
+# 100-3100 is w's 0-3000), and four pages each quote one stretch of it. Each excerpt's text alone calls it the
+# excerpt, and w shares three other parts with other documents than with each excerpt, as a compilation would.
+REPRINTS_OF_W = [link(f"r{n}", "w", (100, 3100, 0, 3000), relation=Relation.DUPLICATE) for n in (1, 2, 3, 4)]
+EXCERPTS_OF_W = [link(f"e{n}", "w", (200, 700, 700 * n, 700 * n + 500)) for n in (0, 1, 2, 3)]
+
+
+def test_a_story_reprinted_whole_is_the_source_of_its_excerpts_not_their_compilation() -> None:
+    links = [*REPRINTS_OF_W, *EXCERPTS_OF_W]
+
+    decided = decide_directions(EXCERPTS_OF_W, graph(*links))
+
+    assert [pair(one) for one in decided] == [("e0", "w"), ("e1", "w"), ("e2", "w"), ("e3", "w")]
+    assert all(one.basis is DirectionBasis.REPRINTS for one in decided)
+    # Four reprints hold each excerpt's part of w within more; none holds the excerpt's own part.
+    assert decided[0].confidence == 0.95
+    assert decided[0].pairwise == PairwiseDirection("w", DirectionBasis.CONTAINMENT, 0.7)
+
+
+def test_without_its_reprints_the_story_reads_as_a_compilation_of_its_excerpts() -> None:
+    decided = decide_directions(EXCERPTS_OF_W, graph(*EXCERPTS_OF_W))
+
+    assert [(pair(one), one.basis) for one in decided] == [
+        (("w", f"e{n}"), DirectionBasis.COMPILATION) for n in (0, 1, 2, 3)
+    ]
+
+
+def test_a_compilation_reprinted_by_no_more_documents_than_share_its_other_parts_stays_a_compilation() -> None:
+    # Three pages copy the whole essay (e's 0-2000); the essay shares three other parts with other pages.
+    copies = [link(f"r{n}", "e", (0, 2000, 0, 2000), relation=Relation.DUPLICATE) for n in (1, 2, 3)]
+    links = [*ESSAY_PARTS, *copies]
+
+    decided = decide_directions(ESSAY_PARTS, graph(*links))
+
+    assert [(pair(one), one.basis) for one in decided] == [
+        (("e", f"p{n}"), DirectionBasis.COMPILATION) for n in (1, 2, 3, 4)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("basis", "turned"),
+    [
+        (DirectionBasis.CONTAINMENT, True),
+        (DirectionBasis.CONTEXT, True),
+        (DirectionBasis.INGEST_ORDER, True),
+        (DirectionBasis.CONDENSATION, False),
+    ],
+)
+def test_reprints_overrule_the_texts_own_direction_but_not_a_summary(basis: DirectionBasis, turned: bool) -> None:
+    # Page s (1,000 characters) restates in its 0-500 a stretch of d; three pages reprint s whole.
+    s_from_d = link("s", "d", (0, 500, 4000, 6000), relation=Relation.REWRITE, basis=basis)
+    copies = [link(f"r{n}", "s", (0, 1000, 0, 1000), relation=Relation.DUPLICATE) for n in (1, 2, 3)]
+
+    (decided,) = decide_directions([s_from_d], graph(s_from_d, *copies))
+
+    if turned:
+        assert (pair(decided), decided.basis) == (("d", "s"), DirectionBasis.REPRINTS)
+        assert decided.pairwise == PairwiseDirection("d", basis, 0.7)
+    else:
+        assert decided == s_from_d
+
+
+def test_copies_that_differ_by_a_sentence_do_not_count_as_reprints_of_each_other() -> None:
+    # Four copies of w's opening, each a little longer than the last: none reaches a fifth beyond another.
+    copies = [link(f"c{n}", "w", (0, 1000 + 50 * n, 0, 1000 + 50 * n)) for n in (1, 2, 3, 4)]
+
+    assert decide_directions(copies, graph(*copies)) == copies
+
+
 # Five copies of z's opening 0-1000, each with a slightly different end.
 COPIES_OF_Z = [link(f"c{n}", "z", (0, 1000 - 20 * n, 0, 1000 - 20 * n)) for n in (1, 2, 3, 4, 5)]
 
@@ -318,6 +387,15 @@ def test_a_removed_link_to_another_part_unsettles_the_links_it_counted_for() -> 
     gone = link("g", "z", (0, 500, 3000, 3500))
 
     assert unsettled(COPIES_OF_Z, changed(gone)) == COPIES_OF_Z
+
+
+def test_a_new_reprint_unsettles_the_links_whose_part_of_the_story_it_holds_within_more() -> None:
+    # The new page carries w's 0-2600: it holds the parts of the first four excerpts within more (the count
+    # that decides reprints), and shares another part of w than the fifth's 2800-3300.
+    excerpts = [link(f"e{n}", "w", (0, 500, 700 * n, 700 * n + 500)) for n in (0, 1, 2, 3, 4)]
+    reprint = link("r", "w", (0, 2600, 0, 2600), relation=Relation.DUPLICATE)
+
+    assert unsettled([*excerpts, reprint], changed(reprint)) == [*excerpts, reprint]
 
 
 def test_a_changed_link_is_judged_by_its_part_before_and_after() -> None:
@@ -347,7 +425,7 @@ def random_links(rng: random.Random, documents: Sequence[str], count: int) -> li
 def test_deciding_only_the_unsettled_links_gives_what_deciding_them_all_gives() -> None:
     rng = random.Random(7)  # noqa: S311 - test graphs, not secrets
     documents = [f"d{n}" for n in range(8)]
-    compiled = 0
+    compiled = reprinted = 0
     for _ in range(300):
         links = random_links(rng, documents, 14)
         settled = decide_directions(links, graph(*links))
@@ -359,8 +437,10 @@ def test_deciding_only_the_unsettled_links_gives_what_deciding_them_all_gives() 
         redecided = {ends(one): one for one in decide_directions(unsettled(after, changed(new)), graph(*after))}
         assert [redecided.get(ends(one), one) for one in after] == expected
         compiled += sum(one.basis is DirectionBasis.COMPILATION for one in expected)
-    # The graphs are dense enough that compilations come and go with the new link.
+        reprinted += sum(one.basis is DirectionBasis.REPRINTS for one in expected)
+    # The graphs are dense enough that compilations and reprints come and go with the new link.
     assert compiled > 50
+    assert reprinted > 50
 
 
 def test_a_story_copied_many_times_over_one_stretch_is_counted_once_per_distinct_part(
