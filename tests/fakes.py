@@ -45,6 +45,8 @@ def link(
     confidence: float = 0.7,
     suppressed: bool = False,
     basis: DirectionBasis = DirectionBasis.CONTAINMENT,
+    containment: float = 0.5,
+    source_containment: float = 0.4,
 ) -> Link:
     return Link(
         document_id=derived,
@@ -52,8 +54,8 @@ def link(
         relation=relation,
         score=score,
         jaccard=0.1,
-        containment=0.5,
-        source_containment=0.4,
+        containment=containment,
+        source_containment=source_containment,
         confidence=confidence,
         basis=basis,
         evidence=tuple(Span(*span) for span in spans) or (Span(0, 10, 0, 10),),

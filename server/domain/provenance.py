@@ -32,6 +32,11 @@ REPRINT_MIN_DOCUMENTS: Final = 3
 # How far beyond a link's part another part of the same document must reach to hold it within more: a fifth of
 # the part's length, so that copies of one excerpt, which differ by a headline or a sentence, do not.
 REPRINT_MARGIN: Final = 0.2
+# A text lies whole in a link when at least this share of it is in the shared passages (as a duplicate's two texts
+# do), and a page embeds it when the page's share is lower: it has text of its own around it. A short story that
+# REPRINT_MIN_DOCUMENTS pages embed, each with text of its own (not text they share with the page of the link), is
+# the source of each, although every one of those pages holds it, and the two texts alone call it the excerpt.
+WHOLE_COVERAGE: Final = 0.8
 
 
 def rank_key(link: Link) -> tuple[float, float, str]:
@@ -84,7 +89,9 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     alone would call the source the excerpt; the graph shows which text was put together from others.
     A wire story that pages reprint whole and others excerpt shares its parts with different documents
     too, but the reprints carry the whole of it around each excerpt's part: reprints decide first, and
-    make the story the source of its excerpts. A summary stays derived (reprinting a summary whole
+    make the story the source of its excerpts. A story short enough for a page to quote all of it lies
+    whole in each such page, and the texts alone call it the excerpt; several pages that each hold it
+    among text of their own make it their source. A summary stays derived (reprinting a summary whole
     does not make it the source of what it condenses). Publication dates, when both texts have them,
     are not overridden.
 
@@ -98,13 +105,17 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     # undated story with a thousand copies was counted part against part for each of its links.
     other_parts = _counted_once(parts_of, _Part.is_another)
     reprints = _counted_once(parts_of, _Part.lies_within)
+    embedders = _embedders_once(links_of)
+    holders = _holders_once(links_of)
     decided = []
     for link in links:
         pairwise = link.pairwise or PairwiseDirection(link.source_id, link.basis, link.confidence)
         if pairwise.basis is DirectionBasis.PUBLISHED_AT:
             decided.append(link)
             continue
-        by_links = _decided_by_links(link, pairwise, reprints, other_parts)
+        by_links = _decided_by_links(link, pairwise, reprints, other_parts) or _embedded_whole(
+            link, pairwise, embedders, holders
+        )
         if by_links is None:
             restored = link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence)
             decided.append(replace(restored, pairwise=None))
@@ -136,13 +147,77 @@ def _decided_by_links(
     return None
 
 
+Embedders = Callable[[str], frozenset[str]]
+Holders = Callable[[str, Link], frozenset[str]]
+
+
+def _embedded_whole(
+    link: Link, pairwise: PairwiseDirection, embedders: Embedders, holders: Holders
+) -> tuple[str, DirectionBasis, float] | None:
+    """Return (source id, basis, confidence) when one end lies whole in the link and enough other pages embed it.
+
+    The pages that count embed the whole text with text of their own, and are not pages that hold the link's
+    part of the other end within more (those are copies of the other end, whose own text is the same text):
+    a short excerpt that lies whole in a story and in the story's reprints is not the story's source.
+    """
+    if pairwise.basis is DirectionBasis.CONDENSATION:
+        return None
+    for whole, other in ((link.source_id, link.document_id), (link.document_id, link.source_id)):
+        if not _embeds(whole, link):
+            continue
+        others = embedders(whole) - holders(other, link) - {other}
+        if len(others) >= REPRINT_MIN_DOCUMENTS:
+            return whole, DirectionBasis.REPRINTS, _graph_confidence(len(others), 0)
+    return None
+
+
+def _coverage(document_id: str, link: Link) -> float:
+    return link.containment if link.document_id == document_id else link.source_containment
+
+
+def _embeds(document_id: str, link: Link) -> bool:
+    """Tell whether the other end of `link` embeds `document_id`: holds it whole, with text of its own around it."""
+    return _coverage(document_id, link) >= WHOLE_COVERAGE > _coverage(link.other(document_id), link)
+
+
+def _embedders_once(links_of: LinksOf) -> Embedders:
+    embedders: dict[str, frozenset[str]] = {}
+
+    def embedders_of(document_id: str) -> frozenset[str]:
+        if document_id not in embedders:
+            embedders[document_id] = frozenset(
+                link.other(document_id) for link in links_of(document_id) if _embeds(document_id, link)
+            )
+        return embedders[document_id]
+
+    return embedders_of
+
+
+def _holders_once(links_of: LinksOf) -> Holders:
+    """Return, per document and link, the documents whose shared text of it holds the link's part within more."""
+    holders: dict[tuple[str, _Part], frozenset[str]] = {}
+
+    def holders_of(document_id: str, link: Link) -> frozenset[str]:
+        part = _Part.of(document_id, link)
+        if (document_id, part) not in holders:
+            holders[document_id, part] = frozenset(
+                other.other(document_id)
+                for other in links_of(document_id)
+                if part.lies_within(_Part.of(document_id, other))
+            )
+        return holders[document_id, part]
+
+    return holders_of
+
+
 def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
     """Return the links among `links` whose direction a change may have altered, for `decide_directions`.
 
     `changed_links_of(id)` returns the links of `id` that the change added, removed or altered, each as it
     was and as it is. What `decide_directions` makes of a link depends on the link and, at each end, on how
-    many other links share another part of that end and how many hold its part within more; a changed link
-    that shares the same part of the end leaves both counts as they were. So the links of a wire story with a
+    many other links share another part of that end and how many hold its part within more, and on which
+    documents embed that end; a changed link that shares the same part of the end, and does not embed it,
+    leaves all three as they were. So the links of a wire story with a
     thousand copies are not all counted again, each against all the others, whenever one more copy arrives:
     only the new copy's link is (and, when the new copy carries the whole story, the links of its excerpts).
     """
@@ -152,7 +227,9 @@ def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
         if document_id not in changes:
             changed = changed_links_of(document_id)
             changes[document_id] = _ChangeAt(
-                frozenset(other.ends for other in changed), frozenset(_Part.of(document_id, c) for c in changed)
+                frozenset(other.ends for other in changed),
+                frozenset(_Part.of(document_id, c) for c in changed),
+                any(_embeds(document_id, c) for c in changed),
             )
         return changes[document_id]
 
@@ -161,16 +238,20 @@ def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
 
 @dataclass(frozen=True, slots=True)
 class _ChangeAt:
-    """What a change did at one document: the pairs of the links it touched there, and the parts they share."""
+    """What a change did at one document: the pairs of the links it touched there, and the parts they share.
+
+    `embedded` tells whether one of them embeds the document (`_embeds`).
+    """
 
     pairs: frozenset[frozenset[str]]
     parts: frozenset[_Part]
+    embedded: bool
     # Whether a part of the document is another part than some changed link's, asked once per distinct part.
     verdicts: dict[_Part, bool] = field(default_factory=dict)
 
     def may_turn(self, document_id: str, link: Link) -> bool:
         """Tell whether the change may alter what decides `link` at its end `document_id`."""
-        if link.ends in self.pairs:
+        if link.ends in self.pairs or (self.embedded and _embeds(document_id, link)):
             return True
         part = _Part.of(document_id, link)
         if part not in self.verdicts:

@@ -356,6 +356,52 @@ def test_reprints_overrule_the_texts_own_direction_but_not_a_summary(basis: Dire
         assert decided == s_from_d
 
 
+# A short story s of 1,000 characters lies whole in four pages, each of which has text of its own around it
+# (a page's 200-1200 is s's 0-1000): the texts alone call the story the excerpt of each page.
+PAGES_AROUND_S = [
+    link("s", f"p{n}", (0, 1000, 200, 1200), containment=1.0, source_containment=0.5) for n in (1, 2, 3, 4)
+]
+
+
+def test_a_short_story_that_several_pages_embed_whole_is_the_source_of_each() -> None:
+    decided = decide_directions(PAGES_AROUND_S, graph(*PAGES_AROUND_S))
+
+    assert [(pair(one), one.basis) for one in decided] == [
+        ((f"p{n}", "s"), DirectionBasis.REPRINTS) for n in (1, 2, 3, 4)
+    ]
+    # Three other pages embed the story beside each link's page.
+    assert decided[0].confidence == 0.95
+    assert decided[0].pairwise == PairwiseDirection("p1", DirectionBasis.CONTAINMENT, 0.7)
+
+
+def test_a_text_that_three_pages_embed_is_left_to_its_texts() -> None:
+    # Beside each link's page, two others: too few to tell a story from a page quoted twice.
+    decided = decide_directions(PAGES_AROUND_S[:3], graph(*PAGES_AROUND_S[:3]))
+
+    assert decided == PAGES_AROUND_S[:3]
+
+
+def test_a_short_excerpt_that_lies_whole_in_a_story_and_its_reprints_is_not_the_storys_source() -> None:
+    # e is w's 1000-1500, whole; w is reprinted by r1 and r2 (a reprint's 100-3100 is w's 0-3000), and one page q
+    # quotes the same stretch among text of its own. e lies whole in w, r1, r2 and q, but r1 and r2 hold it
+    # because they hold all of w: only q embeds it with text of its own.
+    e_from_w = link("e", "w", (0, 500, 1000, 1500), containment=1.0, source_containment=0.17)
+    reprints = [
+        link(f"r{n}", "w", (100, 3100, 0, 3000), relation=Relation.DUPLICATE, containment=0.97, source_containment=1.0)
+        for n in (1, 2)
+    ]
+    in_reprints = [link("e", f"r{n}", (0, 500, 1100, 1600), containment=1.0, source_containment=0.16) for n in (1, 2)]
+    q_links = [
+        link("e", "q", (0, 500, 300, 800), containment=1.0, source_containment=0.4),
+        link("q", "w", (300, 800, 1000, 1500), containment=0.4, source_containment=0.17),
+        *(link("q", f"r{n}", (300, 800, 1100, 1600), containment=0.4, source_containment=0.16) for n in (1, 2)),
+    ]
+
+    (decided,) = decide_directions([e_from_w], graph(e_from_w, *reprints, *in_reprints, *q_links))
+
+    assert decided == e_from_w
+
+
 def test_copies_that_differ_by_a_sentence_do_not_count_as_reprints_of_each_other() -> None:
     # Four copies of w's opening, each a little longer than the last: none reaches a fifth beyond another.
     copies = [link(f"c{n}", "w", (0, 1000 + 50 * n, 0, 1000 + 50 * n)) for n in (1, 2, 3, 4)]
@@ -398,6 +444,14 @@ def test_a_new_reprint_unsettles_the_links_whose_part_of_the_story_it_holds_with
     assert unsettled([*excerpts, reprint], changed(reprint)) == [*excerpts, reprint]
 
 
+def test_a_new_page_embedding_a_text_unsettles_the_links_of_the_pages_that_embed_it_already() -> None:
+    # The new page shares the same part of s as the others: only the count of pages that embed s changes.
+    new_page = link("s", "p5", (0, 1000, 300, 1300), containment=1.0, source_containment=0.6)
+    whole_copy = link("c", "s", (0, 1000, 0, 1000), containment=1.0, source_containment=1.0)
+
+    assert unsettled([*PAGES_AROUND_S, whole_copy, new_page], changed(new_page)) == [*PAGES_AROUND_S, new_page]
+
+
 def test_a_changed_link_is_judged_by_its_part_before_and_after() -> None:
     # The link from m to z moved from z's opening to another part: the copies lose one count.
     before, after = link("m", "z", (0, 800, 0, 800)), link("m", "z", (0, 500, 3000, 3500))
@@ -418,14 +472,25 @@ def random_links(rng: random.Random, documents: Sequence[str], count: int) -> li
             start, source_start = rng.choice((0, 1000, 2000)), rng.choice((0, 1000, 2000))
             length = rng.choice((300, 600, 900))
             spans.append((start, start + length, source_start, source_start + length))
-        made.append(link(derived, source, *spans, confidence=round(rng.uniform(0.5, 0.9), 2)))
+        # Some ends lie whole in their link (a short text inside a page), so that embedding is decided too.
+        containment, source_containment = rng.choice((0.5, 0.9)), rng.choice((0.4, 0.9))
+        made.append(
+            link(
+                derived,
+                source,
+                *spans,
+                confidence=round(rng.uniform(0.5, 0.9), 2),
+                containment=containment,
+                source_containment=source_containment,
+            )
+        )
     return made
 
 
 def test_deciding_only_the_unsettled_links_gives_what_deciding_them_all_gives() -> None:
     rng = random.Random(7)  # noqa: S311 - test graphs, not secrets
     documents = [f"d{n}" for n in range(8)]
-    compiled = reprinted = 0
+    compiled = reprinted = embedding = 0
     for _ in range(300):
         links = random_links(rng, documents, 14)
         settled = decide_directions(links, graph(*links))
@@ -437,10 +502,17 @@ def test_deciding_only_the_unsettled_links_gives_what_deciding_them_all_gives() 
         redecided = {ends(one): one for one in decide_directions(unsettled(after, changed(new)), graph(*after))}
         assert [redecided.get(ends(one), one) for one in after] == expected
         compiled += sum(one.basis is DirectionBasis.COMPILATION for one in expected)
-        reprinted += sum(one.basis is DirectionBasis.REPRINTS for one in expected)
-    # The graphs are dense enough that compilations and reprints come and go with the new link.
+        reprinted += sum(one.basis is DirectionBasis.REPRINTS and not embedded(one) for one in expected)
+        embedding += sum(one.basis is DirectionBasis.REPRINTS and embedded(one) for one in expected)
+    # The graphs are dense enough that compilations, reprints and embedded texts come and go with the new link.
     assert compiled > 50
     assert reprinted > 50
+    assert embedding > 20
+
+
+def embedded(one: Link) -> bool:
+    """Tell whether the source of `one` lies whole in it and the derived text does not (a rule's mark, not proof)."""
+    return one.source_containment >= provenance.WHOLE_COVERAGE > one.containment
 
 
 def test_a_story_copied_many_times_over_one_stretch_is_counted_once_per_distinct_part(
