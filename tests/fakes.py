@@ -204,6 +204,7 @@ class MemoryStore:
         self._last_sequence = 0
         self._parameters: IndexParameters | None = None
         self._tokenization_version: int | None = None
+        self._direction_rules_version: int | None = None
         self._lock = threading.Lock()
         self.applied: list[StoreChange] = []
 
@@ -323,6 +324,17 @@ class MemoryStore:
 
     def save_tokenization_version(self, version: int) -> None:
         self._tokenization_version = version
+
+    def direction_rules_version(self) -> int | None:
+        return self._direction_rules_version
+
+    def save_direction_rules_version(self, version: int) -> None:
+        self._direction_rules_version = version
+
+    def undated_link_ends(self) -> list[str]:
+        with self._lock:
+            undated = [link for link in self._links.values() if link.basis is not DirectionBasis.PUBLISHED_AT]
+        return sorted({end for link in undated for end in link.ends})
 
     def save_parameters(self, parameters: IndexParameters) -> None:
         self._parameters = parameters

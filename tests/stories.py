@@ -6,6 +6,8 @@ import functools
 from pathlib import Path
 from typing import Final
 
+from bench.corpus import GeneratedDocument, Kind, Shares, generate
+
 CORPUS: Final = Path(__file__).resolve().parent.parent / "corpus"
 
 REWRITE_ID: Final = "000_687f1ee267ab1df4"
@@ -122,3 +124,16 @@ FLOOD_SUMMARY: Final = (
 def seed_texts() -> dict[str, str]:
     """Return the seed corpus (`corpus/*.txt`) as {id: text}, in id order."""
     return {path.stem: path.read_text(encoding="utf-8") for path in sorted(CORPUS.glob("*.txt"))}
+
+
+def wire_story_and_its_derivatives(count: int, seed: int) -> list[GeneratedDocument]:
+    """Return one generated story, then `count` pages made from it, none dated.
+
+    About half reprint it whole under a headline of their own, most of the rest quote a stretch of it
+    among text of their own (all of it, when the story is short), and a few reword it.
+    """
+    shares = Shares(original=1e-6, copy=0.5, excerpt=0.4, rewrite=0.1 - 1e-6)
+    story, *derived = generate(count + 1, seed=seed, shares=shares, pool_size=1)
+    assert story.kind is Kind.ORIGINAL
+    assert all(document.source_id == story.id for document in derived)
+    return [story, *derived]

@@ -290,6 +290,27 @@ class SqliteProvenanceStore:
                 (str(version),),
             )
 
+    def direction_rules_version(self) -> int | None:
+        value = self._meta("direction_rules_version")
+        return int(value) if value is not None else None
+
+    def save_direction_rules_version(self, version: int) -> None:
+        with self._write_lock, self._transaction() as transaction:
+            transaction.execute(
+                "INSERT INTO meta VALUES ('direction_rules_version', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (str(version),),
+            )
+
+    def undated_link_ends(self) -> list[str]:
+        # Both sides read the partial indexes of undated links, not the links' rows.
+        rows = self._fetch_all(
+            "SELECT document_id FROM links WHERE basis != 'published_at' "
+            "UNION SELECT source_id FROM links WHERE basis != 'published_at' ORDER BY 1",
+            (),
+        )
+        return [str(row[0]) for row in rows]
+
     def counts(self) -> tuple[int, int, int]:
         documents_and_passages, unsuppressed_links = COUNT_QUERIES
         with self._pool.borrowed() as connection:

@@ -38,6 +38,7 @@ from server.domain.ports import (
     Verifier,
 )
 from server.domain.provenance import (
+    DIRECTION_RULES_VERSION,
     cluster_of,
     decide_directions,
     decide_suppression,
@@ -52,6 +53,8 @@ DEFAULT_MATCH_LIMIT: Final = 10
 LOAD_CHECKPOINT_DOCUMENTS: Final = 2000
 # Texts signed again at start (see TOKENIZATION_VERSION) are stored this many at a time.
 RESIGN_BATCH_DOCUMENTS: Final = 1000
+# Links decided under older direction rules are decided again at start, the links of this many documents at a time.
+REDECIDE_BATCH_DOCUMENTS: Final = 1000
 # An ingest hands its verification jobs over this many at a time: enough to keep two workers busy
 # while the next documents are screened, few enough that the first start early.
 JOBS_PER_SUBMISSION: Final = 4
@@ -61,6 +64,19 @@ MAX_BRIDGE_LINKS: Final = 50
 # Of a new document's second-hop candidates, the index checks at most this many (those reached by the most paths
 # first), so that a document linked to many others does not read the windows of thousands.
 MAX_SECOND_HOP_CHECKED: Final = 200
+
+
+@dataclass(frozen=True, slots=True)
+class DirectionsUpgrade:
+    """What deciding links again at start did.
+
+    `from_version` is the direction rules version the store's links had been decided under, `documents` the
+    documents whose links were read, and `changed` the links whose direction or sibling status changed.
+    """
+
+    from_version: int
+    documents: int = 0
+    changed: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +197,37 @@ class Deduplicator:
         resigned.update(batch)
         self._store.save_tokenization_version(TOKENIZATION_VERSION)
         return checked, resigned
+
+    def upgrade_directions(self) -> DirectionsUpgrade:
+        """Decide again, under this server's rules, the links that the rules of an older one decided.
+
+        The links around a pair can turn it (`decide_directions`), and those rules have changed since stores were
+        first written: without this, a store would answer with the old directions until documents arrived or left
+        around each link. Every link that dates did not direct is decided again, the links of a batch of documents
+        at a time, then the sibling status of the links of documents whose sources changed; the version is saved
+        last, so a start that stops half way decides again what it had not saved.
+        """
+        # A store that recorded no version was decided under version 1, or is new and holds no link.
+        version = self._store.direction_rules_version() or 1
+        if version > DIRECTION_RULES_VERSION:
+            raise ValueError(
+                f"the store's links were decided under direction rules version {version}, newer than this server's "
+                f"{DIRECTION_RULES_VERSION}: run a server as new as the one that decided them"
+            )
+        if version == DIRECTION_RULES_VERSION:
+            return DirectionsUpgrade(version)
+        ends = self._store.undated_link_ends()
+        changed = 0
+        with self._write_lock:
+            for first in range(0, len(ends), REDECIDE_BATCH_DOCUMENTS):
+                neighbourhood = _Neighbourhood(self._store, set())
+                batch = ends[first : first + REDECIDE_BATCH_DOCUMENTS]
+                around = _unique_links(link for end in batch for link in neighbourhood.undated_links_of(end))
+                upserted = _decided_again(neighbourhood, around)
+                self._store.apply(StoreChange(upserted_links=upserted))
+                changed += len(upserted)
+            self._store.save_direction_rules_version(DIRECTION_RULES_VERSION)
+        return DirectionsUpgrade(version, len(ends), changed)
 
     def _replace_signatures(self, signatures: dict[int, Signatures]) -> None:
         if not signatures:
@@ -686,7 +733,11 @@ def _redecided(neighbourhood: _Neighbourhood, affected: set[str]) -> list[Link]:
     # removal reads every link, which is how the links it takes away are found.
     links_of = neighbourhood.undated_links_of if neighbourhood.removes_nothing else neighbourhood.links_of
     around = _unique_links(link for document_id in sorted(affected) for link in links_of(document_id))
-    around = unsettled(around, neighbourhood.changed_links_of)
+    return _decided_again(neighbourhood, unsettled(around, neighbourhood.changed_links_of))
+
+
+def _decided_again(neighbourhood: _Neighbourhood, around: list[Link]) -> list[Link]:
+    """Decide the direction of `around` again, then the sibling status of the links it may alter; return the changes."""
     for link, before in zip(decide_directions(around, neighbourhood.links_of), around, strict=True):
         if link != before:
             neighbourhood.put(link)

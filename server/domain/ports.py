@@ -176,6 +176,16 @@ class ProvenanceStore(Protocol):
 
     def save_tokenization_version(self, version: int) -> None: ...
 
+    def direction_rules_version(self) -> int | None:
+        """Return the direction rules version the stored links were decided under; None when none was recorded."""
+        ...
+
+    def save_direction_rules_version(self, version: int) -> None: ...
+
+    def undated_link_ends(self) -> list[str]:
+        """Return the ids of the documents at either end of a link that dates did not direct, each once, sorted."""
+        ...
+
     def counts(self) -> tuple[int, int, int]:
         """Return the numbers of stored documents, passages and (unsuppressed) links."""
         ...

@@ -23,6 +23,9 @@ COMPILATION_MIN_PARTS: Final = 3
 COMPILATION_FACTOR: Final = 2
 # Two links share another part of a document when they overlap on less than this share of the shorter.
 OTHER_PART_OVERLAP: Final = 0.5
+# The version of the rules by which the links around a pair turn it (`decide_directions`), recorded with the store:
+# links decided under an older version are decided again at start. 1: compilations; 2: reprints and embedding pages.
+DIRECTION_RULES_VERSION: Final = 2
 # A story that many pages reprint whole and others excerpt shares each excerpt's part with a different document,
 # like a compilation does; what sets it apart is that the whole of it is carried again and again. A document is
 # the source of a link when at least REPRINT_MIN_DOCUMENTS other documents share text of it that holds the link's

@@ -27,6 +27,7 @@ from server.adapters.sqlite_store import SqliteProvenanceStore
 from server.domain.deduplicator import Deduplicator, Limits
 from server.domain.model import IndexParameters
 from server.domain.ports import Verifier
+from server.domain.provenance import DIRECTION_RULES_VERSION
 from server.domain.tokenization import TOKENIZATION_VERSION
 from server.domain.verification import LocalVerifier
 from server.rpc.interceptors import BearerTokenInterceptor, RequestDecodingInterceptor
@@ -195,6 +196,16 @@ def _open_and_build(
             loaded.checked,
             TOKENIZATION_VERSION,
             loaded.resigned,
+        )
+    upgrade = deduplicator.upgrade_directions()
+    if upgrade.documents:
+        _LOGGER.info(
+            "decided again the links of %d documents under direction rules version %d (they were decided under %d):"
+            " %d changed",
+            upgrade.documents,
+            DIRECTION_RULES_VERSION,
+            upgrade.from_version,
+            upgrade.changed,
         )
     if isinstance(verifier, ProcessVerifier):
         verifier.start()

@@ -191,6 +191,27 @@ def test_undated_links_are_those_dates_did_not_direct_at_either_end_read_through
     assert "undated_links_by_source" in details
 
 
+def test_the_ends_of_undated_links_are_listed_once_each_in_order(store: SqliteProvenanceStore) -> None:
+    dated = [dataclasses.replace(link(f"copy-{n}", "story"), basis=DirectionBasis.PUBLISHED_AT) for n in range(3)]
+    undated = [link("story", "digest"), link("excerpt", "story")]
+    add(store, "story", "digest", "excerpt", *(one.document_id for one in dated), links=(*dated, *undated))
+
+    assert store.undated_link_ends() == ["digest", "excerpt", "story"]
+
+
+def test_the_direction_rules_version_is_none_until_saved_and_then_kept(tmp_path: Path) -> None:
+    store = SqliteProvenanceStore(tmp_path)
+    assert store.direction_rules_version() is None
+    store.save_direction_rules_version(1)
+    store.save_direction_rules_version(2)
+    store.close()
+
+    reopened = SqliteProvenanceStore(tmp_path)
+
+    assert reopened.direction_rules_version() == 2
+    reopened.close()
+
+
 def test_a_link_the_graph_turned_round_keeps_its_pairwise_direction(store: SqliteProvenanceStore) -> None:
     pairwise = PairwiseDirection("a", DirectionBasis.CONTEXT, 0.6875)
     turned = dataclasses.replace(link("a", "b"), basis=DirectionBasis.COMPILATION, pairwise=pairwise)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bench.corpus import GeneratedDocument, Kind, Shares, generate
+from bench.corpus import Kind, Shares, generate
 from server.domain import alignment
 from server.domain.alignment import SentenceIndex, SentenceWeights
 from server.domain.comparison import compare_profiles, profile_text
@@ -18,6 +18,7 @@ from server.domain.deduplicator import (
     DEFAULT_MATCH_LIMIT,
     JOBS_PER_SUBMISSION,
     Deduplicator,
+    DirectionsUpgrade,
     IndexLoad,
     Limits,
     _Neighbourhood,
@@ -39,7 +40,7 @@ from server.domain.model import (
     StoredDocument,
 )
 from server.domain.ports import StoreChange
-from server.domain.provenance import decide_directions, decide_suppression
+from server.domain.provenance import DIRECTION_RULES_VERSION, decide_directions, decide_suppression
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob, VerifiedComparisons
 from tests.fakes import ExactIndex, MemoryStore, link
 from tests.stories import (
@@ -56,6 +57,7 @@ from tests.stories import (
     VOA_ID,
     WIRE_ID,
     seed_texts,
+    wire_story_and_its_derivatives,
 )
 
 # Three fixed shuffles, picked from the 120 orders so that each puts the wire copy somewhere else.
@@ -488,19 +490,6 @@ def test_when_the_other_pages_go_the_essay_links_point_the_way_their_texts_say(
     }
 
 
-def wire_story_and_its_derivatives(count: int, seed: int) -> list[GeneratedDocument]:
-    """Return one generated story, then `count` pages made from it, none dated.
-
-    About half reprint it whole under a headline of their own, most of the rest quote a stretch of it
-    among text of their own (all of it, when the story is short), and a few reword it.
-    """
-    shares = Shares(original=1e-6, copy=0.5, excerpt=0.4, rewrite=0.1 - 1e-6)
-    story, *derived = generate(count + 1, seed=seed, shares=shares, pool_size=1)
-    assert story.kind is Kind.ORIGINAL
-    assert all(document.source_id == story.id for document in derived)
-    return [story, *derived]
-
-
 # Seed 1's story has 671 words, and its excerpts quote part of it; seed 8's has 197, and they quote all of it.
 @pytest.mark.parametrize("seed", [1, 8], ids=["long-story", "short-story"])
 @pytest.mark.parametrize("shuffled", [False, True], ids=["story-first", "shuffled"])
@@ -529,6 +518,68 @@ def test_an_undated_story_reprinted_and_excerpted_is_the_origin_of_every_derivat
         assert kinds[origins.pop()] in (Kind.ORIGINAL, Kind.COPY)
     else:
         assert origins == {generated[0].id}
+
+
+def turned_back_to_their_texts(links: Sequence[Link]) -> list[Link]:
+    """Return the links the links around them turned, pointed the way their two texts alone decided."""
+    return [
+        replace(link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence), pairwise=None)
+        for link in links
+        if (pairwise := link.pairwise) is not None
+    ]
+
+
+def origins_of(deduplicator: Deduplicator, ids: Sequence[str]) -> set[str]:
+    return {deduplicator.provenance(id_).origin_id or id_ for id_ in ids}
+
+
+def test_links_decided_under_older_direction_rules_are_decided_again(
+    deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    generated = wire_story_and_its_derivatives(24, seed=8)
+    ids = [document.id for document in generated]
+    deduplicator.ingest([Document(document.id, document.text) for document in generated])
+    decided = {(link.document_id, link.source_id, link.basis, link.suppressed) for link in store.all_links()}
+    assert origins_of(deduplicator, ids) == {ids[0]}
+    # A store written by a server whose rules turned none of these links: the short story reads as an excerpt.
+    store.apply(StoreChange(upserted_links=turned_back_to_their_texts(store.all_links())))
+    store.save_direction_rules_version(1)
+    assert origins_of(deduplicator, ids) != {ids[0]}
+
+    upgrade = deduplicator.upgrade_directions()
+
+    assert (upgrade.from_version, upgrade.documents) == (1, len(ids))
+    assert upgrade.changed > 0
+    assert {(link.document_id, link.source_id, link.basis, link.suppressed) for link in store.all_links()} == decided
+    assert origins_of(deduplicator, ids) == {ids[0]}
+    assert store.direction_rules_version() == DIRECTION_RULES_VERSION
+
+
+def test_links_decided_under_the_current_direction_rules_are_not_read_again(
+    deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    generated = wire_story_and_its_derivatives(24, seed=8)
+    deduplicator.ingest([Document(document.id, document.text) for document in generated])
+    store.apply(StoreChange(upserted_links=turned_back_to_their_texts(store.all_links())))
+    store.save_direction_rules_version(DIRECTION_RULES_VERSION)
+    links = store.all_links()
+
+    upgrade = deduplicator.upgrade_directions()
+
+    assert upgrade == DirectionsUpgrade(DIRECTION_RULES_VERSION)
+    assert store.all_links() == links
+
+
+def test_a_new_store_records_the_current_direction_rules(deduplicator: Deduplicator, store: MemoryStore) -> None:
+    assert deduplicator.upgrade_directions() == DirectionsUpgrade(1)
+    assert store.direction_rules_version() == DIRECTION_RULES_VERSION
+
+
+def test_a_store_decided_under_newer_direction_rules_is_refused(deduplicator: Deduplicator, store: MemoryStore) -> None:
+    store.save_direction_rules_version(DIRECTION_RULES_VERSION + 1)
+
+    with pytest.raises(ValueError, match=f"version {DIRECTION_RULES_VERSION + 1}, newer than this server's"):
+        deduplicator.upgrade_directions()
 
 
 def test_deleting_a_document_without_links_affects_nobody(seeded: Deduplicator, store: MemoryStore) -> None:
