@@ -271,36 +271,19 @@ class SqliteProvenanceStore:
         return IndexParameters(**json.loads(value)) if value is not None else None
 
     def save_parameters(self, parameters: IndexParameters) -> None:
-        with self._write_lock, self._transaction() as transaction:
-            transaction.execute(
-                "INSERT INTO meta VALUES ('index_parameters', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (json.dumps(asdict(parameters), sort_keys=True),),
-            )
+        self._save_meta("index_parameters", json.dumps(asdict(parameters), sort_keys=True))
 
     def tokenization_version(self) -> int | None:
-        value = self._meta("tokenization_version")
-        return int(value) if value is not None else None
+        return self._version("tokenization_version")
 
     def save_tokenization_version(self, version: int) -> None:
-        with self._write_lock, self._transaction() as transaction:
-            transaction.execute(
-                "INSERT INTO meta VALUES ('tokenization_version', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(version),),
-            )
+        self._save_meta("tokenization_version", str(version))
 
     def direction_rules_version(self) -> int | None:
-        value = self._meta("direction_rules_version")
-        return int(value) if value is not None else None
+        return self._version("direction_rules_version")
 
     def save_direction_rules_version(self, version: int) -> None:
-        with self._write_lock, self._transaction() as transaction:
-            transaction.execute(
-                "INSERT INTO meta VALUES ('direction_rules_version', ?) "
-                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (str(version),),
-            )
+        self._save_meta("direction_rules_version", str(version))
 
     def undated_link_ends(self) -> list[str]:
         # Both sides read the partial indexes of undated links, not the links' rows.
@@ -326,6 +309,16 @@ class SqliteProvenanceStore:
     def _meta(self, key: str) -> str | None:
         row = self._fetch_one("SELECT value FROM meta WHERE key = ?", (key,))
         return str(row[0]) if row else None
+
+    def _version(self, key: str) -> int | None:
+        value = self._meta(key)
+        return int(value) if value is not None else None
+
+    def _save_meta(self, key: str, value: str) -> None:
+        with self._write_lock, self._transaction() as transaction:
+            transaction.execute(
+                "INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value)
+            )
 
     def _rows_of(self, columns: str, sequences: Iterable[int]) -> list[tuple[Any, ...]]:
         """Return `columns` of the stored documents among `sequences` (absent ones are left out)."""
