@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Final
 
@@ -61,6 +62,18 @@ def link(
         evidence=tuple(Span(*span) for span in spans) or (Span(0, 10, 0, 10),),
         suppressed=suppressed,
     )
+
+
+def turned_back_to_their_texts(links: Iterable[Link]) -> list[Link]:
+    """Return the links the links around them turned, pointed the way their two texts alone decided.
+
+    What a store decided under direction rules that turned none of them holds.
+    """
+    return [
+        replace(link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence), pairwise=None)
+        for link in links
+        if (pairwise := link.pairwise) is not None
+    ]
 
 
 class ExactIndex:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
@@ -109,7 +109,7 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     other_parts = _counted_once(parts_of, _Part.is_another)
     reprints = _counted_once(parts_of, _Part.lies_within)
     embedders = _embedders_once(links_of)
-    holders = _holders_once(links_of)
+    holders = _holders_once(parts_of)
     decided = []
     for link in links:
         pairwise = link.pairwise or PairwiseDirection(link.source_id, link.basis, link.confidence)
@@ -196,23 +196,6 @@ def _embedders_once(links_of: LinksOf) -> Embedders:
     return embedders_of
 
 
-def _holders_once(links_of: LinksOf) -> Holders:
-    """Return, per document and link, the documents whose shared text of it holds the link's part within more."""
-    holders: dict[tuple[str, _Part], frozenset[str]] = {}
-
-    def holders_of(document_id: str, link: Link) -> frozenset[str]:
-        part = _Part.of(document_id, link)
-        if (document_id, part) not in holders:
-            holders[document_id, part] = frozenset(
-                other.other(document_id)
-                for other in links_of(document_id)
-                if part.lies_within(_Part.of(document_id, other))
-            )
-        return holders[document_id, part]
-
-    return holders_of
-
-
 def unsettled(links: Iterable[Link], changed_links_of: LinksOf) -> list[Link]:
     """Return the links among `links` whose direction a change may have altered, for `decide_directions`.
 
@@ -288,26 +271,32 @@ class _Part:
         return overlap >= OTHER_PART_OVERLAP * self.length and other.length - overlap >= REPRINT_MARGIN * self.length
 
 
-def _parts_once(links_of: LinksOf) -> Callable[[str], Counter[_Part]]:
-    """Return, per document, how many of its links share each distinct part of it, worked out once per document.
+PartsOf = Callable[[str], dict[_Part, list[str]]]
+
+
+def _parts_once(links_of: LinksOf) -> PartsOf:
+    """Return, per document, the documents whose link shares each distinct part of it, worked out once per document.
 
     Copies of one story mostly share the same stretch of it, so a story with a thousand copies has a few
     distinct parts to count against, not a thousand.
     """
-    parts: dict[str, Counter[_Part]] = {}
+    parts: dict[str, dict[_Part, list[str]]] = {}
 
-    def parts_of(document_id: str) -> Counter[_Part]:
+    def parts_of(document_id: str) -> dict[_Part, list[str]]:
         if document_id not in parts:
-            parts[document_id] = Counter(_Part.of(document_id, link) for link in links_of(document_id))
+            sharing: defaultdict[_Part, list[str]] = defaultdict(list)
+            for link in links_of(document_id):
+                sharing[_Part.of(document_id, link)].append(link.other(document_id))
+            parts[document_id] = dict(sharing)
         return parts[document_id]
 
     return parts_of
 
 
-def _counted_once(parts_of: Callable[[str], Counter[_Part]], relation: Callable[[_Part, _Part], bool]) -> Counted:
+def _counted_once(parts_of: PartsOf, relation: Callable[[_Part, _Part], bool]) -> Counted:
     """Return a function that counts the links of a document whose part stands in `relation` to a link's part.
 
-    `parts_of` counts the parts of all of a document's links (`_parts_once`); the link's own part is neither
+    `parts_of` lists who shares each part of a document (`_parts_once`); the link's own part is neither
     another part than itself nor held within itself, so counting it adds nothing. Each document's count for
     each distinct part is worked out once.
     """
@@ -317,11 +306,32 @@ def _counted_once(parts_of: Callable[[str], Counter[_Part]], relation: Callable[
         part = _Part.of(document_id, link)
         if (document_id, part) not in counted:
             counted[document_id, part] = sum(
-                number for other, number in parts_of(document_id).items() if relation(part, other)
+                len(sharing) for other, sharing in parts_of(document_id).items() if relation(part, other)
             )
         return counted[document_id, part]
 
     return count
+
+
+def _holders_once(parts_of: PartsOf) -> Holders:
+    """Return, per document and link, the documents whose shared text of it holds the link's part within more.
+
+    The set behind `reprints`' count, read off the same distinct parts, and worked out only where it is asked.
+    """
+    holders: dict[tuple[str, _Part], frozenset[str]] = {}
+
+    def holders_of(document_id: str, link: Link) -> frozenset[str]:
+        part = _Part.of(document_id, link)
+        if (document_id, part) not in holders:
+            holders[document_id, part] = frozenset(
+                other_id
+                for other, sharing in parts_of(document_id).items()
+                if part.lies_within(other)
+                for other_id in sharing
+            )
+        return holders[document_id, part]
+
+    return holders_of
 
 
 def _outnumbers(count: int, other_end_count: int, least: int) -> bool:

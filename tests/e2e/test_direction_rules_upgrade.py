@@ -1,23 +1,12 @@
 from __future__ import annotations
 
-import dataclasses
-
 from client import DedupClient, make_document
 from server.adapters.sqlite_store import SqliteProvenanceStore
-from server.domain.model import Link
 from server.domain.ports import StoreChange
 from server.domain.provenance import DIRECTION_RULES_VERSION
 from tests.e2e.conftest import ServerProcess
+from tests.fakes import turned_back_to_their_texts
 from tests.stories import wire_story_and_its_derivatives
-
-
-def turned_back_to_their_texts(links: list[Link]) -> list[Link]:
-    """Return the links the links around them turned, pointed the way their two texts alone decided."""
-    return [
-        dataclasses.replace(link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence), pairwise=None)
-        for link in links
-        if (pairwise := link.pairwise) is not None
-    ]
 
 
 def test_a_server_over_a_store_decided_under_older_direction_rules_decides_its_links_again(

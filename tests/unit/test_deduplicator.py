@@ -42,7 +42,7 @@ from server.domain.model import (
 from server.domain.ports import StoreChange
 from server.domain.provenance import DIRECTION_RULES_VERSION, decide_directions, decide_suppression
 from server.domain.verification import LocalVerifier, TextToCompare, VerificationJob, VerifiedComparisons
-from tests.fakes import ExactIndex, MemoryStore, link
+from tests.fakes import ExactIndex, MemoryStore, link, turned_back_to_their_texts
 from tests.stories import (
     AP_ID,
     BRIDGE_COPY,
@@ -518,15 +518,6 @@ def test_an_undated_story_reprinted_and_excerpted_is_the_origin_of_every_derivat
         assert kinds[origins.pop()] in (Kind.ORIGINAL, Kind.COPY)
     else:
         assert origins == {generated[0].id}
-
-
-def turned_back_to_their_texts(links: Sequence[Link]) -> list[Link]:
-    """Return the links the links around them turned, pointed the way their two texts alone decided."""
-    return [
-        replace(link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence), pairwise=None)
-        for link in links
-        if (pairwise := link.pairwise) is not None
-    ]
 
 
 def origins_of(deduplicator: Deduplicator, ids: Sequence[str]) -> set[str]:
