@@ -349,6 +349,16 @@ class MemoryStore:
             undated = [link for link in self._links.values() if link.basis is not DirectionBasis.PUBLISHED_AT]
         return sorted({end for link in undated for end in link.ends})
 
+    def suppressed_copy_ends(self) -> list[str]:
+        with self._lock:
+            return sorted(
+                {
+                    link.document_id
+                    for link in self._links.values()
+                    if link.suppressed and link.relation is not Relation.REWRITE
+                }
+            )
+
     def save_parameters(self, parameters: IndexParameters) -> None:
         self._parameters = parameters
 

@@ -294,6 +294,13 @@ class SqliteProvenanceStore:
         )
         return [str(row[0]) for row in rows]
 
+    def suppressed_copy_ends(self) -> list[str]:
+        rows = self._fetch_all(
+            "SELECT DISTINCT document_id FROM links WHERE suppressed = 1 AND relation != ? ORDER BY 1",
+            (Relation.REWRITE.value,),
+        )
+        return [str(row[0]) for row in rows]
+
     def counts(self) -> tuple[int, int, int]:
         documents_and_passages, unsuppressed_links = COUNT_QUERIES
         with self._pool.borrowed() as connection:

@@ -38,7 +38,9 @@ from server.domain.ports import (
     Verifier,
 )
 from server.domain.provenance import (
+    COPIED_WORDING_RULES_VERSION,
     DIRECTION_RULES_VERSION,
+    REPRINTS_RULES_VERSION,
     cluster_of,
     decide_directions,
     decide_suppression,
@@ -201,11 +203,13 @@ class Deduplicator:
     def upgrade_directions(self) -> DirectionsUpgrade:
         """Decide again, under this server's rules, the links that the rules of an older one decided.
 
-        The links around a pair can turn it (`decide_directions`), and those rules have changed since stores were
-        first written: without this, a store would answer with the old directions until documents arrived or left
-        around each link. Every link that dates did not direct is decided again, the links of a batch of documents
-        at a time, then the sibling status of the links of documents whose sources changed; the version is saved
-        last, so a start that stops half way decides again what it had not saved.
+        The links around a pair can turn it (`decide_directions`) or make it a sibling link (`decide_suppression`),
+        and those rules have changed since stores were first written: without this, a store would answer with the
+        old decisions until documents arrived or left around each link. Only what a newer rule can change is read:
+        from version 1, every link that dates did not direct, the links of a batch of documents at a time, then the
+        sibling status of the links of documents whose sources changed; from version 2, the sibling status of the
+        links of documents with a suppressed link that is not a rewrite. The version is saved last, so a start
+        that stops half way decides again what it had not saved.
         """
         # A store that recorded no version was decided under version 1, or is new and holds no link.
         version = self._store.direction_rules_version() or 1
@@ -216,18 +220,24 @@ class Deduplicator:
             )
         if version == DIRECTION_RULES_VERSION:
             return DirectionsUpgrade(version)
-        ends = self._store.undated_link_ends()
+        undated = self._store.undated_link_ends() if version < REPRINTS_RULES_VERSION else []
+        copies = self._store.suppressed_copy_ends() if version < COPIED_WORDING_RULES_VERSION else []
         changed = 0
         with self._write_lock:
-            for first in range(0, len(ends), REDECIDE_BATCH_DOCUMENTS):
+            for first in range(0, len(undated), REDECIDE_BATCH_DOCUMENTS):
                 neighbourhood = _Neighbourhood(self._store, set())
-                batch = ends[first : first + REDECIDE_BATCH_DOCUMENTS]
+                batch = undated[first : first + REDECIDE_BATCH_DOCUMENTS]
                 around = _unique_links(link for end in batch for link in neighbourhood.undated_links_of(end))
                 upserted = _decided_again(neighbourhood, around)
                 self._store.apply(StoreChange(upserted_links=upserted))
                 changed += len(upserted)
+            for first in range(0, len(copies), REDECIDE_BATCH_DOCUMENTS):
+                neighbourhood = _Neighbourhood(self._store, set())
+                upserted = _siblings_decided_again(neighbourhood, copies[first : first + REDECIDE_BATCH_DOCUMENTS])
+                self._store.apply(StoreChange(upserted_links=upserted))
+                changed += len(upserted)
             self._store.save_direction_rules_version(DIRECTION_RULES_VERSION)
-        return DirectionsUpgrade(version, len(ends), changed)
+        return DirectionsUpgrade(version, len(set(undated) | set(copies)), changed)
 
     def _replace_signatures(self, signatures: dict[int, Signatures]) -> None:
         if not signatures:
@@ -744,15 +754,28 @@ def _decided_again(neighbourhood: _Neighbourhood, around: list[Link]) -> list[Li
     # Whether a link is a sibling link depends on the link and on the sources of its two ends (see
     # `decide_suppression`), so only the links of documents whose sources changed can change status. A new copy is
     # the derived end of its links: its own links are re-decided, not those of the story it took text from.
+    _decide_siblings(neighbourhood, neighbourhood.sources_changed())
+    return neighbourhood.changes()
+
+
+def _siblings_decided_again(neighbourhood: _Neighbourhood, documents: Sequence[str]) -> list[Link]:
+    """Decide the sibling status of the links of `documents` again; return the links whose status changed."""
+    # Sibling status is decided from the sources of a link's ends, suppressed or not, so a link whose status
+    # changes alters no other link's.
+    _decide_siblings(neighbourhood, set(documents))
+    return neighbourhood.changes()
+
+
+def _decide_siblings(neighbourhood: _Neighbourhood, documents: set[str]) -> None:
+    """Decide the sibling status of every link of `documents`, laying the links whose status changed."""
     candidates = _unique_links(
-        link for document_id in sorted(neighbourhood.sources_changed()) for link in neighbourhood.links_of(document_id)
+        link for document_id in sorted(documents) for link in neighbourhood.links_of(document_id)
     )
     ends = sorted({end for link in candidates for end in link.ends})
     context = _unique_links(link for end in ends for link in neighbourhood.sources_of(end))
     for link, before in zip(decide_suppression(candidates, context), candidates, strict=True):
         if link != before:
             neighbourhood.put(link)
-    return neighbourhood.changes()
 
 
 def _unique_links(links: Iterable[Link]) -> list[Link]:

@@ -186,6 +186,10 @@ class ProvenanceStore(Protocol):
         """Return the ids of the documents at either end of a link that dates did not direct, each once, sorted."""
         ...
 
+    def suppressed_copy_ends(self) -> list[str]:
+        """Return the ids of the derived ends of suppressed links that are not rewrites, each once, sorted."""
+        ...
+
     def counts(self) -> tuple[int, int, int]:
         """Return the numbers of stored documents, passages and (unsuppressed) links."""
         ...

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from server.domain.model import Cluster, ClusterMember, DirectionBasis, Link, PairwiseDirection, Provenance
+from server.domain.model import Cluster, ClusterMember, DirectionBasis, Link, PairwiseDirection, Provenance, Relation
 
 # Two documents that reuse one common source are siblings, not source and copy, when at least this
 # share of the text they have in common (on each side) is text each of them has in common with that source.
@@ -23,9 +23,12 @@ COMPILATION_MIN_PARTS: Final = 3
 COMPILATION_FACTOR: Final = 2
 # Two links share another part of a document when they overlap on less than this share of the shorter.
 OTHER_PART_OVERLAP: Final = 0.5
-# The version of the rules by which the links around a pair turn it (`decide_directions`), recorded with the store:
-# links decided under an older version are decided again at start. 1: compilations; 2: reprints and embedding pages.
-DIRECTION_RULES_VERSION: Final = 2
+# The version of the rules by which the links around a pair turn it (`decide_directions`) or make it a sibling link
+# (`decide_suppression`), recorded with the store: links decided under an older version are decided again at start.
+# 1: compilations; 2: reprints and embedding pages; 3: a copy's own wording where the common source rewords it.
+DIRECTION_RULES_VERSION: Final = 3
+REPRINTS_RULES_VERSION: Final = 2
+COPIED_WORDING_RULES_VERSION: Final = 3
 # A story that many pages reprint whole and others excerpt shares each excerpt's part with a different document,
 # like a compilation does; what sets it apart is that the whole of it is carried again and again. A document is
 # the source of a link when at least REPRINT_MIN_DOCUMENTS other documents share text of it that holds the link's
@@ -52,8 +55,10 @@ def decide_suppression(candidates: Iterable[Link], context: Iterable[Link]) -> l
 
     A link between x and y is a sibling link when some third document z is a source of both x and
     y (per `context`, which must hold every link of which x or y is the derived end), and the text x
-    and y share is mostly text each of them took from z. The rule reads only the three documents, so
-    the result does not depend on the order in which they were ingested.
+    and y share is mostly text each of them took from z. Not when x and y share it word for word and
+    z has it only reworded (a link of z's is a rewrite): then one of them copied the other's words,
+    which z does not hold. The rule reads only the three documents, so the result does not depend on
+    the order in which they were ingested.
     """
     sources_of: defaultdict[str, dict[str, Link]] = defaultdict(dict)
     for link in context:
@@ -69,6 +74,10 @@ def decide_suppression(candidates: Iterable[Link], context: Iterable[Link]) -> l
 
 def _explained(link: Link, x_from_z: Link, y_from_z: Link) -> bool:
     x, y = link.document_id, link.source_id
+    if link.relation is not Relation.REWRITE and Relation.REWRITE in (x_from_z.relation, y_from_z.relation):
+        # The relations are of whole links, so a z that reworded one part and was copied word for word in another
+        # explains neither: x then keeps y as a source beside z, rather than losing the one whose words it holds.
+        return False
     return (
         _covered_share(_part_of(x, link), _part_of(x, x_from_z)) >= SIBLING_EXPLAINED_SHARE
         and _covered_share(_part_of(y, link), _part_of(y, y_from_z)) >= SIBLING_EXPLAINED_SHARE

@@ -43,11 +43,13 @@ def document(document_id: str, text: str = "Some text about a bridge.") -> Docum
     return Document(document_id, text)
 
 
-def link(derived: str, source: str, *, score: float = 0.5, suppressed: bool = False) -> Link:
+def link(
+    derived: str, source: str, *, score: float = 0.5, suppressed: bool = False, relation: Relation = Relation.EXCERPT
+) -> Link:
     return Link(
         document_id=derived,
         source_id=source,
-        relation=Relation.EXCERPT,
+        relation=relation,
         score=score,
         jaccard=0.125,
         containment=0.75,
@@ -197,6 +199,21 @@ def test_the_ends_of_undated_links_are_listed_once_each_in_order(store: SqlitePr
     add(store, "story", "digest", "excerpt", *(one.document_id for one in dated), links=(*dated, *undated))
 
     assert store.undated_link_ends() == ["digest", "excerpt", "story"]
+
+
+def test_the_derived_ends_of_suppressed_links_that_are_not_rewrites_are_listed_once_each_in_order(
+    store: SqliteProvenanceStore,
+) -> None:
+    links = (
+        link("b", "story", suppressed=True),
+        link("b", "other", suppressed=True, relation=Relation.DUPLICATE),
+        link("a", "story", suppressed=True),
+        link("c", "story", suppressed=True, relation=Relation.REWRITE),
+        link("d", "story"),
+    )
+    add(store, "story", "other", "a", "b", "c", "d", links=links)
+
+    assert store.suppressed_copy_ends() == ["a", "b"]
 
 
 def test_the_direction_rules_version_is_none_until_saved_and_then_kept(tmp_path: Path) -> None:

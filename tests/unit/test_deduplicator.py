@@ -546,6 +546,24 @@ def test_links_decided_under_older_direction_rules_are_decided_again(
     assert store.direction_rules_version() == DIRECTION_RULES_VERSION
 
 
+def test_sibling_links_decided_under_older_rules_are_decided_again_and_nothing_else_is_read(
+    deduplicator: Deduplicator, store: MemoryStore
+) -> None:
+    # x copies y word for word, and z, a source of both, holds that text reworded: version 2 called x and y siblings.
+    x_from_y = link("x", "y", (200, 1000, 0, 800), relation=Relation.EXCERPT, suppressed=True)
+    x_from_z = link("x", "z", (0, 1000, 0, 1000), relation=Relation.REWRITE)
+    y_from_z = link("y", "z", (0, 800, 200, 1000), relation=Relation.REWRITE)
+    store.apply(StoreChange(upserted_links=[x_from_y, x_from_z, y_from_z]))
+    store.save_direction_rules_version(2)
+
+    upgrade = deduplicator.upgrade_directions()
+
+    # Only x, the derived end of the suppressed copy, is read: version 2 already decided the undated directions.
+    assert upgrade == DirectionsUpgrade(2, documents=1, changed=1)
+    assert not {one.source_id: one for one in store.links_of("x")}["y"].suppressed
+    assert store.direction_rules_version() == DIRECTION_RULES_VERSION
+
+
 def test_links_decided_under_the_current_direction_rules_are_not_read_again(
     deduplicator: Deduplicator, store: MemoryStore
 ) -> None:
@@ -1014,7 +1032,10 @@ def test_links_decided_one_ingest_at_a_time_are_the_links_decided_afresh(seed: i
         deduplicator.ingest([Document(document_id, RELATED_TEXTS[document_id], published_at=published)])
 
     links = sorted(store.all_links(), key=lambda link: (link.document_id, link.source_id))
-    assert any(link.suppressed for link in links)
+    if not dated:
+        # The texts make the bridge story the source of its copy and its excerpt, which are siblings. Dates can make
+        # the rewrite the oldest, and the copies that share words it rewords are then not siblings.
+        assert any(link.suppressed for link in links)
     assert not all(link.suppressed for link in links)
     # Each ingest re-decides only the links it may alter; what it stores is what deciding every link again gives.
     assert decide_directions(links, store.links_of) == links

@@ -84,6 +84,37 @@ def test_a_link_without_a_common_source_is_not_suppressed_even_if_it_was() -> No
     assert not decided.suppressed
 
 
+@pytest.mark.parametrize("reworded", ["x", "y"])
+def test_words_two_texts_share_that_the_common_source_only_rewords_keep_their_link(reworded: str) -> None:
+    # x and y share their text word for word; z holds it reworded (as x's source, or as y's).
+    x_from_y = link("x", "y", (200, 1000, 0, 800), relation=Relation.EXCERPT)
+    x_from_z = link("x", "z", (0, 1000, 0, 1000), relation=Relation.REWRITE if reworded == "x" else Relation.EXCERPT)
+    y_from_z = link("y", "z", (0, 800, 200, 1000), relation=Relation.REWRITE if reworded == "y" else Relation.EXCERPT)
+
+    (decided,) = decide_suppression([x_from_y], [x_from_z, y_from_z, x_from_y])
+
+    assert not decided.suppressed
+
+
+def test_two_rewrites_of_a_common_source_stay_siblings() -> None:
+    x_from_y = link("x", "y", (200, 1000, 0, 800), relation=Relation.REWRITE)
+    x_from_z = link("x", "z", (0, 1000, 0, 1000), relation=Relation.REWRITE)
+    y_from_z = link("y", "z", (0, 800, 200, 1000), relation=Relation.REWRITE)
+
+    (decided,) = decide_suppression([x_from_y], [x_from_z, y_from_z, x_from_y])
+
+    assert decided.suppressed
+
+
+def test_an_excerpt_of_a_story_and_a_reprint_of_it_stay_siblings() -> None:
+    x_from_y = link("x", "y", (200, 1000, 0, 800), relation=Relation.EXCERPT)
+    y_from_z = link("y", "z", (0, 800, 200, 1000), relation=Relation.DUPLICATE)
+
+    (decided,) = decide_suppression([x_from_y], [X_FROM_Z, y_from_z, x_from_y])
+
+    assert decided.suppressed
+
+
 def test_a_direct_link_to_the_common_source_is_never_a_sibling_link() -> None:
     decided = decide_suppression([X_FROM_Z, Y_FROM_Z], [X_FROM_Z, Y_FROM_Z])
 
