@@ -5,7 +5,7 @@ from typing import Final
 
 import pytest
 
-from server.domain.alignment import Alignment, Fragment, align, index_sentences, verbatim_share, weigh
+from server.domain.alignment import Alignment, Fragment, align, copied_share, index_sentences, verbatim_share, weigh
 from server.domain.comparison import is_related
 from server.domain.tokenization import TokenizedText, tokenize
 from tests.stories import (
@@ -593,3 +593,18 @@ def test_two_runs_of_a_copy_further_apart_than_a_passage_window_stay_two_fragmen
     fragments = align(copy, page).fragments
 
     assert [fragment.seeds for fragment in fragments] == [4, 4]
+
+
+def test_the_copied_share_counts_the_words_of_sentences_copied_nearly_whole() -> None:
+    story = index_sentences(tokenize(BRIDGE_STORY))
+    # Four sentences copied, the fifth with a word in three changed: 4 in 5 of a sentence's 4-grams make a copy.
+    copied = list(BRIDGE_SENTENCES[:4])
+    changed = " ".join(f"{word}x" if place % 3 == 1 else word for place, word in enumerate(BRIDGE_SENTENCES[4].split()))
+    text = index_sentences(tokenize(" ".join([*copied, changed])))
+    alignment = align(text, story)
+
+    share = copied_share(alignment, text, story)
+
+    copied_words = sum(len(sentence.split()) for sentence in copied)
+    assert share == pytest.approx(copied_words / (copied_words + len(changed.split())), abs=0.05)
+    assert copied_share(align(story, text), story, text) == share

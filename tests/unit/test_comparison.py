@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.domain.alignment import align
 from server.domain.comparison import (
     CONTEXT_WORDS,
     MIN_CONTEXT_CONTENT_WORDS,
@@ -165,6 +166,35 @@ def test_a_reworded_story_is_a_rewrite() -> None:
     assert comparison.relation is Relation.REWRITE
     assert comparison.containment_a == comparison.containment_b == 1.0
     assert comparison.score > 0.3
+
+
+def lightly_reworded(sentence: str, every: int) -> str:
+    """Return `sentence` with one word in `every` changed: each sentence of a story passed through it is reworded."""
+    words = sentence.split()
+    return " ".join(
+        f"{word}ish" if place % every == every // 2 and word.isalpha() else word for place, word in enumerate(words)
+    )
+
+
+def test_a_story_reworded_lightly_in_every_sentence_is_a_rewrite_though_half_its_wording_is_kept() -> None:
+    reworded = " ".join(lightly_reworded(sentence, 8) for sentence in BRIDGE_SENTENCES)
+    story, rewrite = profile_text(BRIDGE_STORY), profile_text(reworded)
+
+    comparison = compared(stored("rewrite", reworded, 2), stored("story", BRIDGE_STORY, 1))
+
+    # Half the word 4-grams are the story's: by the passage as a whole, it would read as a copy.
+    assert align(rewrite.sentences, story.sentences).verbatim >= 0.5
+    assert comparison.relation is Relation.REWRITE
+
+
+def test_an_excerpt_that_rewords_a_few_of_its_sentences_is_still_an_excerpt() -> None:
+    kept, reworded = BRIDGE_SENTENCES[1:5], [lightly_reworded(sentence, 3) for sentence in BRIDGE_SENTENCES[5:7]]
+    excerpt = " ".join([*kept, *reworded])
+
+    comparison = compared(stored("excerpt", excerpt, 2), stored("story", BRIDGE_STORY, 1))
+
+    assert comparison.relation is Relation.EXCERPT
+    assert comparison.a_is_derived
 
 
 def test_a_near_verbatim_whole_copy_is_a_duplicate() -> None:
