@@ -768,13 +768,17 @@ def copied_share(alignment: Alignment, a: SentenceIndex, b: SentenceIndex) -> fl
     """
     words = copied = 0
     for fragment in alignment.fragments:
-        a_ngrams, b_ngrams = a.ngrams(fragment.a_start, fragment.a_end), b.ngrams(fragment.b_start, fragment.b_end)
-        a_words, a_copied = _copied_words(a, fragment.a_start, fragment.a_end, b_ngrams)
-        b_words, b_copied = _copied_words(b, fragment.b_start, fragment.b_end, a_ngrams)
-        if a_words != b_words:
-            side_words, side_copied = (a_words, a_copied) if a_words < b_words else (b_words, b_copied)
+        a_start, a_end, b_start, b_end = fragment.a_start, fragment.a_end, fragment.b_start, fragment.b_end
+        # Only the shorter side's sentences are read one by one: the n-grams of a fragment's side are made in a
+        # hash per word, and a related pair is classified once, after every candidate has been aligned.
+        if a_end - a_start < b_end - b_start:
+            side_words, side_copied = _copied_words(a, a_start, a_end, b.ngrams(b_start, b_end))
+        elif b_end - b_start < a_end - a_start:
+            side_words, side_copied = _copied_words(b, b_start, b_end, a.ngrams(a_start, a_end))
         else:
-            side_words, side_copied = a_words, max(a_copied, b_copied)
+            side_words, a_copied = _copied_words(a, a_start, a_end, b.ngrams(b_start, b_end))
+            _, b_copied = _copied_words(b, b_start, b_end, a.ngrams(a_start, a_end))
+            side_copied = max(a_copied, b_copied)
         words += side_words
         copied += side_copied
     return copied / words if words else 0.0
@@ -783,7 +787,11 @@ def copied_share(alignment: Alignment, a: SentenceIndex, b: SentenceIndex) -> fl
 def _copied_words(index: SentenceIndex, start: int, end: int, other: set[int]) -> tuple[int, int]:
     """Return the words of tokens [start, end), and how many of them lie in sentences copied from `other`."""
     words = copied = 0
-    for sentence in index.tokens.sentences:
+    sentences = index.tokens.sentences
+    for row in range(_row_at(index.tokens, start), len(sentences)):
+        sentence = sentences[row]
+        if sentence.token_start >= end:
+            break
         first, last = max(sentence.token_start, start), min(sentence.token_end, end)
         if last <= first:
             continue
