@@ -222,22 +222,22 @@ class Deduplicator:
             return DirectionsUpgrade(version)
         undated = self._store.undated_link_ends() if version < REPRINTS_RULES_VERSION else []
         copies = self._store.suppressed_copy_ends() if version < COPIED_WORDING_RULES_VERSION else []
-        changed = 0
         with self._write_lock:
-            for first in range(0, len(undated), REDECIDE_BATCH_DOCUMENTS):
-                neighbourhood = _Neighbourhood(self._store, set())
-                batch = undated[first : first + REDECIDE_BATCH_DOCUMENTS]
-                around = _unique_links(link for end in batch for link in neighbourhood.undated_links_of(end))
-                upserted = _decided_again(neighbourhood, around)
-                self._store.apply(StoreChange(upserted_links=upserted))
-                changed += len(upserted)
-            for first in range(0, len(copies), REDECIDE_BATCH_DOCUMENTS):
-                neighbourhood = _Neighbourhood(self._store, set())
-                upserted = _siblings_decided_again(neighbourhood, copies[first : first + REDECIDE_BATCH_DOCUMENTS])
-                self._store.apply(StoreChange(upserted_links=upserted))
-                changed += len(upserted)
+            changed = self._decided_in_batches(undated, _directions_decided_again)
+            changed += self._decided_in_batches(copies, _siblings_decided_again)
             self._store.save_direction_rules_version(DIRECTION_RULES_VERSION)
         return DirectionsUpgrade(version, len(set(undated) | set(copies)), changed)
+
+    def _decided_in_batches(
+        self, documents: Sequence[str], decide: Callable[[_Neighbourhood, Sequence[str]], list[Link]]
+    ) -> int:
+        """Store what `decide` changes around `documents`, REDECIDE_BATCH_DOCUMENTS at a time; return the count."""
+        changed = 0
+        for first in range(0, len(documents), REDECIDE_BATCH_DOCUMENTS):
+            upserted = decide(_Neighbourhood(self._store, set()), documents[first : first + REDECIDE_BATCH_DOCUMENTS])
+            self._store.apply(StoreChange(upserted_links=upserted))
+            changed += len(upserted)
+        return changed
 
     def _replace_signatures(self, signatures: dict[int, Signatures]) -> None:
         if not signatures:
@@ -756,6 +756,13 @@ def _decided_again(neighbourhood: _Neighbourhood, around: list[Link]) -> list[Li
     # the derived end of its links: its own links are re-decided, not those of the story it took text from.
     _decide_siblings(neighbourhood, neighbourhood.sources_changed())
     return neighbourhood.changes()
+
+
+def _directions_decided_again(neighbourhood: _Neighbourhood, documents: Sequence[str]) -> list[Link]:
+    """Decide the direction of the undated links of `documents` again, then sibling status; return the changes."""
+    return _decided_again(
+        neighbourhood, _unique_links(link for end in documents for link in neighbourhood.undated_links_of(end))
+    )
 
 
 def _siblings_decided_again(neighbourhood: _Neighbourhood, documents: Sequence[str]) -> list[Link]:

@@ -116,9 +116,13 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     # And a part's counts once per distinct part: the copies of a story mostly share one stretch of it, and an
     # undated story with a thousand copies was counted part against part for each of its links.
     other_parts = _counted_once(parts_of, _Part.is_another)
-    reprints = _counted_once(parts_of, _Part.lies_within)
-    embedders = _embedders_once(links_of)
     holders = _holders_once(parts_of)
+
+    def reprints(document_id: str, link: Link) -> int:
+        # A document has one link with each other, so the documents holding the part are as many as their links.
+        return len(holders(document_id, link))
+
+    embedders = _embedders_once(links_of)
     decided = []
     for link in links:
         pairwise = link.pairwise or PairwiseDirection(link.source_id, link.basis, link.confidence)
@@ -305,9 +309,9 @@ def _parts_once(links_of: LinksOf) -> PartsOf:
 def _counted_once(parts_of: PartsOf, relation: Callable[[_Part, _Part], bool]) -> Counted:
     """Return a function that counts the links of a document whose part stands in `relation` to a link's part.
 
-    `parts_of` lists who shares each part of a document (`_parts_once`); the link's own part is neither
-    another part than itself nor held within itself, so counting it adds nothing. Each document's count for
-    each distinct part is worked out once.
+    `parts_of` lists who shares each part of a document (`_parts_once`); the link's own part is not another
+    part than itself, so counting it adds nothing. Each document's count for each distinct part is worked
+    out once.
     """
     counted: dict[tuple[str, _Part], int] = {}
 
@@ -325,7 +329,8 @@ def _counted_once(parts_of: PartsOf, relation: Callable[[_Part, _Part], bool]) -
 def _holders_once(parts_of: PartsOf) -> Holders:
     """Return, per document and link, the documents whose shared text of it holds the link's part within more.
 
-    The set behind `reprints`' count, read off the same distinct parts, and worked out only where it is asked.
+    Read off the distinct parts (`_parts_once`), once per document and part: the reprints rule counts them, and
+    the embedding rule leaves them out.
     """
     holders: dict[tuple[str, _Part], frozenset[str]] = {}
 
