@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import Final, NamedTuple
 
 from server.domain.model import Cluster, ClusterMember, DirectionBasis, Link, PairwiseDirection, Provenance, Relation
 
@@ -112,16 +112,9 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     result depends only on which documents share which text, not on the order they were ingested in.
     """
     # Every link of a hub is counted against all the others: its parts are read once, not once per link.
-    parts_of = _parts_once(links_of)
     # And a part's counts once per distinct part: the copies of a story mostly share one stretch of it, and an
     # undated story with a thousand copies was counted part against part for each of its links.
-    other_parts = _counted_once(parts_of, _Part.is_another)
-    holders = _holders_once(parts_of)
-
-    def reprints(document_id: str, link: Link) -> int:
-        # A document has one link with each other, so the documents holding the part are as many as their links.
-        return len(holders(document_id, link))
-
+    standing = _standing_once(_parts_once(links_of))
     embedders = _embedders_once(links_of)
     decided = []
     for link in links:
@@ -129,9 +122,8 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
         if pairwise.basis is DirectionBasis.PUBLISHED_AT:
             decided.append(link)
             continue
-        by_links = _decided_by_links(link, pairwise, reprints, other_parts) or _embedded_whole(
-            link, pairwise, embedders, holders
-        )
+        ends = _Ends(link, standing(link.document_id, link), standing(link.source_id, link))
+        by_links = _decided_by_links(ends, pairwise) or _embedded_whole(ends, pairwise, embedders)
         if by_links is None:
             restored = link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence)
             decided.append(replace(restored, pairwise=None))
@@ -141,17 +133,24 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
     return decided
 
 
-Counted = Callable[[str, Link], int]
+class _Ends(NamedTuple):
+    """A link, and how its part stands at each end: at its derived end (`x`) and its source (`y`) as stored."""
+
+    link: Link
+    x: _Standing
+    y: _Standing
+
+    def at(self, document_id: str) -> _Standing:
+        return self.x if document_id == self.link.document_id else self.y
 
 
-def _decided_by_links(
-    link: Link, pairwise: PairwiseDirection, reprints: Counted, other_parts: Counted
-) -> tuple[str, DirectionBasis, float] | None:
-    """Return (source id, basis, confidence) when the documents around `link` decide its direction, else None."""
-    x, y = link.document_id, link.source_id
-    parts_x, parts_y = other_parts(x, link), other_parts(y, link)
+def _decided_by_links(ends: _Ends, pairwise: PairwiseDirection) -> tuple[str, DirectionBasis, float] | None:
+    """Return (source id, basis, confidence) when the documents around a link decide its direction, else None."""
+    x, y = ends.link.document_id, ends.link.source_id
+    parts_x, parts_y = ends.x.other_parts, ends.y.other_parts
     if pairwise.basis is not DirectionBasis.CONDENSATION:
-        reprints_x, reprints_y = reprints(x, link), reprints(y, link)
+        # A document has one link with each other, so the documents holding the part are as many as their links.
+        reprints_x, reprints_y = len(ends.x.holders), len(ends.y.holders)
         if _outnumbers(reprints_x, reprints_y, REPRINT_MIN_DOCUMENTS) and reprints_x > parts_x:
             return x, DirectionBasis.REPRINTS, _graph_confidence(reprints_x, reprints_y)
         if _outnumbers(reprints_y, reprints_x, REPRINT_MIN_DOCUMENTS) and reprints_y > parts_y:
@@ -164,11 +163,10 @@ def _decided_by_links(
 
 
 Embedders = Callable[[str], frozenset[str]]
-Holders = Callable[[str, Link], frozenset[str]]
 
 
 def _embedded_whole(
-    link: Link, pairwise: PairwiseDirection, embedders: Embedders, holders: Holders
+    ends: _Ends, pairwise: PairwiseDirection, embedders: Embedders
 ) -> tuple[str, DirectionBasis, float] | None:
     """Return (source id, basis, confidence) when one end lies whole in the link and enough other pages embed it.
 
@@ -178,10 +176,11 @@ def _embedded_whole(
     """
     if pairwise.basis is DirectionBasis.CONDENSATION:
         return None
+    link = ends.link
     for whole, other in ((link.source_id, link.document_id), (link.document_id, link.source_id)):
         if not _embeds(whole, link):
             continue
-        others = embedders(whole) - holders(other, link) - {other}
+        others = embedders(whole) - ends.at(other).holders - {other}
         if len(others) >= REPRINT_MIN_DOCUMENTS:
             return whole, DirectionBasis.REPRINTS, _graph_confidence(len(others), 0)
     return None
@@ -258,21 +257,36 @@ class _ChangeAt:
         return self.verdicts[part]
 
 
-@dataclass(frozen=True, slots=True)
-class _Part:
-    """The text of one document that one of its links shares: its character ranges, and their total length."""
+class _Part(NamedTuple):
+    """The text of one document that one of its links shares: its character ranges, and their total length.
+
+    `first` and `last` bound all the ranges (the source side's need not be in order): parts whose bounds do not
+    meet have nothing in common, which is most pairs of a story's excerpts.
+    """
 
     ranges: tuple[tuple[int, int], ...]
     length: int
+    first: int
+    last: int
 
     @classmethod
     def of(cls, document_id: str, link: Link) -> _Part:
         ranges = tuple(_part_of(document_id, link))
-        return cls(ranges, _length(ranges))
+        first = min((start for start, _ in ranges), default=0)
+        last = max((end for _, end in ranges), default=0)
+        return cls(ranges, _length(ranges), first, last)
+
+    def overlap(self, other: _Part) -> int:
+        """Return how many characters the two parts have in common."""
+        if len(self.ranges) == 1 == len(other.ranges):
+            # Most parts are one stretch, and a story's hundreds of parts are measured against one another.
+            (start, end), (other_start, other_end) = self.ranges[0], other.ranges[0]
+            return max(0, min(end, other_end) - max(start, other_start))
+        return _overlap(self.ranges, other.ranges)
 
     def is_another(self, other: _Part) -> bool:
         """Tell whether `other` is another part: the two overlap on less than OTHER_PART_OVERLAP of the shorter."""
-        return _overlap(self.ranges, other.ranges) < OTHER_PART_OVERLAP * min(self.length, other.length)
+        return self.overlap(other) < OTHER_PART_OVERLAP * min(self.length, other.length)
 
     def lies_within(self, other: _Part) -> bool:
         """Tell whether `other` holds this part within more (a reprint around an excerpt's part of a story).
@@ -280,7 +294,7 @@ class _Part:
         It must cover at least OTHER_PART_OVERLAP of this part and reach beyond it by at least REPRINT_MARGIN
         of this part's length.
         """
-        overlap = _overlap(self.ranges, other.ranges)
+        overlap = self.overlap(other)
         return overlap >= OTHER_PART_OVERLAP * self.length and other.length - overlap >= REPRINT_MARGIN * self.length
 
 
@@ -306,46 +320,54 @@ def _parts_once(links_of: LinksOf) -> PartsOf:
     return parts_of
 
 
-def _counted_once(parts_of: PartsOf, relation: Callable[[_Part, _Part], bool]) -> Counted:
-    """Return a function that counts the links of a document whose part stands in `relation` to a link's part.
+@dataclass(frozen=True, slots=True)
+class _Standing:
+    """How one part of a document stands among the document's other shared parts.
+
+    `other_parts` counts the links that share another part of it (`_Part.is_another`); `holders` are the documents
+    whose shared text holds the part within more (`_Part.lies_within`): the reprints rule counts them, and the
+    embedding rule leaves them out.
+    """
+
+    other_parts: int
+    holders: frozenset[str]
+
+
+def _standing_once(parts_of: PartsOf) -> Callable[[str, Link], _Standing]:
+    """Return a function giving a link's part's `_Standing` at one of its ends, worked out once per distinct part.
 
     `parts_of` lists who shares each part of a document (`_parts_once`); the link's own part is not another
-    part than itself, so counting it adds nothing. Each document's count for each distinct part is worked
-    out once.
+    part than itself, so counting it adds nothing.
     """
-    counted: dict[tuple[str, _Part], int] = {}
+    standings: dict[tuple[str, _Part], _Standing] = {}
 
-    def count(document_id: str, link: Link) -> int:
+    def standing_of(document_id: str, link: Link) -> _Standing:
         part = _Part.of(document_id, link)
-        if (document_id, part) not in counted:
-            counted[document_id, part] = sum(
-                len(sharing) for other, sharing in parts_of(document_id).items() if relation(part, other)
-            )
-        return counted[document_id, part]
+        if (document_id, part) not in standings:
+            standings[document_id, part] = _standing(part, parts_of(document_id))
+        return standings[document_id, part]
 
-    return count
+    return standing_of
 
 
-def _holders_once(parts_of: PartsOf) -> Holders:
-    """Return, per document and link, the documents whose shared text of it holds the link's part within more.
+def _standing(part: _Part, parts: dict[_Part, list[str]]) -> _Standing:
+    """Measure `part` against every distinct part in `parts` in one pass.
 
-    Read off the distinct parts (`_parts_once`), once per document and part: the reprints rule counts them, and
-    the embedding rule leaves them out.
+    A story with hundreds of distinct parts (its excerpts each take a stretch of their own) asks this once for
+    each of them whenever a new copy may turn its links, so the two relations share one overlap per pair.
     """
-    holders: dict[tuple[str, _Part], frozenset[str]] = {}
-
-    def holders_of(document_id: str, link: Link) -> frozenset[str]:
-        part = _Part.of(document_id, link)
-        if (document_id, part) not in holders:
-            holders[document_id, part] = frozenset(
-                other_id
-                for other, sharing in parts_of(document_id).items()
-                if part.lies_within(other)
-                for other_id in sharing
-            )
-        return holders[document_id, part]
-
-    return holders_of
+    other_parts = 0
+    holders: list[str] = []
+    within_overlap = OTHER_PART_OVERLAP * part.length
+    beyond = REPRINT_MARGIN * part.length
+    for other, sharing in parts.items():
+        overlap = 0 if other.last <= part.first or part.last <= other.first else part.overlap(other)
+        if overlap < OTHER_PART_OVERLAP * min(part.length, other.length):
+            other_parts += len(sharing)
+        # Never both: a part that lies within another overlaps it on more than OTHER_PART_OVERLAP of itself.
+        elif overlap >= within_overlap and other.length - overlap >= beyond:
+            holders.extend(sharing)
+    return _Standing(other_parts, frozenset(holders))
 
 
 def _outnumbers(count: int, other_end_count: int, least: int) -> bool:

@@ -5,6 +5,8 @@ import random
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.domain import provenance
 from server.domain.model import ClusterMember, DirectionBasis, Link, PairwiseDirection, Relation, Span
@@ -552,15 +554,15 @@ def test_a_story_copied_many_times_over_one_stretch_is_counted_once_per_distinct
     # 300 copies of z's opening, and three excerpts of other stretches: five distinct parts of z.
     copies = [link(f"c{n}", "z", (0, 1000, 0, 1000)) for n in range(300)]
     excerpts = [link(f"e{n}", "z", (0, 500, 2000 * n, 2000 * n + 500)) for n in (1, 2, 3)]
-    comparisons = 0
-    is_another = provenance._Part.is_another
+    measured = 0
+    standing = provenance._standing
 
-    def counted(part: provenance._Part, other: provenance._Part) -> bool:
-        nonlocal comparisons
-        comparisons += 1
-        return is_another(part, other)
+    def counted(part: provenance._Part, parts: dict[provenance._Part, list[str]]) -> provenance._Standing:
+        nonlocal measured
+        measured += 1
+        return standing(part, parts)
 
-    monkeypatch.setattr(provenance._Part, "is_another", counted)
+    monkeypatch.setattr(provenance, "_standing", counted)
 
     decided = decide_directions([*copies, *excerpts], graph(*copies, *excerpts))
 
@@ -568,6 +570,43 @@ def test_a_story_copied_many_times_over_one_stretch_is_counted_once_per_distinct
     # the other ends share nothing else: z reads as a compilation of them all, as counting link by link says.
     assert [pair(one) for one in decided[300:]] == [("z", "e1"), ("z", "e2"), ("z", "e3")]
     assert {pair(one) for one in decided[:300]} == {("z", f"c{n}") for n in range(300)}
-    # z's four distinct parts are each compared with its four once, not once per link (1,212 comparisons);
-    # each other end has one part.
-    assert comparisons <= 4 * 4 + 303
+    # z's four distinct parts are each measured against its others once, not once per link (303 times); each
+    # other end has one part.
+    assert measured == 4 + 303
+
+
+_RANGES = st.lists(
+    st.tuples(st.integers(0, 60), st.integers(0, 30)).map(lambda start_length: (start_length[0], sum(start_length))),
+    max_size=3,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(part=_RANGES, others=st.lists(_RANGES, max_size=8))
+def test_a_part_stands_among_the_others_as_the_pairwise_relations_say(
+    part: list[tuple[int, int]], others: list[list[tuple[int, int]]]
+) -> None:
+    # Parts of one, two or three ranges, overlapping, nested, apart, empty or of zero length: what the one pass
+    # over the distinct parts counts is what each pair's relations say.
+    def part_of(ranges: list[tuple[int, int]]) -> provenance._Part:
+        return provenance._Part.of("d", link("d", "s", *((start, end, 0, 1) for start, end in ranges)))
+
+    measured = part_of(part)
+    parts: dict[provenance._Part, list[str]] = {}
+    for number, ranges in enumerate(others):
+        parts.setdefault(part_of(ranges), []).append(f"o{number}")
+
+    standing = provenance._standing(measured, parts)
+
+    # The relations as defined, range against range (provenance.OTHER_PART_OVERLAP, REPRINT_MARGIN).
+    def overlap(other: provenance._Part) -> int:
+        return sum(max(0, min(end, e) - max(start, s)) for start, end in measured.ranges for s, e in other.ranges)
+
+    def is_another(other: provenance._Part) -> bool:
+        return overlap(other) < 0.5 * min(measured.length, other.length)
+
+    def lies_within(other: provenance._Part) -> bool:
+        return overlap(other) >= 0.5 * measured.length and other.length - overlap(other) >= 0.2 * measured.length
+
+    assert standing.other_parts == sum(len(ids) for other, ids in parts.items() if is_another(other))
+    assert standing.holders == {one for other, ids in parts.items() if lies_within(other) for one in ids}
