@@ -196,6 +196,48 @@ def test_a_fragment_reaches_over_the_reworded_sentence_beside_it_only_when_that_
     assert fragment.seeds == 3
 
 
+LIBRARY_STORY = (
+    "The city council approved the budget for the new library on Tuesday evening. "
+    "Construction of the building on Mill Street will begin in the spring and take two years. "
+    "The library will hold two hundred thousand books, a children's reading room and a cafe, and the mayor said it "
+    "would open its doors to readers from every part of the county."
+)
+LIBRARY_REWRITE = (
+    "Local news in brief. On Tuesday evening the city council approved a budget for the new library. "
+    "Building work on Mill Street begins in spring and will take two years. "
+    "The library is to hold two hundred thousand books, a children's reading room and a cafe."
+)
+
+
+@pytest.mark.parametrize(
+    ("closing", "reached"),
+    [
+        # The rest of the story's last sentence, too reworded to seed: with it, the sentence is more alike.
+        ("Readers will come from all over the county, the mayor said.", True),
+        # Alike the story's last sentence on its own, but adding words the story does not have.
+        ("Readers from the whole county may visit, the mayor said.", False),
+    ],
+)
+def test_a_fragment_reaches_over_the_second_half_of_a_sentence_the_other_text_split_in_two(
+    closing: str, reached: bool
+) -> None:
+    text = f"{LIBRARY_REWRITE} {closing} In other news, the swimming pool closes for repairs."
+    tokens, story = tokenize(text), tokenize(LIBRARY_STORY)
+
+    for derived_first in (True, False):
+        alignment = align(tokens, story) if derived_first else align(story, tokens)
+        (fragment,) = alignment.fragments
+        derived_start, derived_end = (
+            (fragment.a_start, fragment.a_end) if derived_first else (fragment.b_start, fragment.b_end)
+        )
+        source_start, source_end = (
+            (fragment.b_start, fragment.b_end) if derived_first else (fragment.a_start, fragment.a_end)
+        )
+        start, end = tokens.char_span(derived_start, derived_end)
+        assert text[start:end].endswith(closing.rstrip(".") if reached else "a cafe")
+        assert story.char_span(source_start, source_end) == (0, len(LIBRARY_STORY) - 1)
+
+
 def test_a_copys_evidence_leaves_out_the_words_run_into_its_edge_sentences() -> None:
     # A heading without a full stop runs into the first copied sentence, and the page's own words go on from the
     # last one: each edge sentence is partly copied.
