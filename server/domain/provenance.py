@@ -364,7 +364,7 @@ def _standing(part: _Part, parts: dict[_Part, list[str]]) -> _Standing:
         overlap = 0 if other.last <= part.first or part.last <= other.first else part.overlap(other)
         if overlap < OTHER_PART_OVERLAP * min(part.length, other.length):
             other_parts += len(sharing)
-        # Never both: a part that lies within another overlaps it on more than OTHER_PART_OVERLAP of itself.
+        # Never both: a part that lies within a longer one overlaps it on at least OTHER_PART_OVERLAP of itself.
         elif overlap >= within_overlap and other.length - overlap >= beyond:
             holders.extend(sharing)
     return _Standing(other_parts, frozenset(holders))
