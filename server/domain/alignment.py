@@ -115,6 +115,15 @@ COPIED_SENTENCE_SHARE: Final = 0.8
 # matching: words of its edge sentences before the first shared n-gram, or after the last, were not copied (a
 # heading run into the copied sentence, the host's words around an insertion).
 COPY_SHARE: Final = 0.5
+# A reworded fragment's edge sentence may hold host words that the sentence splitter ran into it (a caption
+# without a full stop, "areas.1998"): a run of at least FOREIGN_RUN_WORDS words at either end of an edge sentence,
+# none of them a content stem of the other side's passage, was not reworded from it, and the fragment ends where
+# the shared stems do. A shorter run stays: a rewrite changes a word here and there, and cutting at the first
+# shared stem cut reused words (in-process over PAN-13's truth pairs: detected-character precision 0.939 against
+# 0.923, recall 0.797 against 0.816). On PAN-13 (three ingest orders) plagdet went from 0.8539, 0.8560 and 0.8538
+# to 0.8562, 0.8585 and 0.8562, passage precision from 0.946 to 0.954 on seed 1 (with 6 words, 0.8563 on seed 1,
+# condensations trimmed too). On MSRP (seed 1), 1,178 of 1,993 links were paraphrase pairs, against 1,179 of 1,985.
+FOREIGN_RUN_WORDS: Final = 8
 
 # Seeds as (sentence row of a, sentence row of b); the best seed cosine of each sentence of a, and of b.
 _Seeds = list[tuple[int, int]]
@@ -645,6 +654,10 @@ def _fragment_over(
     if verbatim >= COPY_SHARE:
         a_start, a_end = _copied_within(a, first_a, last_a, b_ngrams)
         b_start, b_end = _copied_within(b, first_b, last_b, a_ngrams)
+    elif condensed is None:
+        # (A summary's stretch is meant to reach past what it restates: see WHOLE_TEXT_SHARE.)
+        a_start, a_end = _reworded_within(a, first_a, last_a, _stems_of(b, first_b, last_b))
+        b_start, b_end = _reworded_within(b, first_b, last_b, _stems_of(a, first_a, last_a))
     return Fragment(
         a_start=a_start,
         a_end=a_end,
@@ -672,6 +685,27 @@ def _copied_within(index: SentenceIndex, first: int, last: int, other: set[int])
     tail_start = max(sentences[last].token_start + size, head + size)
     tail = next((place for place in range(end, tail_start - 1, -1) if index.ngram_key(place - size) in other), end)
     return head, tail
+
+
+def _reworded_within(index: SentenceIndex, first: int, last: int, other: set[str]) -> tuple[int, int]:
+    """Return sentences first..last of a text as tokens, less a foreign run at either end (see FOREIGN_RUN_WORDS).
+
+    A run ends at the first (last) token whose content stem is in `other`; an edge sentence with none is kept whole.
+    """
+    sentences, stems = index.tokens.sentences, index.word_stems
+    start, end = sentences[first].token_start, sentences[last].token_end
+    head = next((place for place in range(start, sentences[first].token_end) if stems[place] in other), start)
+    tail_floor = max(sentences[last].token_start, head)
+    tail = next((place + 1 for place in range(end - 1, tail_floor - 1, -1) if stems[place] in other), end)
+    return (
+        head if head - start >= FOREIGN_RUN_WORDS else start,
+        tail if end - tail >= FOREIGN_RUN_WORDS else end,
+    )
+
+
+def _stems_of(index: SentenceIndex, first: int, last: int) -> set[str]:
+    """Return the content stems of sentences first..last."""
+    return set(itertools.chain.from_iterable(index.stem_lists[first : last + 1]))
 
 
 def _condensations(

@@ -235,7 +235,32 @@ def test_a_fragment_reaches_over_the_second_half_of_a_sentence_the_other_text_sp
         )
         start, end = tokens.char_span(derived_start, derived_end)
         assert text[start:end].endswith(closing.rstrip(".") if reached else "a cafe")
-        assert story.char_span(source_start, source_end) == (0, len(LIBRARY_STORY) - 1)
+        source_first, source_end_char = story.char_span(source_start, source_end)
+        assert source_first == 0
+        # Not reached, the rewrite leaves the story's last words unsaid, a run of them (FOREIGN_RUN_WORDS).
+        assert LIBRARY_STORY[:source_end_char].endswith("county" if reached else "a cafe")
+
+
+@pytest.mark.parametrize(
+    ("opening", "evidence_from"),
+    [
+        # A caption without a full stop, run into the rewrite's first sentence: none of its words is the story's.
+        ("Photo gallery of the weekend marathon winners with their families and friends", "Riverton's"),
+        # A rewrite's own few words at the start of its first sentence are part of the rewrite.
+        ("Late yesterday evening", "Late"),
+    ],
+)
+def test_a_rewrites_evidence_leaves_out_a_run_of_foreign_words_at_its_edge(opening: str, evidence_from: str) -> None:
+    text = f"{opening} {BRIDGE_REWRITE}"
+    tokens, story = tokenize(text), tokenize(BRIDGE_STORY)
+
+    for rewrite_first in (True, False):
+        (fragment,) = (align(tokens, story) if rewrite_first else align(story, tokens)).fragments
+        start, end = tokens.char_span(
+            *((fragment.a_start, fragment.a_end) if rewrite_first else (fragment.b_start, fragment.b_end))
+        )
+        assert text[start:end].startswith(evidence_from)
+        assert text[start:end].endswith("in two years")
 
 
 def test_a_copys_evidence_leaves_out_the_words_run_into_its_edge_sentences() -> None:
