@@ -278,6 +278,8 @@ class _Part(NamedTuple):
 
     def overlap(self, other: _Part) -> int:
         """Return how many characters the two parts have in common."""
+        if other.last <= self.first or self.last <= other.first:
+            return 0
         if len(self.ranges) == 1 == len(other.ranges):
             # Most parts are one stretch, and a story's hundreds of parts are measured against one another.
             (start, end), (other_start, other_end) = self.ranges[0], other.ranges[0]
@@ -286,7 +288,11 @@ class _Part(NamedTuple):
 
     def is_another(self, other: _Part) -> bool:
         """Tell whether `other` is another part: the two overlap on less than OTHER_PART_OVERLAP of the shorter."""
-        return self.overlap(other) < OTHER_PART_OVERLAP * min(self.length, other.length)
+        return self.is_another_given(other, self.overlap(other))
+
+    def is_another_given(self, other: _Part, overlap: int) -> bool:
+        """`is_another`, given the parts' overlap."""
+        return overlap < OTHER_PART_OVERLAP * min(self.length, other.length)
 
     def lies_within(self, other: _Part) -> bool:
         """Tell whether `other` holds this part within more (a reprint around an excerpt's part of a story).
@@ -294,7 +300,10 @@ class _Part(NamedTuple):
         It must cover at least OTHER_PART_OVERLAP of this part and reach beyond it by at least REPRINT_MARGIN
         of this part's length.
         """
-        overlap = self.overlap(other)
+        return self.lies_within_given(other, self.overlap(other))
+
+    def lies_within_given(self, other: _Part, overlap: int) -> bool:
+        """`lies_within`, given the parts' overlap."""
         return overlap >= OTHER_PART_OVERLAP * self.length and other.length - overlap >= REPRINT_MARGIN * self.length
 
 
@@ -358,14 +367,12 @@ def _standing(part: _Part, parts: dict[_Part, list[str]]) -> _Standing:
     """
     other_parts = 0
     holders: list[str] = []
-    within_overlap = OTHER_PART_OVERLAP * part.length
-    beyond = REPRINT_MARGIN * part.length
     for other, sharing in parts.items():
-        overlap = 0 if other.last <= part.first or part.last <= other.first else part.overlap(other)
-        if overlap < OTHER_PART_OVERLAP * min(part.length, other.length):
+        overlap = part.overlap(other)
+        if part.is_another_given(other, overlap):
             other_parts += len(sharing)
         # Never both: a part that lies within a longer one overlaps it on at least OTHER_PART_OVERLAP of itself.
-        elif overlap >= within_overlap and other.length - overlap >= beyond:
+        elif part.lies_within_given(other, overlap):
             holders.extend(sharing)
     return _Standing(other_parts, frozenset(holders))
 
