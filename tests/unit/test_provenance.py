@@ -592,6 +592,8 @@ def test_a_part_stands_among_the_others_as_the_pairwise_relations_say(
         return provenance._Part.of("d", link("d", "s", *((start, end, 0, 1) for start, end in ranges)))
 
     measured = part_of(part)
+    # The same ranges read at a link's source end make the same part.
+    assert provenance._Part.of("d", link("x", "d", *((0, 1, start, end) for start, end in part))) == measured
     parts: dict[provenance._Part, list[str]] = {}
     for number, ranges in enumerate(others):
         parts.setdefault(part_of(ranges), []).append(f"o{number}")
@@ -610,3 +612,6 @@ def test_a_part_stands_among_the_others_as_the_pairwise_relations_say(
 
     assert standing.other_parts == sum(len(ids) for other, ids in parts.items() if is_another(other))
     assert standing.holders == {one for other, ids in parts.items() if lies_within(other) for one in ids}
+    # `_standing` writes the relations out; the methods that `unsettled` asks say the same.
+    assert all(measured.is_another(other) == is_another(other) for other in parts)
+    assert all(measured.lies_within(other) == lies_within(other) for other in parts)
