@@ -295,6 +295,14 @@ class MemoryStore:
                 if document_id in key and link.basis is not DirectionBasis.PUBLISHED_AT
             ]
 
+    def dated_links_of(self, document_id: str) -> list[Link]:
+        with self._lock:
+            return [
+                link
+                for key, link in self._links.items()
+                if document_id in key and link.basis is DirectionBasis.PUBLISHED_AT
+            ]
+
     def all_links(self) -> list[Link]:
         with self._lock:
             return list(self._links.values())

@@ -219,6 +219,10 @@ class SqliteProvenanceStore:
         rows = self._fetch_all(UNDATED_LINKS_QUERY, (document_id, document_id))
         return [_link_from_row(row) for row in rows]
 
+    def dated_links_of(self, document_id: str) -> list[Link]:
+        rows = self._fetch_all(DATED_LINKS_QUERY, (document_id, document_id))
+        return [_link_from_row(row) for row in rows]
+
     def apply(self, change: StoreChange) -> None:
         now = datetime.now(UTC).isoformat()
         with self._write_lock, self._transaction() as transaction:
@@ -485,6 +489,10 @@ _BASES: Final[Mapping[str, DirectionBasis]] = {basis.value: basis for basis in D
 UNDATED_LINKS_QUERY: Final = (
     f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? AND basis != 'published_at' "  # noqa: S608
     f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ? AND basis != 'published_at'"
+)
+DATED_LINKS_QUERY: Final = (
+    f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? AND basis = 'published_at' "  # noqa: S608
+    f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ? AND basis = 'published_at'"
 )
 
 

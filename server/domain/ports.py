@@ -151,6 +151,13 @@ class ProvenanceStore(Protocol):
         """
         ...
 
+    def dated_links_of(self, document_id: str) -> list[Link]:
+        """Return the stored links at either end of `document_id` whose direction publication dates decided.
+
+        With `undated_links_of`, every link of the document, each once.
+        """
+        ...
+
     def linked_ids(self, document_id: str, limit: int) -> list[str] | None:
         """Return the ids of the documents linked to `document_id`, or None when there are more than `limit`."""
         ...

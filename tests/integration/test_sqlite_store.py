@@ -185,6 +185,10 @@ def test_undated_links_are_those_dates_did_not_direct_at_either_end_read_through
     assert sorted(store.undated_links_of("story"), key=lambda one: one.document_id) == [undated[1], undated[0]]
     assert store.undated_links_of("copy-0") == []
     assert len(store.links_of("story")) == 5
+    # The dated ones are the rest, at either end.
+    assert sorted(store.dated_links_of("story"), key=lambda one: one.document_id) == dated
+    assert store.dated_links_of("copy-0") == [dated[0]]
+    assert store.dated_links_of("excerpt") == []
     # A much-copied story's dated links are not scanned to find its few undated ones.
     with sqlite3.connect(store.path) as connection:
         plan = connection.execute(f"EXPLAIN QUERY PLAN {UNDATED_LINKS_QUERY}", ("story", "story")).fetchall()

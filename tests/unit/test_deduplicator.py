@@ -918,6 +918,10 @@ class ReadCountingStore(MemoryStore):
         self.links_read.append(document_id)
         return super().links_of(document_id)
 
+    def dated_links_of(self, document_id: str) -> list[Link]:
+        self.links_read.append(f"dated {document_id}")
+        return super().dated_links_of(document_id)
+
 
 def test_only_the_candidates_the_index_screens_in_are_read_or_aligned() -> None:
     store = ReadCountingStore()
@@ -966,6 +970,25 @@ def test_a_change_that_removes_nothing_reads_no_links_of_the_documents_it_leaves
     assert delete.changed_links_of("wire") == [link("gone-copy", "wire")]
     assert delete.changed_links_of("copy") == []
     assert store.links_read == ["wire", "copy"]
+
+
+def test_a_story_whose_undated_links_were_read_has_only_its_dated_ones_read_for_all() -> None:
+    store = ReadCountingStore()
+    dated = replace(link("copy", "wire"), basis=DirectionBasis.PUBLISHED_AT)
+    undated = [link("excerpt", "wire"), link("wire", "digest")]
+    store.apply(StoreChange(upserted_links=[dated, *undated]))
+    ingest = _Neighbourhood(store, removed_ids=set(), new_ids={"new"})
+
+    assert sorted(ingest.undated_links_of("wire"), key=str) == sorted(undated, key=str)
+    # Each stored link is decoded once: the undated ones are not read again with the rest.
+    assert sorted(ingest.links_of("wire"), key=str) == sorted([dated, *undated], key=str)
+    assert store.links_read == ["dated wire"]
+
+    # A change that removes a document reads all of them, which is how it finds the links to what it removes.
+    delete = _Neighbourhood(store, removed_ids={"digest"})
+    delete.undated_links_of("wire")
+    assert sorted(delete.links_of("wire"), key=str) == sorted([dated, undated[0]], key=str)
+    assert store.links_read == ["dated wire", "wire"]
 
 
 def test_a_new_dated_copy_reads_none_of_the_links_of_the_story_it_copies() -> None:
