@@ -485,15 +485,17 @@ _RELATIONS: Final[Mapping[str, Relation]] = {relation.value: relation for relati
 _BASES: Final[Mapping[str, DirectionBasis]] = {basis.value: basis for basis in DirectionBasis}
 
 
+def _links_at_either_end(basis_test: str) -> str:
+    """Return the query for the links at either end of a document (two parameters) whose basis passes the test."""
+    return (
+        f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? AND {basis_test} "  # noqa: S608
+        f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ? AND {basis_test}"
+    )
+
+
 # The literal, not a parameter: SQLite uses a partial index only when the query's terms imply the index's own.
-UNDATED_LINKS_QUERY: Final = (
-    f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? AND basis != 'published_at' "  # noqa: S608
-    f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ? AND basis != 'published_at'"
-)
-DATED_LINKS_QUERY: Final = (
-    f"SELECT {_LINK_COLUMNS} FROM links WHERE document_id = ? AND basis = 'published_at' "  # noqa: S608
-    f"UNION ALL SELECT {_LINK_COLUMNS} FROM links WHERE source_id = ? AND basis = 'published_at'"
-)
+UNDATED_LINKS_QUERY: Final = _links_at_either_end("basis != 'published_at'")
+DATED_LINKS_QUERY: Final = _links_at_either_end("basis = 'published_at'")
 
 
 def _link_from_row(row: tuple[Any, ...]) -> Link:

@@ -724,7 +724,6 @@ class _Neighbourhood:
             # been read once already).
             dated = {link.ends: link for link in self._store.dated_links_of(document_id)}
             self._stored[document_id] = self._undated[document_id] | dated
-            self._removed_links[document_id] = []
         if document_id not in self._stored:
             kept: dict[frozenset[str], Link] = {}
             removed: list[Link] = []

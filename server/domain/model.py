@@ -156,8 +156,12 @@ class Link:
         )
 
     def derived_from(self, source_id: str, basis: DirectionBasis, confidence: float) -> Link:
-        """Return this link pointing from its other end to `source_id`, on the given evidence."""
+        """Return this link pointing from its other end to `source_id`, on the given evidence (itself if so already)."""
         if source_id == self.source_id:
+            if (basis, confidence) == (self.basis, self.confidence):
+                # Most links around a much-copied story are decided again as they stand: `replace` took about half
+                # as long as decoding the link from its row.
+                return self
             return replace(self, basis=basis, confidence=confidence)
         return replace(
             self,
@@ -169,6 +173,10 @@ class Link:
             confidence=confidence,
             evidence=_turned_round(self.evidence),
         )
+
+    def with_pairwise(self, pairwise: PairwiseDirection | None) -> Link:
+        """Return this link keeping `pairwise` as its texts' own direction (itself if it keeps that already)."""
+        return self if pairwise == self.pairwise else replace(self, pairwise=pairwise)
 
     @property
     def ends(self) -> frozenset[str]:

@@ -124,20 +124,12 @@ def decide_directions(links: Iterable[Link], links_of: LinksOf) -> list[Link]:
             continue
         ends = _Ends(link, standing(link.document_id, link), standing(link.source_id, link))
         by_links = _decided_by_links(ends, pairwise) or _embedded_whole(ends, pairwise, embedders)
-        # Most links around a story are decided as they stand, and are kept as they are rather than made again:
-        # `replace` took about half as long as decoding the link from its row.
         if by_links is None:
-            if link.pairwise is None:
-                decided.append(link)
-                continue
             restored = link.derived_from(pairwise.source_id, pairwise.basis, pairwise.confidence)
-            decided.append(replace(restored, pairwise=None))
+            decided.append(restored.with_pairwise(None))
             continue
         source_id, basis, confidence = by_links
-        if (link.source_id, link.basis, link.confidence, link.pairwise) == (source_id, basis, confidence, pairwise):
-            decided.append(link)
-            continue
-        decided.append(replace(link.derived_from(source_id, basis, confidence), pairwise=pairwise))
+        decided.append(link.derived_from(source_id, basis, confidence).with_pairwise(pairwise))
     return decided
 
 
@@ -304,11 +296,7 @@ class _Part(NamedTuple):
 
     def is_another(self, other: _Part) -> bool:
         """Tell whether `other` is another part: the two overlap on less than OTHER_PART_OVERLAP of the shorter."""
-        return self.is_another_given(other, self.overlap(other))
-
-    def is_another_given(self, other: _Part, overlap: int) -> bool:
-        """`is_another`, given the parts' overlap."""
-        return overlap < OTHER_PART_OVERLAP * min(self.length, other.length)
+        return self.overlap(other) < OTHER_PART_OVERLAP * min(self.length, other.length)
 
     def lies_within(self, other: _Part) -> bool:
         """Tell whether `other` holds this part within more (a reprint around an excerpt's part of a story).
@@ -316,10 +304,7 @@ class _Part(NamedTuple):
         It must cover at least OTHER_PART_OVERLAP of this part and reach beyond it by at least REPRINT_MARGIN
         of this part's length.
         """
-        return self.lies_within_given(other, self.overlap(other))
-
-    def lies_within_given(self, other: _Part, overlap: int) -> bool:
-        """`lies_within`, given the parts' overlap."""
+        overlap = self.overlap(other)
         return overlap >= OTHER_PART_OVERLAP * self.length and other.length - overlap >= REPRINT_MARGIN * self.length
 
 
