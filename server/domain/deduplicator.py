@@ -17,6 +17,7 @@ from server.domain.errors import (
     InvalidDocumentError,
     InvalidRequestError,
 )
+from server.domain.link_cache import LinkCache
 from server.domain.model import (
     Cluster,
     Comparison,
@@ -152,6 +153,8 @@ class Deduplicator:
         self._limits = limits or Limits()
         self._verifier: Verifier = verifier or LocalVerifier()
         self._write_lock = threading.RLock()
+        # Links are written through this, and read through it while they are decided, all under the write lock.
+        self._links = LinkCache(store)
 
     @property
     def limits(self) -> Limits:
@@ -234,8 +237,8 @@ class Deduplicator:
         """Store what `decide` changes around `documents`, REDECIDE_BATCH_DOCUMENTS at a time; return the count."""
         changed = 0
         for first in range(0, len(documents), REDECIDE_BATCH_DOCUMENTS):
-            upserted = decide(_Neighbourhood(self._store, set()), documents[first : first + REDECIDE_BATCH_DOCUMENTS])
-            self._store.apply(StoreChange(upserted_links=upserted))
+            upserted = decide(_Neighbourhood(self._links, set()), documents[first : first + REDECIDE_BATCH_DOCUMENTS])
+            self._links.apply(StoreChange(upserted_links=upserted))
             changed += len(upserted)
         return changed
 
@@ -302,9 +305,9 @@ class Deduplicator:
         """Remove a document and its links; return the documents whose links were re-decided."""
         with self._write_lock:
             sequence = self._require(document_id)
-            neighbours = sorted({link.other(document_id) for link in self._store.links_of(document_id)})
-            changed = _redecided(_Neighbourhood(self._store, {document_id}), set(neighbours))
-            self._store.apply(StoreChange(removed_ids=[document_id], upserted_links=changed))
+            neighbours = sorted({link.other(document_id) for link in self._links.links_of(document_id)})
+            changed = _redecided(_Neighbourhood(self._links, {document_id}), set(neighbours))
+            self._links.apply(StoreChange(removed_ids=[document_id], upserted_links=changed))
             self._index.remove(sequence)
             self._index.checkpoint()
             self._verifier.forget(document_id)
@@ -452,7 +455,7 @@ class Deduplicator:
             new_links = _links_from(owners, comparisons_per_job)
             new_links += self._second_hop(batch, new_links, closeness)
             upserts = self._decide_links(new_links, {item.document.id for item in batch.values()}, set(replaced_ids))
-            self._store.apply(
+            self._links.apply(
                 StoreChange(
                     added=[(item.document, item.signatures) for item in accepted],
                     removed_ids=replaced_ids,
@@ -471,7 +474,7 @@ class Deduplicator:
         for replaced_id in replaced_ids:
             self._verifier.forget(replaced_id)
         for item in accepted:
-            links = tuple(link for link in self._store.links_of(item.document.id) if not link.suppressed)
+            links = tuple(link for link in self._links.links_of(item.document.id) if not link.suppressed)
             status = IngestStatus.REPLACED if item.replaces else IngestStatus.CREATED
             results[item.index] = IngestResult(item.document.id, status, links)
 
@@ -563,11 +566,11 @@ class Deduplicator:
 
     def _decide_links(self, new_links: list[Link], new_ids: set[str], replaced_ids: set[str]) -> list[Link]:
         """Return the links to write: the new ones, and stored ones whose direction or sibling status changes."""
-        neighbourhood = _Neighbourhood(self._store, replaced_ids, new_ids)
+        neighbourhood = _Neighbourhood(self._links, replaced_ids, new_ids)
         affected = set(new_ids)
         # A replaced document's old neighbours lose it as a common source and as a part, as on delete.
         for replaced_id in replaced_ids:
-            affected.update(link.other(replaced_id) for link in self._store.links_of(replaced_id))
+            affected.update(link.other(replaced_id) for link in self._links.links_of(replaced_id))
         for link in new_links:
             neighbourhood.put(link)
             affected.update((link.document_id, link.source_id))
@@ -634,7 +637,7 @@ def _not_found(document_id: str) -> DocumentNotFoundError:
 class _Neighbourhood:
     """The stored links around some documents, each document's read once, with a change's links laid over them."""
 
-    def __init__(self, store: ProvenanceStore, removed_ids: set[str], new_ids: set[str] | None = None) -> None:
+    def __init__(self, store: LinkCache, removed_ids: set[str], new_ids: set[str] | None = None) -> None:
         self._store = store
         self._removed_ids = removed_ids
         # A new document has no stored links, and a removed one's are all gone: neither is read.
@@ -724,6 +727,7 @@ class _Neighbourhood:
             # been read once already).
             dated = {link.ends: link for link in self._store.dated_links_of(document_id)}
             self._stored[document_id] = self._undated[document_id] | dated
+            self._store.remember(document_id, self._stored[document_id].values())
         if document_id not in self._stored:
             kept: dict[frozenset[str], Link] = {}
             removed: list[Link] = []

@@ -24,6 +24,7 @@ from server.adapters.sqlite_store import (
 )
 from server.domain.deduplicator import Deduplicator, IndexLoad
 from server.domain.errors import InvalidDocumentError, StoreBusyError
+from server.domain.link_cache import LinkCache
 from server.domain.model import DirectionBasis, Document, IngestStatus, Link, PairwiseDirection, Relation, Span
 from server.domain.ports import Signatures, StoreChange
 from server.domain.tokenization import TOKENIZATION_VERSION
@@ -348,6 +349,31 @@ def test_a_link_in_one_direction_replaces_the_link_in_the_other(store: SqlitePro
 
     assert store.links_of("x") == [link("y", "x", score=0.8)]
     assert store.links_of("y") == [link("y", "x", score=0.8)]
+
+
+def test_the_links_a_link_cache_keeps_are_the_rows_the_store_reads_back(store: SqliteProvenanceStore) -> None:
+    add(store, "a", "b", "c", "d")
+    cache = LinkCache(store)
+    for document_id in "abcd":
+        assert cache.links_of(document_id) == []
+    # Values a text column or a float's printing could change, and a link laid in one direction and then the other.
+    turned = dataclasses.replace(
+        link("b", "a"),
+        score=0.1 + 0.2,
+        confidence=2 / 3,
+        basis=DirectionBasis.COMPILATION,
+        pairwise=PairwiseDirection("a", DirectionBasis.CONTEXT, 1 / 3),
+    )
+    dated = dataclasses.replace(link("d", "c", relation=Relation.REWRITE), basis=DirectionBasis.PUBLISHED_AT)
+
+    cache.apply(StoreChange(upserted_links=[turned, link("c", "b", suppressed=True), dated]))
+    cache.apply(StoreChange(upserted_links=[link("b", "c", score=0.8)]))
+
+    for document_id in "abcd":
+        for read in ("links_of", "undated_links_of", "dated_links_of", "sources_of"):
+            kept, stored = getattr(cache, read)(document_id), getattr(store, read)(document_id)
+            assert sorted(kept, key=repr) == sorted(stored, key=repr), (read, document_id)
+    assert len(store.links_of("b")) == 2
 
 
 def test_upserting_a_link_again_updates_its_row(store: SqliteProvenanceStore) -> None:

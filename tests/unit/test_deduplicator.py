@@ -30,6 +30,7 @@ from server.domain.errors import (
     InvalidDocumentError,
     InvalidRequestError,
 )
+from server.domain.link_cache import LinkCache
 from server.domain.model import (
     Comparison,
     DirectionBasis,
@@ -525,7 +526,7 @@ def origins_of(deduplicator: Deduplicator, ids: Sequence[str]) -> set[str]:
 
 
 def test_links_decided_under_older_direction_rules_are_decided_again(
-    deduplicator: Deduplicator, store: MemoryStore
+    deduplicator: Deduplicator, store: MemoryStore, index: ExactIndex
 ) -> None:
     generated = wire_story_and_its_derivatives(24, seed=8)
     ids = [document.id for document in generated]
@@ -535,6 +536,8 @@ def test_links_decided_under_older_direction_rules_are_decided_again(
     # A store written by a server whose rules turned none of these links: the short story reads as an excerpt.
     store.apply(StoreChange(upserted_links=turned_back_to_their_texts(store.all_links())))
     store.save_direction_rules_version(1)
+    # Opened by a newer server, as a store is: no server but the one holding its directory writes to it.
+    deduplicator = Deduplicator(store, index)
     assert origins_of(deduplicator, ids) != {ids[0]}
 
     upgrade = deduplicator.upgrade_directions()
@@ -957,7 +960,7 @@ def test_a_change_that_removes_nothing_reads_no_links_of_the_documents_it_leaves
     store = ReadCountingStore()
     store.apply(StoreChange(upserted_links=[link("copy", "wire"), link("gone-copy", "wire")]))
     new_copy = link("new", "wire")
-    ingest = _Neighbourhood(store, removed_ids=set(), new_ids={"new"})
+    ingest = _Neighbourhood(LinkCache(store), removed_ids=set(), new_ids={"new"})
     ingest.put(new_copy)
 
     # Asking what changed at the stored documents reads none of their links: a new document has none stored.
@@ -966,7 +969,7 @@ def test_a_change_that_removes_nothing_reads_no_links_of_the_documents_it_leaves
     assert store.links_read == []
 
     # A change that removes a document finds the links to it wherever it asks.
-    delete = _Neighbourhood(store, removed_ids={"gone-copy"})
+    delete = _Neighbourhood(LinkCache(store), removed_ids={"gone-copy"})
     assert delete.changed_links_of("wire") == [link("gone-copy", "wire")]
     assert delete.changed_links_of("copy") == []
     assert store.links_read == ["wire", "copy"]
@@ -977,7 +980,7 @@ def test_a_story_whose_undated_links_were_read_has_only_its_dated_ones_read_for_
     dated = replace(link("copy", "wire"), basis=DirectionBasis.PUBLISHED_AT)
     undated = [link("excerpt", "wire"), link("wire", "digest")]
     store.apply(StoreChange(upserted_links=[dated, *undated]))
-    ingest = _Neighbourhood(store, removed_ids=set(), new_ids={"new"})
+    ingest = _Neighbourhood(LinkCache(store), removed_ids=set(), new_ids={"new"})
 
     assert sorted(ingest.undated_links_of("wire"), key=str) == sorted(undated, key=str)
     # Each stored link is decoded once: the undated ones are not read again with the rest.
@@ -985,10 +988,25 @@ def test_a_story_whose_undated_links_were_read_has_only_its_dated_ones_read_for_
     assert store.links_read == ["dated wire"]
 
     # A change that removes a document reads all of them, which is how it finds the links to what it removes.
-    delete = _Neighbourhood(store, removed_ids={"digest"})
+    delete = _Neighbourhood(LinkCache(store), removed_ids={"digest"})
     delete.undated_links_of("wire")
     assert sorted(delete.links_of("wire"), key=str) == sorted([dated, undated[0]], key=str)
     assert store.links_read == ["dated wire", "wire"]
+
+
+def test_the_links_of_documents_stored_before_a_batch_are_not_read_again_to_decide_it() -> None:
+    store = ReadCountingStore()
+    deduplicator = Deduplicator(store, ExactIndex())
+    documents = [Document(page.id, page.text) for page in wire_story_and_its_derivatives(12, seed=8)]
+    deduplicator.ingest(documents[:7])
+    store.links_read.clear()
+
+    deduplicator.ingest(documents[7:])
+
+    # Around an undated story every stored page's links are counted again; they were read for the first batch (a
+    # stored page's own, for its result) and kept, with what that batch wrote laid over them.
+    assert set(store.links_read) <= {document.id for document in documents[7:]}
+    assert origins_of(deduplicator, [document.id for document in documents]) == {documents[0].id}
 
 
 def test_a_new_dated_copy_reads_none_of_the_links_of_the_story_it_copies() -> None:
@@ -1019,7 +1037,7 @@ def test_a_document_that_stops_being_a_source_frees_the_links_it_explained() -> 
     assert [stored.suppressed for stored in store.all_links()] == [False, False, True]
     # Three new texts each share another part of y: y is a compilation, and derives from x and w too.
     new_links = [link(f"p{n}", "y", (0, 400, 1000 * n, 1000 * n + 400)) for n in (1, 2, 3)]
-    change = _Neighbourhood(store, removed_ids=set(), new_ids={"p1", "p2", "p3"})
+    change = _Neighbourhood(LinkCache(store), removed_ids=set(), new_ids={"p1", "p2", "p3"})
     for new_link in new_links:
         change.put(new_link)
 

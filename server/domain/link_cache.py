@@ -1,0 +1,122 @@
+"""LinkCache: the stored links of the documents around recent ingests, kept between them and written through."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Final
+
+from server.domain.model import DirectionBasis, Link
+from server.domain.ports import ProvenanceStore, StoreChange
+
+# A link is kept at each of its ends, in about 25 bytes each, and its objects take about 450: some 16 MB when full.
+# A story with 512 undated copies has 24,325 links.
+MAX_CACHED_LINKS: Final = 65_536
+
+
+class LinkCache:
+    """Every stored link of the documents read most recently, kept up to date by the changes applied through it.
+
+    Deciding the links around an ingest reads every link of the documents near it, and those of a much-copied
+    story are the same documents batch after batch: at 512 undated copies, reading and decoding their rows again
+    was a third of deciding. A change is applied to the store first and then laid over what is kept, the way the
+    store lays it (a removed document takes its links with it; one link per pair of documents), so a kept list is
+    what the store would return; a change that fails clears everything, whatever it did or did not write.
+
+    Only for the deduplicator's writes and the reads that decide them, under its write lock (a reader beside a
+    writer could keep what the store held before a change), and while it is the store's one writer, as the data
+    directory's lock makes it: a store shared by several servers would need what is kept dropped each time the
+    lock is taken. `max_links` bounds the links kept, each counted at every end it is kept at.
+    """
+
+    def __init__(self, store: ProvenanceStore, max_links: int = MAX_CACHED_LINKS) -> None:
+        self._store = store
+        self._max_links = max_links
+        # Per document, its links by the document at their other end; least recently read first.
+        self._kept: OrderedDict[str, dict[str, Link]] = OrderedDict()
+        self._kept_links = 0
+
+    def links_of(self, document_id: str) -> list[Link]:
+        """Return every stored link of `document_id`, in either direction; kept for later reads."""
+        kept = self._read(document_id)
+        if kept is not None:
+            return list(kept.values())
+        links = self._store.links_of(document_id)
+        self.remember(document_id, links)
+        return links
+
+    def undated_links_of(self, document_id: str) -> list[Link]:
+        """Return the stored links of `document_id` that dates did not direct."""
+        return self._filtered(document_id, _undated, self._store.undated_links_of)
+
+    def dated_links_of(self, document_id: str) -> list[Link]:
+        """Return the stored links of `document_id` that dates directed."""
+        return self._filtered(document_id, _dated, self._store.dated_links_of)
+
+    def sources_of(self, document_id: str) -> list[Link]:
+        """Return the stored links of which `document_id` is the derived end."""
+        return self._filtered(document_id, lambda link: link.document_id == document_id, self._store.sources_of)
+
+    def remember(self, document_id: str, links: Iterable[Link]) -> None:
+        """Keep `links` as every stored link of `document_id` (read by the caller, in parts)."""
+        by_other = {link.other(document_id): link for link in links}
+        self._forget(document_id)
+        if len(by_other) > self._max_links:
+            return
+        self._kept[document_id] = by_other
+        self._kept_links += len(by_other)
+        self._trim()
+
+    def apply(self, change: StoreChange) -> None:
+        """Apply `change` to the store, then to the links kept."""
+        try:
+            self._store.apply(change)
+        except BaseException:
+            self._kept.clear()
+            self._kept_links = 0
+            raise
+        if change.removed_ids:
+            # Rare (a delete or a replacement), and every kept document might have had a link to one of them.
+            self._kept.clear()
+            self._kept_links = 0
+        for link in change.upserted_links:
+            for end, other in ((link.document_id, link.source_id), (link.source_id, link.document_id)):
+                kept = self._kept.get(end)
+                if kept is not None:
+                    self._kept_links += other not in kept
+                    kept[other] = link
+        self._trim()
+
+    def _read(self, document_id: str) -> dict[str, Link] | None:
+        kept = self._kept.get(document_id)
+        if kept is not None:
+            self._kept.move_to_end(document_id)
+        return kept
+
+    def _filtered(
+        self, document_id: str, keep: Callable[[Link], bool], read: Callable[[str], list[Link]]
+    ) -> list[Link]:
+        kept = self._read(document_id)
+        if kept is None:
+            # Not kept: the store reads only these (an index holds the undated ones; a dated story's thousands of
+            # links are not read to find none), and they are not all of the document's, so they are not kept.
+            return read(document_id)
+        return [link for link in kept.values() if keep(link)]
+
+    def _trim(self) -> None:
+        while self._kept_links > self._max_links:
+            _, oldest = self._kept.popitem(last=False)
+            self._kept_links -= len(oldest)
+
+    def _forget(self, document_id: str) -> None:
+        kept = self._kept.pop(document_id, None)
+        if kept is not None:
+            self._kept_links -= len(kept)
+
+
+def _undated(link: Link) -> bool:
+    return link.basis is not DirectionBasis.PUBLISHED_AT
+
+
+def _dated(link: Link) -> bool:
+    return link.basis is DirectionBasis.PUBLISHED_AT

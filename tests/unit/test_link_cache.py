@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.domain.link_cache import LinkCache
+from server.domain.model import DirectionBasis, Document, Link
+from server.domain.ports import Signatures, StoreChange
+from tests.fakes import MemoryStore, link
+
+DOCUMENTS = ("a", "b", "c", "d", "e")
+
+
+class CountingStore(MemoryStore):
+    """A MemoryStore that records each read of links, by kind and document."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads: list[str] = []
+
+    def links_of(self, document_id: str) -> list[Link]:
+        self.reads.append(f"all {document_id}")
+        return super().links_of(document_id)
+
+    def undated_links_of(self, document_id: str) -> list[Link]:
+        self.reads.append(f"undated {document_id}")
+        return super().undated_links_of(document_id)
+
+    def dated_links_of(self, document_id: str) -> list[Link]:
+        self.reads.append(f"dated {document_id}")
+        return super().dated_links_of(document_id)
+
+    def sources_of(self, document_id: str) -> list[Link]:
+        self.reads.append(f"sources {document_id}")
+        return super().sources_of(document_id)
+
+
+def views(reader: MemoryStore | LinkCache, document_id: str) -> list[set[Link]]:
+    readers: list[Callable[[str], list[Link]]] = [
+        reader.links_of,
+        reader.undated_links_of,
+        reader.dated_links_of,
+        reader.sources_of,
+    ]
+    return [set(read(document_id)) for read in readers]
+
+
+_LINKS = st.builds(
+    lambda ends, start, dated, score: link(
+        *ends,
+        (start, start + 100, 0, 100),
+        score=score,
+        basis=DirectionBasis.PUBLISHED_AT if dated else DirectionBasis.CONTAINMENT,
+    ),
+    st.lists(st.sampled_from(DOCUMENTS), min_size=2, max_size=2, unique=True),
+    st.integers(0, 500),
+    st.booleans(),
+    st.sampled_from((0.25, 0.5, 0.75)),
+)
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("upsert"), st.lists(_LINKS, max_size=4)),
+        st.tuples(st.just("remove"), st.sampled_from(DOCUMENTS)),
+        st.tuples(st.just("read"), st.sampled_from(DOCUMENTS)),
+    ),
+    max_size=30,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=_STEPS, max_links=st.integers(1, 12))
+def test_what_is_kept_reads_as_the_store_does_whatever_was_written_through_it(
+    steps: list[tuple[str, object]], max_links: int
+) -> None:
+    store = MemoryStore()
+    cache = LinkCache(store, max_links=max_links)
+    for kind, argument in steps:
+        if kind == "upsert":
+            assert isinstance(argument, list)
+            cache.apply(StoreChange(upserted_links=argument))
+        elif kind == "remove":
+            assert isinstance(argument, str)
+            cache.apply(StoreChange(removed_ids=[argument]))
+        else:
+            assert isinstance(argument, str)
+            cache.links_of(argument)
+        for document_id in DOCUMENTS:
+            assert views(cache, document_id) == views(store, document_id)
+
+
+def test_a_document_read_whole_is_read_from_the_store_once_until_it_is_dropped_for_room() -> None:
+    store = CountingStore()
+    cache = LinkCache(store, max_links=3)
+    cache.apply(StoreChange(upserted_links=[link("a", "b"), link("c", "b"), link("d", "e")]))
+
+    assert len(cache.links_of("b")) == 2
+    cache.links_of("b")
+    cache.undated_links_of("b")
+    cache.sources_of("b")
+    assert store.reads == ["all b"]
+
+    # A link laid over b through the cache is there without a read.
+    turned = link("b", "a", (0, 50, 0, 50))
+    cache.apply(StoreChange(upserted_links=[turned, link("b", "e")]))
+    assert set(cache.links_of("b")) == {turned, link("c", "b"), link("b", "e")}
+    assert store.reads == ["all b"]
+
+    # Three links are the room: keeping e's two drops b, the least recently read.
+    cache.links_of("e")
+    cache.links_of("b")
+    assert store.reads == ["all b", "all e", "all b"]
+
+
+def test_the_links_of_a_document_not_kept_are_read_in_part_and_not_kept() -> None:
+    store = CountingStore()
+    cache = LinkCache(store)
+    dated = link("copy", "wire", basis=DirectionBasis.PUBLISHED_AT)
+    cache.apply(StoreChange(upserted_links=[dated, link("excerpt", "wire")]))
+
+    assert cache.undated_links_of("wire") == [link("excerpt", "wire")]
+    assert cache.dated_links_of("wire") == [dated]
+    cache.undated_links_of("wire")
+    # Only the part asked for is read, each time: a dated story's links are not all read to find its undated ones.
+    assert store.reads == ["undated wire", "dated wire", "undated wire"]
+
+    # What a caller read in parts and put together is kept as the whole.
+    cache.remember("wire", [dated, link("excerpt", "wire")])
+    assert set(cache.links_of("wire")) == {dated, link("excerpt", "wire")}
+    assert store.reads == ["undated wire", "dated wire", "undated wire"]
+
+
+def test_the_room_holds_as_links_are_laid_over_and_documents_kept_again() -> None:
+    store = CountingStore()
+    cache = LinkCache(store, max_links=3)
+    cache.apply(StoreChange(upserted_links=[link("a", "b"), link("c", "b"), link("x", "y")]))
+    cache.links_of("b")
+    cache.remember("b", cache.links_of("b"))
+    # b's two links are counted once however often it is kept: y's one link fits beside them.
+    cache.links_of("y")
+    cache.links_of("b")
+    assert store.reads == ["all b", "all y"]
+
+    # Laid over through the cache, b's links grow past the room: y, read less recently, makes way, and b when y
+    # is read again.
+    cache.apply(StoreChange(upserted_links=[link("d", "b")]))
+    cache.links_of("y")
+    cache.links_of("b")
+    assert store.reads == ["all b", "all y", "all y", "all b"]
+
+
+def test_a_document_with_more_links_than_the_room_is_not_kept() -> None:
+    store = CountingStore()
+    cache = LinkCache(store, max_links=1)
+    cache.apply(StoreChange(upserted_links=[link("a", "hub"), link("b", "hub")]))
+
+    cache.links_of("hub")
+    cache.links_of("hub")
+
+    assert store.reads == ["all hub", "all hub"]
+
+
+def test_a_change_the_store_refuses_leaves_nothing_kept() -> None:
+    store = CountingStore()
+    cache = LinkCache(store)
+    cache.apply(StoreChange(added=[(Document("a", "Some text."), Signatures(document=b"", passages=()))]))
+    cache.apply(StoreChange(upserted_links=[link("a", "b")]))
+    cache.links_of("b")
+    refused = StoreChange(
+        added=[(Document("a", "Some text."), Signatures(document=b"", passages=()))],
+        upserted_links=[link("b", "c")],
+    )
+
+    with pytest.raises(ValueError, match="already stored"):
+        cache.apply(refused)
+
+    assert cache.links_of("b") == [link("a", "b")]
+    assert store.reads == ["all b", "all b"]
