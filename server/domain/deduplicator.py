@@ -637,8 +637,8 @@ def _not_found(document_id: str) -> DocumentNotFoundError:
 class _Neighbourhood:
     """The stored links around some documents, each document's read once, with a change's links laid over them."""
 
-    def __init__(self, store: LinkCache, removed_ids: set[str], new_ids: set[str] | None = None) -> None:
-        self._store = store
+    def __init__(self, links: LinkCache, removed_ids: set[str], new_ids: set[str] | None = None) -> None:
+        self._links = links
         self._removed_ids = removed_ids
         # A new document has no stored links, and a removed one's are all gone: neither is read.
         self._stored: dict[str, dict[frozenset[str], Link]] = {
@@ -662,12 +662,12 @@ class _Neighbourhood:
 
         Only for a change that removes nothing: links to a removed document are found by reading all of them.
         """
-        stored = self._stored_part_of(document_id, self._undated, self._store.undated_links_of)
+        stored = self._stored_part_of(document_id, self._undated, self._links.undated_links_of)
         return list((stored | self._changed[document_id]).values())
 
     def sources_of(self, document_id: str) -> list[Link]:
         """Return the links of which `document_id` is the derived end, as changed so far."""
-        stored = self._stored_part_of(document_id, self._sources, self._store.sources_of)
+        stored = self._stored_part_of(document_id, self._sources, self._links.sources_of)
         return [link for link in (stored | self._changed[document_id]).values() if link.document_id == document_id]
 
     @property
@@ -725,13 +725,13 @@ class _Neighbourhood:
             # Deciding an undated story's links reads its undated links first, then all of them for the parts they
             # share: only the dated ones are left to read (a quarter of the rows read at 512 undated copies had
             # been read once already).
-            dated = {link.ends: link for link in self._store.dated_links_of(document_id)}
+            dated = {link.ends: link for link in self._links.dated_links_of(document_id)}
             self._stored[document_id] = self._undated[document_id] | dated
-            self._store.remember(document_id, self._stored[document_id].values())
+            self._links.remember(document_id, self._stored[document_id].values())
         if document_id not in self._stored:
             kept: dict[frozenset[str], Link] = {}
             removed: list[Link] = []
-            for link in self._store.links_of(document_id):
+            for link in self._links.links_of(document_id):
                 if link.ends & self._removed_ids:
                     removed.append(link)
                 else:
