@@ -73,13 +73,12 @@ class LinkCache:
         try:
             self._store.apply(change)
         except BaseException:
-            self._kept.clear()
-            self._kept_links = 0
+            self._clear()
             raise
         if change.removed_ids:
             # Rare (a delete or a replacement), and every kept document might have had a link to one of them.
-            self._kept.clear()
-            self._kept_links = 0
+            self._clear()
+            return
         for link in change.upserted_links:
             for end, other in ((link.document_id, link.source_id), (link.source_id, link.document_id)):
                 kept = self._kept.get(end)
@@ -103,6 +102,10 @@ class LinkCache:
             # links are not read to find none), and they are not all of the document's, so they are not kept.
             return read(document_id)
         return [link for link in kept.values() if keep(link)]
+
+    def _clear(self) -> None:
+        self._kept.clear()
+        self._kept_links = 0
 
     def _trim(self) -> None:
         while self._kept_links > self._max_links:
