@@ -42,6 +42,7 @@ from server.domain.provenance import (
     COPIED_WORDING_RULES_VERSION,
     DIRECTION_RULES_VERSION,
     REPRINTS_RULES_VERSION,
+    TallyView,
     cluster_of,
     decide_directions,
     decide_suppression,
@@ -674,6 +675,21 @@ class _Neighbourhood:
     def removes_nothing(self) -> bool:
         return not self._removed_ids
 
+    def tally_of(self, document_id: str) -> TallyView | None:
+        """Return the tally of the parts of `document_id`'s links as changed so far, when one is kept.
+
+        Only for a change that removes nothing (a removed link is not taken out of a tally).
+        """
+        if self._removed_ids:
+            return None
+        # Read (and kept whole in the cache) before its tally is asked for.
+        self._stored_links_of(document_id)
+        tally = self._links.tally_of(document_id)
+        if tally is None:
+            return None
+        laid = self._changed.get(document_id, {})
+        return TallyView.of(document_id, tally, ((self._before[pair], link) for pair, link in laid.items()))
+
     def sources_changed(self) -> set[str]:
         """Return the documents whose sources the change so far altered.
 
@@ -758,7 +774,8 @@ def _redecided(neighbourhood: _Neighbourhood, affected: set[str]) -> list[Link]:
 
 def _decided_again(neighbourhood: _Neighbourhood, around: list[Link]) -> list[Link]:
     """Decide the direction of `around` again, then the sibling status of the links it may alter; return the changes."""
-    for link, before in zip(decide_directions(around, neighbourhood.links_of), around, strict=True):
+    decided = decide_directions(around, neighbourhood.links_of, neighbourhood.tally_of)
+    for link, before in zip(decided, around, strict=True):
         if link != before:
             neighbourhood.put(link)
     # Whether a link is a sibling link depends on the link and on the sources of its two ends (see

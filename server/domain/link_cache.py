@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterable
 from typing import Final
 
 from server.domain.model import DirectionBasis, Link
 from server.domain.ports import ProvenanceStore, StoreChange
+from server.domain.provenance import PartTally
 
 # A link is kept at each of its ends, in about 25 bytes each, and its objects take about 450: some 32 MB when full.
 # A story with 1,024 undated copies has 49,938 links, kept at both ends: with room for 65,536, deciding the last
@@ -28,6 +29,10 @@ class LinkCache:
     writer could keep what the store held before a change), and while it is the store's one writer, as the data
     directory's lock makes it: a store shared by several servers would need what is kept dropped each time the
     lock is taken. `max_links` bounds the links kept, each counted at every end it is kept at.
+
+    Of a kept document it also keeps the tally of the parts its links share (`PartTally`), built when first asked
+    for and counted up by the links of new pairs laid over it; a link laid over its pair's stored one that shares
+    other text drops it, and a document that leaves takes its tally with it.
     """
 
     def __init__(self, store: ProvenanceStore, max_links: int = MAX_CACHED_LINKS) -> None:
@@ -36,6 +41,8 @@ class LinkCache:
         # Per document, its links by the document at their other end; least recently read first.
         self._kept: OrderedDict[str, dict[str, Link]] = OrderedDict()
         self._kept_links = 0
+        # Of kept documents, the tallies of their parts built so far (`tally_of`), kept up to date with their links.
+        self._tallies: dict[str, PartTally] = {}
 
     def links_of(self, document_id: str) -> list[Link]:
         """Return every stored link of `document_id`, in either direction; kept for later reads."""
@@ -58,8 +65,21 @@ class LinkCache:
         """Return the stored links of which `document_id` is the derived end."""
         return self._filtered(document_id, lambda link: link.document_id == document_id, self._store.sources_of)
 
+    def tally_of(self, document_id: str) -> PartTally | None:
+        """Return the tally of the parts of a kept document's stored links (None when it is not kept)."""
+        kept = self._read(document_id)
+        if kept is None:
+            return None
+        tally = self._tallies.get(document_id)
+        if tally is None:
+            tally = self._tallies[document_id] = PartTally(document_id, kept.values())
+        return tally
+
     def remember(self, document_id: str, links: Iterable[Link]) -> None:
         """Keep `links` as every stored link of `document_id` (read by the caller, in parts)."""
+        if self._read(document_id) is not None:
+            # What is kept is what the store holds, and so are the parts the caller read: the tally kept stands.
+            return
         by_other = {link.other(document_id): link for link in links}
         self._forget(document_id)
         if len(by_other) > self._max_links:
@@ -79,12 +99,22 @@ class LinkCache:
             # Rare (a delete or a replacement), and every kept document might have had a link to one of them.
             self._clear()
             return
+        added: defaultdict[str, list[Link]] = defaultdict(list)
         for link in change.upserted_links:
             for end, other in ((link.document_id, link.source_id), (link.source_id, link.document_id)):
                 kept = self._kept.get(end)
-                if kept is not None:
-                    self._kept_links += other not in kept
-                    kept[other] = link
+                if kept is None:
+                    continue
+                stored = kept.get(other)
+                if stored is None:
+                    added[end].append(link)
+                    self._kept_links += 1
+                elif end in self._tallies and not self._tallies[end].shares_alike(stored, link):
+                    del self._tallies[end]
+                kept[other] = link
+        for end, links in added.items():
+            if end in self._tallies:
+                self._tallies[end].add(links)
         self._trim()
 
     def _read(self, document_id: str) -> dict[str, Link] | None:
@@ -105,15 +135,18 @@ class LinkCache:
 
     def _clear(self) -> None:
         self._kept.clear()
+        self._tallies.clear()
         self._kept_links = 0
 
     def _trim(self) -> None:
         while self._kept_links > self._max_links:
-            _, oldest = self._kept.popitem(last=False)
+            document_id, oldest = self._kept.popitem(last=False)
+            self._tallies.pop(document_id, None)
             self._kept_links -= len(oldest)
 
     def _forget(self, document_id: str) -> None:
         kept = self._kept.pop(document_id, None)
+        self._tallies.pop(document_id, None)
         if kept is not None:
             self._kept_links -= len(kept)
 

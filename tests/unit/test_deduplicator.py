@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bench.corpus import Kind, Shares, generate
-from server.domain import alignment
+from server.domain import alignment, provenance
 from server.domain.alignment import SentenceIndex, SentenceWeights
 from server.domain.comparison import compare_profiles, profile_text
 from server.domain.deduplicator import (
@@ -402,9 +402,9 @@ def test_a_new_copy_of_a_much_copied_story_re_decides_only_its_own_links(
         deduplicator.ingest([Document(f"copy-{number}", f"{preface} {BRIDGE_STORY}")])
     decided: list[Link] = []
 
-    def spy(links: Sequence[Link], links_of: Callable[[str], list[Link]]) -> list[Link]:
+    def spy(links: Sequence[Link], links_of: provenance.LinksOf, tallies_of: provenance.TalliesOf) -> list[Link]:
         decided.extend(links)
-        return decide_directions(links, links_of)
+        return decide_directions(links, links_of, tallies_of)
 
     monkeypatch.setattr("server.domain.deduplicator.decide_directions", spy)
     links_before = {(link.document_id, link.source_id): link for link in store.all_links()}
@@ -1007,6 +1007,58 @@ def test_the_links_of_documents_stored_before_a_batch_are_not_read_again_to_deci
     # stored page's own, for its result) and kept, with what that batch wrote laid over them.
     assert set(store.links_read) <= {document.id for document in documents[7:]}
     assert origins_of(deduplicator, [document.id for document in documents]) == {documents[0].id}
+
+
+def test_the_parts_of_documents_stored_before_a_batch_are_counted_up_not_measured_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deduplicator = Deduplicator(MemoryStore(), ExactIndex())
+    documents = [Document(page.id, page.text) for page in wire_story_and_its_derivatives(24, seed=8)]
+    deduplicator.ingest(documents[:8])
+    deduplicator.ingest(documents[8:16])
+    measured_whole: list[str] = []
+    parts_once = provenance._parts_once
+
+    def recorded(links_of: provenance.LinksOf) -> provenance.PartsOf:
+        parts_of = parts_once(links_of)
+
+        def parts_of_recorded(document_id: str) -> dict[provenance._Part, list[str]]:
+            measured_whole.append(document_id)
+            return parts_of(document_id)
+
+        return parts_of_recorded
+
+    monkeypatch.setattr(provenance, "_parts_once", recorded)
+
+    deduplicator.ingest(documents[16:])
+
+    # Around an undated story the links of every stored page are decided again. Their parts were tallied when the
+    # batches before were decided, and what this one lays over them is counted in: only new pages' parts are
+    # measured from all their links.
+    assert measured_whole
+    assert set(measured_whole) <= {document.id for document in documents[16:]}
+    assert origins_of(deduplicator, [document.id for document in documents]) == {documents[0].id}
+
+
+def links_after_deletes_and_a_replacement_around_a_story() -> list[Link]:
+    store = MemoryStore()
+    deduplicator = Deduplicator(store, ExactIndex())
+    documents = [Document(page.id, page.text) for page in wire_story_and_its_derivatives(24, seed=8)]
+    for first in range(0, len(documents), 8):
+        deduplicator.ingest(documents[first : first + 8])
+    for deleted in (documents[0], documents[5], documents[9]):
+        deduplicator.delete_document(deleted.id)
+    deduplicator.ingest([replace(documents[12], text=documents[3].text)], replace=True)
+    deduplicator.ingest(documents[:1])
+    return sorted(store.all_links(), key=str)
+
+
+def test_links_around_a_story_are_decided_as_without_tallies_when_documents_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    tallied = links_after_deletes_and_a_replacement_around_a_story()
+    monkeypatch.setattr(provenance.TallyView, "of", classmethod(lambda *_: None))
+
+    # A tally counts links in, never out: a change that takes links away decides from all of them.
+    assert links_after_deletes_and_a_replacement_around_a_story() == tallied
 
 
 def test_a_new_dated_copy_reads_none_of_the_links_of_the_story_it_copies() -> None:

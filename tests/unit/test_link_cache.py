@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from server.domain import provenance
 from server.domain.link_cache import LinkCache
 from server.domain.model import DirectionBasis, Document, Link
 from server.domain.ports import Signatures, StoreChange
@@ -70,11 +71,11 @@ _STEPS = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
-@given(steps=_STEPS, max_links=st.integers(1, 12))
-def test_what_is_kept_reads_as_the_store_does_whatever_was_written_through_it(
-    steps: list[tuple[str, object]], max_links: int
-) -> None:
+def walked(steps: list[tuple[str, object]], max_links: int) -> Iterator[tuple[MemoryStore, LinkCache]]:
+    """Take the steps `_STEPS` drew through a new cache (write links, remove a document, read a document's links).
+
+    Yield the store and the cache after each.
+    """
     store = MemoryStore()
     cache = LinkCache(store, max_links=max_links)
     for kind, argument in steps:
@@ -87,6 +88,15 @@ def test_what_is_kept_reads_as_the_store_does_whatever_was_written_through_it(
         else:
             assert isinstance(argument, str)
             cache.links_of(argument)
+        yield store, cache
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=_STEPS, max_links=st.integers(1, 12))
+def test_what_is_kept_reads_as_the_store_does_whatever_was_written_through_it(
+    steps: list[tuple[str, object]], max_links: int
+) -> None:
+    for store, cache in walked(steps, max_links):
         for document_id in DOCUMENTS:
             assert views(cache, document_id) == views(store, document_id)
 
@@ -178,3 +188,90 @@ def test_a_change_the_store_refuses_leaves_nothing_kept() -> None:
 
     assert cache.links_of("b") == [link("a", "b")]
     assert store.reads == ["all b", "all b"]
+
+
+Counted = dict[provenance._Part, tuple[int, set[str], int]]
+
+
+def standings_counted_afresh(store: MemoryStore, document_id: str) -> Counted:
+    parts: dict[provenance._Part, list[str]] = {}
+    for one in store.links_of(document_id):
+        parts.setdefault(provenance._Part.of(document_id, one), []).append(one.other(document_id))
+    standings = {part: provenance._standing(part, parts) for part in parts}
+    return {part: (one.other_parts, set(one.holders), len(one.holders)) for part, one in standings.items()}
+
+
+def tallied(tally: provenance.PartTally, parts: Iterable[provenance._Part]) -> Counted:
+    standings = {part: tally.standing(part) for part in parts}
+    return {part: (one.other_parts, set(one.holders), len(one.holders)) for part, one in standings.items()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps=_STEPS, max_links=st.integers(1, 12))
+def test_a_kept_tally_stands_each_part_as_counting_the_stored_links_afresh_does(
+    steps: list[tuple[str, object]], max_links: int
+) -> None:
+    for store, cache in walked(steps, max_links):
+        for document_id in DOCUMENTS:
+            tally = cache.tally_of(document_id)
+            if tally is None:
+                continue
+            # Measured now, the parts are counted up by the links the next steps lay over the store.
+            afresh = standings_counted_afresh(store, document_id)
+            assert tallied(tally, afresh) == afresh
+        # A document dropped for room takes its tally with it: tallies are as many as the documents kept.
+        assert set(cache._tallies) <= set(cache._kept)
+
+
+def test_a_tally_is_counted_up_by_new_pairs_and_built_again_when_a_pair_shares_other_text() -> None:
+    store = CountingStore()
+    cache = LinkCache(store)
+    excerpt = link("e", "s", (0, 100, 200, 300))
+    cache.apply(StoreChange(upserted_links=[excerpt, link("c1", "s", (0, 1000, 0, 1000))]))
+    assert cache.tally_of("s") is None  # s is not kept yet
+    cache.links_of("s")
+    tally = cache.tally_of("s")
+    assert tally is not None
+    excerpt_part = provenance._Part.of("s", excerpt)
+    assert set(tally.standing(excerpt_part).holders) == {"c1"}
+
+    # A new copy holds the excerpt's part within more; the excerpt's link turned round shares the same text.
+    turned = excerpt.derived_from("e", DirectionBasis.REPRINTS, 0.9)
+    cache.apply(StoreChange(upserted_links=[link("c2", "s", (0, 900, 0, 900)), turned]))
+    assert cache.tally_of("s") is tally
+    assert set(tally.standing(excerpt_part).holders) == {"c1", "c2"}
+
+    # A pair that now shares other text of s: what was counted no longer holds, and the tally is built again.
+    cache.apply(StoreChange(upserted_links=[link("c2", "s", (0, 100, 5000, 5100))]))
+    rebuilt = cache.tally_of("s")
+    assert rebuilt is not None
+    assert rebuilt is not tally
+    assert set(rebuilt.standing(excerpt_part).holders) == {"c1"}
+    # Kept again by whoever read it in parts, a kept document keeps its tally; a removal takes every tally.
+    cache.remember("s", cache.links_of("s"))
+    assert cache.tally_of("s") is rebuilt
+    cache.apply(StoreChange(removed_ids=["c1"]))
+    assert cache.tally_of("s") is None
+    assert store.reads == ["all s"]
+
+
+def test_a_document_dropped_for_room_loses_its_tally_with_its_links() -> None:
+    store = MemoryStore()
+    cache = LinkCache(store, max_links=3)
+    excerpt = link("e", "s", (0, 100, 200, 300))
+    cache.apply(
+        StoreChange(upserted_links=[excerpt, link("c1", "s", (0, 1000, 0, 1000)), link("x", "y"), link("z", "y")])
+    )
+    cache.links_of("s")
+    tally = cache.tally_of("s")
+    assert tally is not None
+    assert len(tally.standing(provenance._Part.of("s", excerpt)).holders) == 1
+
+    # Keeping y drops s; a copy laid over the store meanwhile is not counted into what s no longer has kept.
+    cache.links_of("y")
+    cache.apply(StoreChange(upserted_links=[link("c2", "s", (0, 900, 0, 900))]))
+    cache.links_of("s")
+
+    kept_again = cache.tally_of("s")
+    assert kept_again is not None
+    assert set(kept_again.standing(provenance._Part.of("s", excerpt)).holders) == {"c1", "c2"}

@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
@@ -615,3 +616,85 @@ def test_a_part_stands_among_the_others_as_the_pairwise_relations_say(
     # `_standing` writes the relations out; the methods that `unsettled` asks say the same.
     assert all(measured.is_another(other) == is_another(other) for other in parts)
     assert all(measured.lies_within(other) == lies_within(other) for other in parts)
+
+
+def tally_views(stored: Sequence[Link], laid: Sequence[Link]) -> provenance.TalliesOf:
+    """Tallies of the stored links, each document's viewed under the laid links (see `_Neighbourhood.tally_of`)."""
+    stored_by_pair = {ends(one): one for one in stored}
+
+    def tally_of(document_id: str) -> provenance.TallyView | None:
+        tally = provenance.PartTally(document_id, [one for one in stored if document_id in ends(one)])
+        laid_here = [(stored_by_pair.get(ends(one)), one) for one in laid if document_id in ends(one)]
+        return provenance.TallyView.of(document_id, tally, laid_here)
+
+    return tally_of
+
+
+def test_deciding_directions_from_tallies_gives_what_counting_every_link_gives() -> None:
+    rng = random.Random(5)  # noqa: S311 - test graphs, not secrets
+    documents = [f"d{n}" for n in range(8)]
+    turned_round = by_rules = 0
+    for _ in range(300):
+        stored = random_links(rng, documents, 16)
+        # Laid over them: new pairs, and stored links turned round or decided again (the same shared text).
+        new = [one for one in random_links(rng, documents, 20) if ends(one) not in {ends(s) for s in stored}][:4]
+        again = [
+            one.derived_from(one.document_id if rng.random() < 0.5 else one.source_id, DirectionBasis.REPRINTS, 0.8)
+            for one in rng.sample(stored, 3)
+        ]
+        laid = [*new, *again]
+        now = [*[one for one in stored if ends(one) not in {ends(a) for a in again}], *laid]
+
+        expected = decide_directions(now, graph(*now))
+
+        assert decide_directions(now, graph(*now), tally_views(stored, laid)) == expected
+        turned_round += sum(pair(one) != pair(before) for one, before in zip(again, stored, strict=False))
+        by_rules += sum(one.basis in (DirectionBasis.REPRINTS, DirectionBasis.COMPILATION) for one in expected)
+    assert turned_round > 100
+    assert by_rules > 500
+
+
+def test_a_tally_view_is_not_given_when_a_laid_link_shares_other_text_than_the_stored_one() -> None:
+    stored = link("x", "z", (0, 1000, 0, 1000))
+    # The same text of x, another of z.
+    moved = link("x", "z", (0, 1000, 3000, 4000))
+
+    assert provenance.TallyView.of("z", provenance.PartTally("z", [stored]), [(stored, moved)]) is None
+    assert provenance.TallyView.of("x", provenance.PartTally("x", [stored]), [(stored, moved)]) is not None
+    # The same evidence with the two ends swapped: x's text is now read at z.
+    swapped = replace(moved, document_id="z", source_id="x")
+    assert provenance.TallyView.of("z", provenance.PartTally("z", [moved]), [(moved, swapped)]) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    links=st.lists(
+        st.tuples(_RANGES.filter(bool), st.sampled_from(("measured", "added", "laid"))), min_size=1, max_size=12
+    ),
+    asked=st.lists(_RANGES.filter(bool), max_size=3),
+)
+def test_a_tally_counted_up_link_by_link_stands_a_part_as_measuring_all_the_links_does(
+    links: list[tuple[list[tuple[int, int]], str]], asked: list[list[tuple[int, int]]]
+) -> None:
+    made = [
+        (link(f"o{number}", "d", *((0, 1, start, end) for start, end in ranges)), when)
+        for number, (ranges, when) in enumerate(links)
+    ]
+    tally = provenance.PartTally("d", [one for one, when in made if when == "measured"])
+    parts = [provenance._Part.of("d", one) for one, _ in made]
+    parts += [provenance._Part.of("d", link("d", "s", *((start, end, 0, 1) for start, end in r))) for r in asked]
+    # Measured before the later links come, some of them; the others are first asked after.
+    for part in parts[::2]:
+        tally.standing(part)
+    tally.add([one for one, when in made if when == "added"])
+    view = provenance.TallyView.of("d", tally, [(None, one) for one, when in made if when == "laid"])
+    assert view is not None
+
+    every: dict[provenance._Part, list[str]] = {}
+    for one, _ in made:
+        every.setdefault(provenance._Part.of("d", one), []).append(one.other("d"))
+    for part in parts:
+        counted, measured = view.standing(part), provenance._standing(part, every)
+        assert counted.other_parts == measured.other_parts
+        assert set(counted.holders) == measured.holders
+        assert len(counted.holders) == len(measured.holders)
