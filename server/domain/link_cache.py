@@ -14,6 +14,9 @@ from server.domain.provenance import PartTally
 # A story with 1,024 undated copies has 49,938 links, kept at both ends: with room for 65,536, deciding the last
 # quarter of them took 21.8 s in process, against 15.6 s with this room and 23.0 s with nothing kept.
 MAX_CACHED_LINKS: Final = 131_072
+# A document is tallied (`tally_of`) only with at least this many links: measuring a few parts afresh costs less than
+# keeping them, and in a feed of mostly unrelated news a tally for each document doubled the time spent deciding.
+MIN_TALLIED_LINKS: Final = 16
 
 
 class LinkCache:
@@ -35,9 +38,12 @@ class LinkCache:
     other text drops it, and a document that leaves takes its tally with it.
     """
 
-    def __init__(self, store: ProvenanceStore, max_links: int = MAX_CACHED_LINKS) -> None:
+    def __init__(
+        self, store: ProvenanceStore, max_links: int = MAX_CACHED_LINKS, min_tallied_links: int | None = None
+    ) -> None:
         self._store = store
         self._max_links = max_links
+        self._min_tallied_links = MIN_TALLIED_LINKS if min_tallied_links is None else min_tallied_links
         # Per document, its links by the document at their other end; least recently read first.
         self._kept: OrderedDict[str, dict[str, Link]] = OrderedDict()
         self._kept_links = 0
@@ -66,9 +72,9 @@ class LinkCache:
         return self._filtered(document_id, lambda link: link.document_id == document_id, self._store.sources_of)
 
     def tally_of(self, document_id: str) -> PartTally | None:
-        """Return the tally of the parts of a kept document's stored links (None when it is not kept)."""
+        """Return the tally of the parts of a kept document's stored links (None when not kept, or with few links)."""
         kept = self._read(document_id)
-        if kept is None:
+        if kept is None or len(kept) < self._min_tallied_links:
             return None
         tally = self._tallies.get(document_id)
         if tally is None:

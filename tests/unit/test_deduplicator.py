@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bench.corpus import Kind, Shares, generate
-from server.domain import alignment, provenance
+from server.domain import alignment, link_cache, provenance
 from server.domain.alignment import SentenceIndex, SentenceWeights
 from server.domain.comparison import compare_profiles, profile_text
 from server.domain.deduplicator import (
@@ -1012,6 +1012,8 @@ def test_the_links_of_documents_stored_before_a_batch_are_not_read_again_to_deci
 def test_the_parts_of_documents_stored_before_a_batch_are_counted_up_not_measured_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The pages of this story have at most 23 links: every one is tallied, as a much-copied story's are.
+    monkeypatch.setattr(link_cache, "MIN_TALLIED_LINKS", 0)
     deduplicator = Deduplicator(MemoryStore(), ExactIndex())
     documents = [Document(page.id, page.text) for page in wire_story_and_its_derivatives(24, seed=8)]
     deduplicator.ingest(documents[:8])
@@ -1054,6 +1056,7 @@ def links_after_deletes_and_a_replacement_around_a_story() -> list[Link]:
 
 
 def test_links_around_a_story_are_decided_as_without_tallies_when_documents_go(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(link_cache, "MIN_TALLIED_LINKS", 0)
     tallied = links_after_deletes_and_a_replacement_around_a_story()
     monkeypatch.setattr(provenance.TallyView, "of", classmethod(lambda *_: None))
 

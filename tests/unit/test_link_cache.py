@@ -77,7 +77,8 @@ def walked(steps: list[tuple[str, object]], max_links: int) -> Iterator[tuple[Me
     Yield the store and the cache after each.
     """
     store = MemoryStore()
-    cache = LinkCache(store, max_links=max_links)
+    # Any document is tallied: the few links a document has here are what the tallies are tested on.
+    cache = LinkCache(store, max_links=max_links, min_tallied_links=0)
     for kind, argument in steps:
         if kind == "upsert":
             assert isinstance(argument, list)
@@ -225,7 +226,7 @@ def test_a_kept_tally_stands_each_part_as_counting_the_stored_links_afresh_does(
 
 def test_a_tally_is_counted_up_by_new_pairs_and_built_again_when_a_pair_shares_other_text() -> None:
     store = CountingStore()
-    cache = LinkCache(store)
+    cache = LinkCache(store, min_tallied_links=2)
     excerpt = link("e", "s", (0, 100, 200, 300))
     cache.apply(StoreChange(upserted_links=[excerpt, link("c1", "s", (0, 1000, 0, 1000))]))
     assert cache.tally_of("s") is None  # s is not kept yet
@@ -257,7 +258,7 @@ def test_a_tally_is_counted_up_by_new_pairs_and_built_again_when_a_pair_shares_o
 
 def test_a_document_dropped_for_room_loses_its_tally_with_its_links() -> None:
     store = MemoryStore()
-    cache = LinkCache(store, max_links=3)
+    cache = LinkCache(store, max_links=3, min_tallied_links=0)
     excerpt = link("e", "s", (0, 100, 200, 300))
     cache.apply(
         StoreChange(upserted_links=[excerpt, link("c1", "s", (0, 1000, 0, 1000)), link("x", "y"), link("z", "y")])
@@ -275,3 +276,14 @@ def test_a_document_dropped_for_room_loses_its_tally_with_its_links() -> None:
     kept_again = cache.tally_of("s")
     assert kept_again is not None
     assert set(kept_again.standing(provenance._Part.of("s", excerpt)).holders) == {"c1", "c2"}
+
+
+def test_a_document_with_few_links_is_not_tallied() -> None:
+    store = MemoryStore()
+    cache = LinkCache(store, min_tallied_links=3)
+    cache.apply(StoreChange(upserted_links=[link("a", "s"), link("b", "s")]))
+    cache.links_of("s")
+
+    assert cache.tally_of("s") is None
+    cache.apply(StoreChange(upserted_links=[link("c", "s")]))
+    assert cache.tally_of("s") is not None
