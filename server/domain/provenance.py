@@ -326,13 +326,18 @@ def _parts_once(links_of: LinksOf) -> PartsOf:
 
     def parts_of(document_id: str) -> dict[_Part, list[str]]:
         if document_id not in parts:
-            sharing: defaultdict[_Part, list[str]] = defaultdict(list)
-            for link in links_of(document_id):
-                sharing[_Part.of(document_id, link)].append(link.other(document_id))
-            parts[document_id] = dict(sharing)
+            parts[document_id] = dict(_sharing(document_id, links_of(document_id)))
         return parts[document_id]
 
     return parts_of
+
+
+def _sharing(document_id: str, links: Iterable[Link]) -> defaultdict[_Part, list[str]]:
+    """Return each distinct part of `document_id` that `links` share, with the documents at their other ends."""
+    sharing: defaultdict[_Part, list[str]] = defaultdict(list)
+    for link in links:
+        sharing[_Part.of(document_id, link)].append(link.other(document_id))
+    return sharing
 
 
 @dataclass(frozen=True, slots=True)
@@ -400,23 +405,6 @@ def _standing(part: _Part, parts: dict[_Part, list[str]]) -> _Standing:
         elif overlap >= half and other.length - overlap >= margin:
             holders.extend(sharing)
     return _Standing(other_parts, frozenset(holders))
-
-
-ANOTHER_PART: Final = 1
-HOLDER: Final = 2
-
-
-def _relation(part: _Part, other: _Part) -> int:
-    """Return what a link sharing `other` adds to the standing of `part`: ANOTHER_PART, HOLDER or neither (0).
-
-    The same measure as `_standing`'s, for one part (a property test holds the two together).
-    """
-    overlap = part.overlap(other)
-    if overlap < OTHER_PART_OVERLAP * part.length and overlap < OTHER_PART_OVERLAP * other.length:
-        return ANOTHER_PART
-    if overlap >= OTHER_PART_OVERLAP * part.length and other.length - overlap >= REPRINT_MARGIN * part.length:
-        return HOLDER
-    return 0
 
 
 class _Counts:
@@ -497,23 +485,18 @@ class PartTally:
 
     def __init__(self, document_id: str, links: Iterable[Link]) -> None:
         self._document_id = document_id
-        self._parts: defaultdict[_Part, list[str]] = defaultdict(list)
-        for link in links:
-            self._parts[_Part.of(document_id, link)].append(link.other(document_id))
+        self._parts = _sharing(document_id, links)
         self._standings: dict[_Part, _Counts] = {}
 
     def add(self, links: Iterable[Link]) -> None:
         """Count in more links of the document, each to a document it had no link with."""
-        added: defaultdict[_Part, list[str]] = defaultdict(list)
-        for link in links:
-            added[_Part.of(self._document_id, link)].append(link.other(self._document_id))
         # The copies of a story mostly share the same text of each document they link to: one measure per part.
-        for added_part, others in added.items():
+        for added_part, others in _sharing(self._document_id, links).items():
             for part, counts in self._standings.items():
-                relation = _relation(part, added_part)
-                if relation == ANOTHER_PART:
+                # As `_standing` counts: never both.
+                if part.is_another(added_part):
                     counts.other_parts += len(others)
-                elif relation == HOLDER:
+                elif part.lies_within(added_part):
                     counts.holders += len(others)
             self._parts[added_part].extend(others)
 
@@ -531,9 +514,7 @@ class PartTally:
         return _Standing(counts.other_parts, _Holders(counts.holders, lambda: self._holders_of(part)))
 
     def _holders_of(self, part: _Part) -> frozenset[str]:
-        return frozenset(
-            other for held, others in self._parts.items() if _relation(part, held) == HOLDER for other in others
-        )
+        return frozenset(other for held, others in self._parts.items() if part.lies_within(held) for other in others)
 
 
 class TallyView:
@@ -551,13 +532,13 @@ class TallyView:
 
         None when a laid link shares other text than the stored one it replaces: the tally would need building again.
         """
-        added: defaultdict[_Part, list[str]] = defaultdict(list)
-        for stored, link in laid:
-            if stored is None:
-                added[_Part.of(document_id, link)].append(link.other(document_id))
-            elif not _alike(stored, link) and not tally.shares_alike(stored, link):
-                return None
-        return cls(tally, dict(added))
+        laid = list(laid)
+        if any(
+            stored is not None and not _alike(stored, link) and not tally.shares_alike(stored, link)
+            for stored, link in laid
+        ):
+            return None
+        return cls(tally, dict(_sharing(document_id, (link for stored, link in laid if stored is None))))
 
     def standing(self, part: _Part) -> _Standing:
         stored = self._tally.standing(part)
