@@ -1050,9 +1050,8 @@ def _met_again(
 
     A group is the pairs of one query with one stored document.
     """
-    # Sorted by numpy (with numba's sort, the whole took twice as long), grouped by compiled code: grouping with
-    # numpy reductions over the runs took a tenth of a query's screening.
-    return _met_again_in_order(np.argsort(groups), groups, windows, query_windows)
+    # Grouped by compiled code: grouping with numpy reductions over the runs took a tenth of a query's screening.
+    return _met_again_in_order(_sorting_order(groups), groups, windows, query_windows)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -1107,12 +1106,57 @@ def _strongest_per_query(
 def _distinct(
     values: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.intp], npt.NDArray[np.int64]]:
-    """Return the distinct values in increasing order, the place of one occurrence of each, and how often each occurs.
+    """Return the distinct values in increasing order, the place of the first of each, and how often each occurs.
 
-    As numpy's `unique` with `return_index` and `return_counts`, except that the place is of any occurrence, not
-    the first: that needs a stable sort, which took twice as long as numpy's default one on a query's hits.
+    As numpy's `unique` with `return_index` and `return_counts`, for non-negative values.
     """
-    return _runs_in_order(values, np.argsort(values))
+    return _runs_in_order(values, _sorting_order(values))
+
+
+# Digits of a radix sort: 2**12 counts (32 KB) stay in the core's cache, and keys up to 36 bits take three passes.
+_RADIX_DIGIT_BITS: Final = 12
+
+
+def _sorting_order(values: npt.NDArray[np.int64]) -> npt.NDArray[np.intp]:
+    """Return the places of non-negative `values` in increasing order, equal values in the order they come (stable).
+
+    Screening sorts the colliding pairs by (query window, stored window), the pairs' groups by (query, document),
+    and the windows to read. Those keys are small integers (under 36 bits at a million documents), which a radix
+    sort orders in two or three counting passes: for one text's 8,500 pairs at a million documents it took 0.06 ms
+    against 0.29 ms for numpy's `argsort`, and for a 64-document batch's 600,000 pairs 12-14 ms against 37 ms.
+    """
+    if len(values) == 0:
+        return np.empty(0, dtype=np.intp)
+    bits = int(values.max()).bit_length()
+    passes = max(1, -(-bits // _RADIX_DIGIT_BITS))
+    return _radix_order(np.ascontiguousarray(values, dtype=np.int64), passes, max(1, -(-bits // passes)))
+
+
+@numba.njit(cache=True, nogil=True)
+def _radix_order(values: npt.NDArray[np.int64], passes: int, digit_bits: int) -> npt.NDArray[np.intp]:
+    """Return the stable sorting order of non-negative `values`: a radix sort, least significant digit first."""
+    count = len(values)
+    order = np.arange(count)
+    next_order = np.empty(count, dtype=np.intp)
+    mask = (1 << digit_bits) - 1
+    # Each pass moves places only and reads the values through them: moving the values too was a third slower on
+    # a batch's pairs, whose two pairs of arrays no longer fit the processor's caches.
+    for step in range(passes):
+        shift = step * digit_bits
+        # starts[digit + 1] counts the digit; summed up, starts[digit] is the first place of the digit's values.
+        starts = np.zeros((1 << digit_bits) + 1, dtype=np.intp)
+        for place in range(count):
+            starts[((values[place] >> shift) & mask) + 1] += 1
+        for digit in range(1 << digit_bits):
+            starts[digit + 1] += starts[digit]
+        for place in range(count):
+            index = order[place]
+            digit = (values[index] >> shift) & mask
+            target = starts[digit]
+            starts[digit] = target + 1
+            next_order[target] = index
+        order, next_order = next_order, order
+    return order
 
 
 # It walks runs as _met_again_in_order does. One shared kernel that found the runs' ends, with numpy taking the
@@ -1193,8 +1237,8 @@ class _WindowSketches:
         query_windows = np.ascontiguousarray(query_windows, dtype=np.int64)
         query_sketches = np.ascontiguousarray(query_sketches)
         equal = np.empty(len(windows), dtype=np.int64)
-        # In window order, so that each window is read once (numpy sorts faster than numba).
-        order = np.argsort(windows)
+        # In window order, so that each window is read once.
+        order = _sorting_order(windows)
         if self._path is None:
             memory = self._memory.view().reshape(-1, self.width)
             _equal_bytes(-1, memory, self.width, order, windows, query_sketches, query_windows, equal)
@@ -1327,6 +1371,7 @@ def compile_kernels() -> None:
     no_pairs = np.empty(0, dtype=np.int64)
     _met_again_in_order(np.empty(0, dtype=np.intp), no_pairs, no_pairs, no_pairs)
     _runs_in_order(no_pairs, np.empty(0, dtype=np.intp))
+    _radix_order(no_pairs, 1, 1)
     no_order = np.empty(0, dtype=np.intp)
     _equal_bytes(-1, _NO_ROWS, 1, no_order, no_pairs, np.empty((0, 1), dtype=np.uint8), no_pairs, no_pairs)
     _most_equal_bytes(np.zeros((1, 1), dtype=np.uint8), np.zeros((1, 1), dtype=np.uint8))

@@ -10,6 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 from datasketch import LeanMinHash, MinHashLSH
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.adapters import band_index
 from server.adapters.band_index import COMMON_KEY_WINDOWS, MANIFEST_NAME, SKETCHES_NAME, BandIndex, band_keys
@@ -798,3 +800,29 @@ def test_a_segment_that_is_mostly_removed_windows_is_rewritten_without_them() ->
     live = {sequence: rows for sequence, rows in signatures.items() if sequence not in in_first}
     for sequence in (in_first[0], in_first[-1], 150, 170, 200):
         assert index.candidates(signatures[sequence]) == brute_force_strength(live, signatures[sequence])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    bits=st.integers(min_value=0, max_value=63),
+    spread=st.integers(min_value=1, max_value=4096),
+    size=st.integers(min_value=0, max_value=3000),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_the_radix_order_is_numpys_stable_order(bits: int, spread: int, size: int, seed: int) -> None:
+    # A few distinct values (spread) of up to `bits` bits, so that equal values are common and the tie order counts.
+    rng = np.random.default_rng(seed)
+    distinct = rng.integers(0, 2**bits, size=spread, dtype=np.int64, endpoint=False) if bits else np.zeros(1, np.int64)
+    values = rng.choice(distinct, size=size)
+    order = band_index._sorting_order(values)
+    assert order.dtype == np.intp
+    np.testing.assert_array_equal(order, np.argsort(values, kind="stable"))
+
+
+def test_distinct_values_count_each_value_and_give_its_first_place() -> None:
+    values = np.array([7, 3, 7, 2**40, 3, 0, 7, 2**40], dtype=np.int64)
+    distinct, places, counts = band_index._distinct(values)
+    expected, first_places, expected_counts = np.unique(values, return_index=True, return_counts=True)
+    np.testing.assert_array_equal(distinct, expected)
+    np.testing.assert_array_equal(places, first_places)
+    np.testing.assert_array_equal(counts, expected_counts)
