@@ -732,7 +732,7 @@ class _Neighbourhood:
         if document_id in self._stored:
             return self._stored[document_id]
         if document_id not in read_so_far:
-            kept = (link for link in read(document_id) if not link.ends & self._removed_ids)
+            kept = (link for link in read(document_id) if not self._ends_removed(link))
             read_so_far[document_id] = {link.ends: link for link in kept}
         return read_so_far[document_id]
 
@@ -748,13 +748,18 @@ class _Neighbourhood:
             kept: dict[frozenset[str], Link] = {}
             removed: list[Link] = []
             for link in self._links.links_of(document_id):
-                if link.ends & self._removed_ids:
+                if self._ends_removed(link):
                     removed.append(link)
                 else:
                     kept[link.ends] = link
             self._stored[document_id] = kept
             self._removed_links[document_id] = removed
         return self._stored[document_id]
+
+    def _ends_removed(self, link: Link) -> bool:
+        # Asked of every link read, where `Link.ends & removed` made a set each time: most changes remove nothing.
+        removed = self._removed_ids
+        return bool(removed) and (link.document_id in removed or link.source_id in removed)
 
 
 def _redecided(neighbourhood: _Neighbourhood, affected: set[str]) -> list[Link]:
