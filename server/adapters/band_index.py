@@ -1139,8 +1139,8 @@ def _radix_order(values: npt.NDArray[np.int64], passes: int, digit_bits: int) ->
     order = np.arange(count)
     next_order = np.empty(count, dtype=np.intp)
     mask = (1 << digit_bits) - 1
-    # Each pass moves places only and reads the values through them: moving the values too was a third slower on
-    # a batch's pairs, whose two pairs of arrays no longer fit the processor's caches.
+    # Each pass moves places only and reads the values through them: moving the values too (four arrays instead of
+    # two, 4.8 MB each for a batch's pairs at a million documents) took half as long again.
     for step in range(passes):
         shift = step * digit_bits
         # starts[digit + 1] counts the digit; summed up, starts[digit] is the first place of the digit's values.
