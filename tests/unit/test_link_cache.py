@@ -198,12 +198,15 @@ def standings_counted_afresh(store: MemoryStore, document_id: str) -> Counted:
     parts: dict[provenance._Part, list[str]] = {}
     for one in store.links_of(document_id):
         parts.setdefault(provenance._Part.of(document_id, one), []).append(one.other(document_id))
-    standings = {part: provenance._standing(part, parts) for part in parts}
-    return {part: (one.other_parts, set(one.holders), len(one.holders)) for part, one in standings.items()}
+    return counted({part: provenance._standing(part, parts) for part in parts})
 
 
 def tallied(tally: provenance.PartTally, parts: Iterable[provenance._Part]) -> Counted:
-    standings = {part: tally.standing(part) for part in parts}
+    return counted({part: tally.standing(part) for part in parts})
+
+
+def counted(standings: dict[provenance._Part, provenance._Standing]) -> Counted:
+    """Each part's count of other parts, its holders, and their count (which a tally keeps apart from who they are)."""
     return {part: (one.other_parts, set(one.holders), len(one.holders)) for part, one in standings.items()}
 
 
