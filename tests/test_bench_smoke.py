@@ -12,7 +12,7 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from difflib import SequenceMatcher
 from pathlib import Path
 
@@ -107,6 +107,25 @@ def test_signature_benchmark_verifies_and_prints_medians_and_ratios(capsys: pyte
     assert "(a) same features vs sign_text" in printed
     assert "(a) same features vs sign_text and second minima" in printed
     assert "target ≥ 10x (aim 20x)" in printed
+
+
+def test_signature_benchmark_runs_each_path_after_different_neighbours() -> None:
+    calls: list[str] = []
+
+    def recording(name: str) -> Callable[[int], object]:
+        return lambda index: calls.append(name)
+
+    paths = {name: recording(name) for name in "abcde"}
+
+    best = bench_signatures.time_paths(paths, count=40, rounds=1)
+
+    assert sorted(best) == list("abcde")
+    assert all(len(times) == 40 for times in best.values())
+    orders = [calls[start : start + 5] for start in range(0, len(calls), 5)]
+    assert all(sorted(order) == list("abcde") for order in orders)
+    # A rotation of one order would put each path after the same one whenever it is not first.
+    predecessors = {order[order.index("a") - 1] for order in orders if order[0] != "a"}
+    assert len(predecessors) > 1
 
 
 def test_verification_benchmark_times_each_kind_of_pair_and_counts_those_found_related(
