@@ -304,10 +304,7 @@ def _permute_min_and_second(
         value = np.uint32(a[permutation] * token_hash + b[permutation])
         smallest = minima[permutation]
         if permutation < kept:
-            # All ones when the value is the minimum again (a word seen twice is one feature), else nothing: the
-            # select of `_insert` as a mask, with no branch.
-            again = np.uint32(0) - np.uint32(value == smallest)
-            second_minima[permutation] = min(second_minima[permutation], max(smallest, value) | again)
+            second_minima[permutation] = _second(smallest, value, second_minima[permutation])
         minima[permutation] = min(smallest, value)
 
 
@@ -315,14 +312,20 @@ def _permute_min_and_second(
 def _insert(
     value: np.uint32, rows: npt.NDArray[np.uint32], seconds: npt.NDArray[np.uint32], row: int, permutation: int
 ) -> None:
-    # A value below the minimum makes the minimum second; one between them is second; a word seen twice in a
-    # window is one feature, so a value equal to the minimum is no second one. Written without branches (a
-    # select, then minima), so that the loop over permutations vectorises as _permute_min's does: with an
-    # if/elif per value, signing took eight times as long.
     smallest = rows[row, permutation]
-    larger = _MAX_HASH if value == smallest else max(smallest, value)
-    seconds[row, permutation] = min(seconds[row, permutation], larger)
+    seconds[row, permutation] = _second(smallest, value, seconds[row, permutation])
     rows[row, permutation] = min(smallest, value)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _second(smallest: np.uint32, value: np.uint32, second: np.uint32) -> np.uint32:
+    # The second-smallest distinct value once `value` is seen beside minimum `smallest` and second `second`. A value
+    # below the minimum makes the minimum second; one between them is second; a word seen twice in a window is one
+    # feature, so a value equal to the minimum is no second one. Written without branches (a mask of all ones for
+    # that case, then minima), so that loops over permutations vectorise: with an if/elif per value, signing took
+    # eight times as long.
+    again = np.uint32(0) - np.uint32(value == smallest)
+    return min(second, max(smallest, value) | again)
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
