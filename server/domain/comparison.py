@@ -125,7 +125,7 @@ def compare_profiles(a: TextProfile, b: TextProfile, weigher: Weigher = weigh) -
         confidence=_rounded(confidence),
         basis=basis,
         spans=tuple(
-            Span(*a.tokens.char_span(f.a_start, f.a_end), *b.tokens.char_span(f.b_start, f.b_end))
+            Span(*a.tokens.passage_span(f.a_start, f.a_end), *b.tokens.passage_span(f.b_start, f.b_end))
             for f in alignment.fragments
         ),
     )

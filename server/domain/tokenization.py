@@ -38,6 +38,10 @@ _LINK_SCAN: Final = re.compile(rf"(?=[hwp@])(?:{_URL_PATTERN.pattern})", _URL_PA
 _CJK_STOPS: Final = "\u3002\uff01\uff1f"  # ideographic full stop, full-width ! and ?
 _CLOSERS: Final = "\"'\u201d\u2019)\\]"  # quotes (straight and curly) and brackets that close a sentence
 _OPENERS: Final = "\"'\u201c\u2018(\\["
+# The same marks as characters, for a passage's span (TokenizedText.passage_span): what opens a sentence, and what
+# closes one (its stop, then closing quotes and brackets).
+_OPENING_MARKS: Final = frozenset("\"'\u201c\u2018([")
+_CLOSING_MARKS: Final = frozenset(".!?" + _CJK_STOPS + "\"'\u201d\u2019)]")
 # Every alternative begins at a stop. Said first, as a lookahead, it spares trying the three alternatives at every
 # other character: the scan takes a little over half the time (on generated news).
 _SENTENCE_END: Final = re.compile(
@@ -257,6 +261,34 @@ class TokenizedText:
     def char_span(self, token_start: int, token_end: int) -> tuple[int, int]:
         """Return the original-text span covering tokens `[token_start, token_end)`."""
         return self.token_span(token_start)[0], self.token_span(token_end - 1)[1]
+
+    def passage_span(self, token_start: int, token_end: int) -> tuple[int, int]:
+        """Return the span of tokens `[token_start, token_end)` with the marks that open and close it.
+
+        Tokens are words, so their span leaves out the stop that ends the last sentence and the quote that opens
+        the first: evidence of a copied sentence should cover what was copied, `"Done."` and not `Done`. Taken
+        are the opening quotes and brackets just before the first word, and the stops, closing quotes and
+        brackets just after the last, unless a digit or a lower-case letter follows them at once (`3.5`,
+        `e.g`), where the mark is inside a word.
+
+        >>> tokens = tokenize('He said: "The bridge is open." Crowds cheered.')
+        >>> start, end = tokens.passage_span(2, 6)
+        >>> tokens.text[start:end]
+        '"The bridge is open."'
+        >>> start, end = tokens.passage_span(0, 1)
+        >>> tokens.text[start:end]
+        'He'
+        """
+        start, end = self.char_span(token_start, token_end)
+        text = self.text
+        while start > 0 and text[start - 1] in _OPENING_MARKS:
+            start -= 1
+        closed = end
+        while closed < len(text) and text[closed] in _CLOSING_MARKS:
+            closed += 1
+        if closed == len(text) or not (text[closed].isdigit() or text[closed].islower()):
+            end = closed
+        return start, end
 
     @property
     def starts(self) -> tuple[int, ...]:

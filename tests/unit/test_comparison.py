@@ -131,8 +131,9 @@ def test_an_excerpt_with_other_material_around_it_is_an_excerpt_of_the_story() -
     assert comparison.basis is DirectionBasis.CONTAINMENT
     assert comparison.containment_a > comparison.containment_b
     (span,) = comparison.spans
-    assert BRIDGE_EXCERPT[span.start : span.end] == EXCERPT_BODY.rstrip(".")
-    assert BRIDGE_STORY[span.source_start : span.source_end] == EXCERPT_BODY.rstrip(".")
+    # The span covers what was copied, the stop that ends its last sentence included.
+    assert BRIDGE_EXCERPT[span.start : span.end] == EXCERPT_BODY
+    assert BRIDGE_STORY[span.source_start : span.source_end] == EXCERPT_BODY
 
 
 def test_text_pasted_among_unrelated_items_derives_from_the_story_it_continues() -> None:
@@ -147,7 +148,7 @@ def test_text_pasted_among_unrelated_items_derives_from_the_story_it_continues()
     assert comparison.a_is_derived
     assert comparison.basis is DirectionBasis.CONTEXT
     (span,) = comparison.spans
-    assert DIGEST_WITH_EXCERPT[span.start : span.end] == DAM_EXCERPT.rstrip(".")
+    assert DIGEST_WITH_EXCERPT[span.start : span.end] == DAM_EXCERPT
 
 
 def test_surroundings_that_say_nothing_leave_direction_to_containment() -> None:

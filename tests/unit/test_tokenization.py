@@ -63,6 +63,44 @@ def test_words_are_the_tokens_of_the_token_pattern_in_any_script(text: str) -> N
     assert_spans_point_at_original(text, tokenize(text))
 
 
+@pytest.mark.parametrize(
+    ("text", "first", "end", "passage"),
+    [
+        ('He said: "The bridge is open." Crowds cheered.', 2, 6, '"The bridge is open."'),
+        ("Crowds cheered.", 0, 2, "Crowds cheered."),
+        ("The plan (approved in May) was dropped.", 2, 5, "(approved in May)"),
+        ("It ended.Then it began again.", 0, 2, "It ended."),
+        ("He said, wait for it.", 0, 2, "He said"),
+        ("Prices rose 3.5 percent.", 0, 3, "Prices rose 3"),
+        ("See e.g. the list.", 0, 2, "See e"),
+        ("東京に行った。次に", 0, 6, "東京に行った。"),
+    ],
+)
+def test_a_passage_span_takes_the_marks_that_open_and_close_it(text: str, first: int, end: int, passage: str) -> None:
+    tokens = tokenize(text)
+
+    start, stop = tokens.passage_span(first, end)
+
+    assert text[start:stop] == passage
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=st.lists(_MIXED_CHARACTERS, max_size=60).map("".join), data=st.data())
+def test_a_passage_span_only_adds_marks_to_its_words_span(text: str, data: st.DataObject) -> None:
+    tokens = tokenize(text)
+    if not tokens.words:
+        return
+    first = data.draw(st.integers(0, len(tokens) - 1))
+    end = data.draw(st.integers(first + 1, len(tokens)))
+
+    start, stop = tokens.passage_span(first, end)
+    word_start, word_end = tokens.char_span(first, end)
+
+    assert start <= word_start < word_end <= stop
+    assert all(character in "\"'\u201c\u2018([" for character in text[start:word_start])
+    assert all(character in ".!?\u3002\uff01\uff1f\"'\u201d\u2019)]" for character in text[word_end:stop])
+
+
 def test_spans_of_tokens_after_a_length_changing_character_are_not_shifted() -> None:
     # "ﬁ" is one code point that NFKC turns into two; the words after it must keep their positions.
     text = "The ﬁrst ferry crossed the river at dawn"
