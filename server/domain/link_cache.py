@@ -10,10 +10,12 @@ from server.domain.model import DirectionBasis, Link
 from server.domain.ports import ProvenanceStore, StoreChange
 from server.domain.provenance import PartTally
 
-# A link is kept at each of its ends, in about 25 bytes each, and its objects take about 450: some 32 MB when full.
-# A story with 1,024 undated copies has 49,938 links, kept at both ends: with room for 65,536, deciding the last
-# quarter of them took 21.8 s in process, against 15.6 s with this room and 23.0 s with nothing kept.
-MAX_CACHED_LINKS: Final = 131_072
+# The room, counted in kept documents and the ends of their links: a link is kept at each of its ends, in about 25
+# bytes each, and its objects take about 450; a document kept takes about 230 with none, its id included. Some
+# 32 MB when full. A story with 1,024 undated copies has 49,938 links, kept at both ends: with room for 65,536,
+# deciding the last quarter of them took 21.8 s in process, against 15.6 s with this room and 23.0 s with nothing
+# kept.
+CACHE_ROOM: Final = 131_072
 # A document is tallied (`tally_of`) only with at least this many links: measuring a few parts afresh costs less than
 # keeping them, and in a feed of mostly unrelated news a tally for each document doubled the time spent deciding.
 MIN_TALLIED_LINKS: Final = 16
@@ -31,22 +33,22 @@ class LinkCache:
     Only for the deduplicator's writes and the reads that decide them, under its write lock (a reader beside a
     writer could keep what the store held before a change), and while it is the store's one writer, as the data
     directory's lock makes it: a store shared by several servers would need what is kept dropped each time the
-    lock is taken. `max_links` bounds the links kept, each counted at every end it is kept at.
+    lock is taken. `room` bounds what is kept: each document kept counts one, and each of its links one more.
+    Most documents of a news feed have no link: were a document kept with none to count nothing, every document
+    read would stay kept until the links alone filled the room, one for each document the server ever ingested.
 
     Of a kept document it also keeps the tally of the parts its links share (`PartTally`), built when first asked
     for and counted up by the links of new pairs laid over it; a link laid over its pair's stored one that shares
     other text drops it, and a document that leaves takes its tally with it.
     """
 
-    def __init__(
-        self, store: ProvenanceStore, max_links: int = MAX_CACHED_LINKS, min_tallied_links: int | None = None
-    ) -> None:
+    def __init__(self, store: ProvenanceStore, room: int = CACHE_ROOM, min_tallied_links: int | None = None) -> None:
         self._store = store
-        self._max_links = max_links
+        self._room = room
         self._min_tallied_links = MIN_TALLIED_LINKS if min_tallied_links is None else min_tallied_links
         # Per document, its links by the document at their other end; least recently read first.
         self._kept: OrderedDict[str, dict[str, Link]] = OrderedDict()
-        self._kept_links = 0
+        self._room_used = 0
         # Of kept documents, the tallies of their parts built so far (`tally_of`), kept up to date with their links.
         self._tallies: dict[str, PartTally] = {}
 
@@ -88,10 +90,10 @@ class LinkCache:
             return
         by_other = {link.other(document_id): link for link in links}
         self._forget(document_id)
-        if len(by_other) > self._max_links:
+        if 1 + len(by_other) > self._room:
             return
         self._kept[document_id] = by_other
-        self._kept_links += len(by_other)
+        self._room_used += 1 + len(by_other)
         self._trim()
 
     def apply(self, change: StoreChange) -> None:
@@ -114,7 +116,7 @@ class LinkCache:
                 stored = kept.get(other)
                 if stored is None:
                     added[end].append(link)
-                    self._kept_links += 1
+                    self._room_used += 1
                 elif end in self._tallies and not self._tallies[end].shares_alike(stored, link):
                     del self._tallies[end]
                 kept[other] = link
@@ -142,19 +144,19 @@ class LinkCache:
     def _clear(self) -> None:
         self._kept.clear()
         self._tallies.clear()
-        self._kept_links = 0
+        self._room_used = 0
 
     def _trim(self) -> None:
-        while self._kept_links > self._max_links:
+        while self._room_used > self._room:
             document_id, oldest = self._kept.popitem(last=False)
             self._tallies.pop(document_id, None)
-            self._kept_links -= len(oldest)
+            self._room_used -= 1 + len(oldest)
 
     def _forget(self, document_id: str) -> None:
         kept = self._kept.pop(document_id, None)
         self._tallies.pop(document_id, None)
         if kept is not None:
-            self._kept_links -= len(kept)
+            self._room_used -= 1 + len(kept)
 
 
 def _undated(link: Link) -> bool:

@@ -71,14 +71,14 @@ _STEPS = st.lists(
 )
 
 
-def walked(steps: list[tuple[str, object]], max_links: int) -> Iterator[tuple[MemoryStore, LinkCache]]:
+def walked(steps: list[tuple[str, object]], room: int) -> Iterator[tuple[MemoryStore, LinkCache]]:
     """Take the steps `_STEPS` drew through a new cache (write links, remove a document, read a document's links).
 
     Yield the store and the cache after each.
     """
     store = MemoryStore()
     # Any document is tallied: the few links a document has here are what the tallies are tested on.
-    cache = LinkCache(store, max_links=max_links, min_tallied_links=0)
+    cache = LinkCache(store, room=room, min_tallied_links=0)
     for kind, argument in steps:
         if kind == "upsert":
             assert isinstance(argument, list)
@@ -93,18 +93,18 @@ def walked(steps: list[tuple[str, object]], max_links: int) -> Iterator[tuple[Me
 
 
 @settings(max_examples=200, deadline=None)
-@given(steps=_STEPS, max_links=st.integers(1, 12))
+@given(steps=_STEPS, room=st.integers(1, 12))
 def test_what_is_kept_reads_as_the_store_does_whatever_was_written_through_it(
-    steps: list[tuple[str, object]], max_links: int
+    steps: list[tuple[str, object]], room: int
 ) -> None:
-    for store, cache in walked(steps, max_links):
+    for store, cache in walked(steps, room):
         for document_id in DOCUMENTS:
             assert views(cache, document_id) == views(store, document_id)
 
 
 def test_a_document_read_whole_is_read_from_the_store_once_until_it_is_dropped_for_room() -> None:
     store = CountingStore()
-    cache = LinkCache(store, max_links=3)
+    cache = LinkCache(store, room=5)
     cache.apply(StoreChange(upserted_links=[link("a", "b"), link("c", "b"), link("d", "e")]))
 
     assert len(cache.links_of("b")) == 2
@@ -119,7 +119,7 @@ def test_a_document_read_whole_is_read_from_the_store_once_until_it_is_dropped_f
     assert set(cache.links_of("b")) == {turned, link("c", "b"), link("b", "e")}
     assert store.reads == ["all b"]
 
-    # Three links are the room: keeping e's two drops b, the least recently read.
+    # b and its three links take four of the five: keeping e and its two drops b, the least recently read.
     cache.links_of("e")
     cache.links_of("b")
     assert store.reads == ["all b", "all e", "all b"]
@@ -145,11 +145,11 @@ def test_the_links_of_a_document_not_kept_are_read_in_part_and_not_kept() -> Non
 
 def test_the_room_holds_as_links_are_laid_over_and_documents_kept_again() -> None:
     store = CountingStore()
-    cache = LinkCache(store, max_links=3)
+    cache = LinkCache(store, room=5)
     cache.apply(StoreChange(upserted_links=[link("a", "b"), link("c", "b"), link("x", "y")]))
     cache.links_of("b")
     cache.remember("b", cache.links_of("b"))
-    # b's two links are counted once however often it is kept: y's one link fits beside them.
+    # b and its two links count three however often b is kept: y and its one link fit beside them.
     cache.links_of("y")
     cache.links_of("b")
     assert store.reads == ["all b", "all y"]
@@ -162,9 +162,22 @@ def test_the_room_holds_as_links_are_laid_over_and_documents_kept_again() -> Non
     assert store.reads == ["all b", "all y", "all y", "all b"]
 
 
+def test_documents_with_no_link_take_room_too() -> None:
+    # Most documents of a feed have no link; kept for nothing, every one read would stay kept.
+    store = CountingStore()
+    cache = LinkCache(store, room=3)
+
+    for document_id in ("a", "b", "c", "d"):
+        assert cache.links_of(document_id) == []
+    cache.links_of("b")
+    cache.links_of("a")
+
+    assert store.reads == ["all a", "all b", "all c", "all d", "all a"]
+
+
 def test_a_document_with_more_links_than_the_room_is_not_kept() -> None:
     store = CountingStore()
-    cache = LinkCache(store, max_links=1)
+    cache = LinkCache(store, room=1)
     cache.apply(StoreChange(upserted_links=[link("a", "hub"), link("b", "hub")]))
 
     cache.links_of("hub")
@@ -211,11 +224,11 @@ def counted(standings: dict[provenance._Part, provenance._Standing]) -> Counted:
 
 
 @settings(max_examples=200, deadline=None)
-@given(steps=_STEPS, max_links=st.integers(1, 12))
+@given(steps=_STEPS, room=st.integers(1, 12))
 def test_a_kept_tally_stands_each_part_as_counting_the_stored_links_afresh_does(
-    steps: list[tuple[str, object]], max_links: int
+    steps: list[tuple[str, object]], room: int
 ) -> None:
-    for store, cache in walked(steps, max_links):
+    for store, cache in walked(steps, room):
         for document_id in DOCUMENTS:
             tally = cache.tally_of(document_id)
             if tally is None:
@@ -261,7 +274,7 @@ def test_a_tally_is_counted_up_by_new_pairs_and_built_again_when_a_pair_shares_o
 
 def test_a_document_dropped_for_room_loses_its_tally_with_its_links() -> None:
     store = MemoryStore()
-    cache = LinkCache(store, max_links=3, min_tallied_links=0)
+    cache = LinkCache(store, room=4, min_tallied_links=0)
     excerpt = link("e", "s", (0, 100, 200, 300))
     cache.apply(
         StoreChange(upserted_links=[excerpt, link("c1", "s", (0, 1000, 0, 1000)), link("x", "y"), link("z", "y")])
