@@ -10,12 +10,17 @@ from server.domain.model import DirectionBasis, Link
 from server.domain.ports import ProvenanceStore, StoreChange
 from server.domain.provenance import PartTally
 
-# The room, counted in kept documents and the ends of their links: a link is kept at each of its ends, in about 25
-# bytes each, and its objects take about 450; a document kept takes about 230 with none, its id included. Some
-# 32 MB when full. A story with 1,024 undated copies has 49,938 links, kept at both ends: with room for 65,536,
-# deciding the last quarter of them took 21.8 s in process, against 15.6 s with this room and 23.0 s with nothing
-# kept.
+# The room, counted in kept documents and the ends of their links. In a load, the server grew by about 500 bytes for
+# each one kept, beside the index: some 64 MB when full. A story with 1,024 undated copies has 49,938 links, kept at
+# both ends: with room for 65,536, deciding the last quarter of them took 21.8 s in process, against 15.6 s with this
+# room and 23.0 s with nothing kept.
 CACHE_ROOM: Final = 131_072
+# A document is kept only with at least this many links. A news feed's documents mostly have one to three or none
+# (74,760 link ends over the benchmark store's 100,000 documents, 813 of them with four or more), which cost little
+# to read again and are seldom read again; kept, they took more of the room all through a load (23,104 documents and
+# 50,878 link ends after 330 s of a closed loop on that store). The documents read batch after batch are a
+# much-copied story's, with dozens to thousands of links.
+MIN_KEPT_LINKS: Final = 4
 # A document is tallied (`tally_of`) only with at least this many links: measuring a few parts afresh costs less than
 # keeping them, and in a feed of mostly unrelated news a tally for each document doubled the time spent deciding.
 MIN_TALLIED_LINKS: Final = 16
@@ -42,9 +47,16 @@ class LinkCache:
     other text drops it, and a document that leaves takes its tally with it.
     """
 
-    def __init__(self, store: ProvenanceStore, room: int = CACHE_ROOM, min_tallied_links: int | None = None) -> None:
+    def __init__(
+        self,
+        store: ProvenanceStore,
+        room: int = CACHE_ROOM,
+        min_tallied_links: int | None = None,
+        min_kept_links: int = MIN_KEPT_LINKS,
+    ) -> None:
         self._store = store
         self._room = room
+        self._min_kept_links = min_kept_links
         self._min_tallied_links = MIN_TALLIED_LINKS if min_tallied_links is None else min_tallied_links
         # Per document, its links by the document at their other end; least recently read first.
         self._kept: OrderedDict[str, dict[str, Link]] = OrderedDict()
@@ -90,7 +102,7 @@ class LinkCache:
             return
         by_other = {link.other(document_id): link for link in links}
         self._forget(document_id)
-        if 1 + len(by_other) > self._room:
+        if not self._min_kept_links <= len(by_other) < self._room:
             return
         self._kept[document_id] = by_other
         self._room_used += 1 + len(by_other)

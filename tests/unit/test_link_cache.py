@@ -78,7 +78,7 @@ def walked(steps: list[tuple[str, object]], room: int) -> Iterator[tuple[MemoryS
     """
     store = MemoryStore()
     # Any document is tallied: the few links a document has here are what the tallies are tested on.
-    cache = LinkCache(store, room=room, min_tallied_links=0)
+    cache = LinkCache(store, room=room, min_tallied_links=0, min_kept_links=0)
     for kind, argument in steps:
         if kind == "upsert":
             assert isinstance(argument, list)
@@ -104,7 +104,7 @@ def test_what_is_kept_reads_as_the_store_does_whatever_was_written_through_it(
 
 def test_a_document_read_whole_is_read_from_the_store_once_until_it_is_dropped_for_room() -> None:
     store = CountingStore()
-    cache = LinkCache(store, room=5)
+    cache = LinkCache(store, room=5, min_kept_links=0)
     cache.apply(StoreChange(upserted_links=[link("a", "b"), link("c", "b"), link("d", "e")]))
 
     assert len(cache.links_of("b")) == 2
@@ -127,7 +127,7 @@ def test_a_document_read_whole_is_read_from_the_store_once_until_it_is_dropped_f
 
 def test_the_links_of_a_document_not_kept_are_read_in_part_and_not_kept() -> None:
     store = CountingStore()
-    cache = LinkCache(store)
+    cache = LinkCache(store, min_kept_links=0)
     dated = link("copy", "wire", basis=DirectionBasis.PUBLISHED_AT)
     cache.apply(StoreChange(upserted_links=[dated, link("excerpt", "wire")]))
 
@@ -145,7 +145,7 @@ def test_the_links_of_a_document_not_kept_are_read_in_part_and_not_kept() -> Non
 
 def test_the_room_holds_as_links_are_laid_over_and_documents_kept_again() -> None:
     store = CountingStore()
-    cache = LinkCache(store, room=5)
+    cache = LinkCache(store, room=5, min_kept_links=0)
     cache.apply(StoreChange(upserted_links=[link("a", "b"), link("c", "b"), link("x", "y")]))
     cache.links_of("b")
     cache.remember("b", cache.links_of("b"))
@@ -165,7 +165,7 @@ def test_the_room_holds_as_links_are_laid_over_and_documents_kept_again() -> Non
 def test_documents_with_no_link_take_room_too() -> None:
     # Most documents of a feed have no link; kept for nothing, every one read would stay kept.
     store = CountingStore()
-    cache = LinkCache(store, room=3)
+    cache = LinkCache(store, room=3, min_kept_links=0)
 
     for document_id in ("a", "b", "c", "d"):
         assert cache.links_of(document_id) == []
@@ -175,9 +175,22 @@ def test_documents_with_no_link_take_room_too() -> None:
     assert store.reads == ["all a", "all b", "all c", "all d", "all a"]
 
 
+def test_a_document_with_few_links_is_read_from_the_store_each_time() -> None:
+    store = CountingStore()
+    cache = LinkCache(store, min_kept_links=2)
+    cache.apply(StoreChange(upserted_links=[link("copy", "wire"), link("excerpt", "wire")]))
+
+    cache.links_of("copy")
+    cache.links_of("copy")
+    cache.links_of("wire")
+    cache.links_of("wire")
+
+    assert store.reads == ["all copy", "all copy", "all wire"]
+
+
 def test_a_document_with_more_links_than_the_room_is_not_kept() -> None:
     store = CountingStore()
-    cache = LinkCache(store, room=1)
+    cache = LinkCache(store, room=1, min_kept_links=0)
     cache.apply(StoreChange(upserted_links=[link("a", "hub"), link("b", "hub")]))
 
     cache.links_of("hub")
@@ -188,7 +201,7 @@ def test_a_document_with_more_links_than_the_room_is_not_kept() -> None:
 
 def test_a_change_the_store_refuses_leaves_nothing_kept() -> None:
     store = CountingStore()
-    cache = LinkCache(store)
+    cache = LinkCache(store, min_kept_links=0)
     cache.apply(StoreChange(added=[(Document("a", "Some text."), Signatures(document=b"", passages=()))]))
     cache.apply(StoreChange(upserted_links=[link("a", "b")]))
     cache.links_of("b")
@@ -242,7 +255,7 @@ def test_a_kept_tally_stands_each_part_as_counting_the_stored_links_afresh_does(
 
 def test_a_tally_is_counted_up_by_new_pairs_and_built_again_when_a_pair_shares_other_text() -> None:
     store = CountingStore()
-    cache = LinkCache(store, min_tallied_links=2)
+    cache = LinkCache(store, min_tallied_links=2, min_kept_links=0)
     excerpt = link("e", "s", (0, 100, 200, 300))
     cache.apply(StoreChange(upserted_links=[excerpt, link("c1", "s", (0, 1000, 0, 1000))]))
     assert cache.tally_of("s") is None  # s is not kept yet
@@ -274,7 +287,7 @@ def test_a_tally_is_counted_up_by_new_pairs_and_built_again_when_a_pair_shares_o
 
 def test_a_document_dropped_for_room_loses_its_tally_with_its_links() -> None:
     store = MemoryStore()
-    cache = LinkCache(store, room=4, min_tallied_links=0)
+    cache = LinkCache(store, room=4, min_tallied_links=0, min_kept_links=0)
     excerpt = link("e", "s", (0, 100, 200, 300))
     cache.apply(
         StoreChange(upserted_links=[excerpt, link("c1", "s", (0, 1000, 0, 1000)), link("x", "y"), link("z", "y")])
@@ -296,7 +309,7 @@ def test_a_document_dropped_for_room_loses_its_tally_with_its_links() -> None:
 
 def test_a_document_with_few_links_is_not_tallied() -> None:
     store = MemoryStore()
-    cache = LinkCache(store, min_tallied_links=3)
+    cache = LinkCache(store, min_tallied_links=3, min_kept_links=0)
     cache.apply(StoreChange(upserted_links=[link("a", "s"), link("b", "s")]))
     cache.links_of("s")
 
