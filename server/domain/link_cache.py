@@ -102,10 +102,10 @@ class LinkCache:
             return
         by_other = {link.other(document_id): link for link in links}
         self._forget(document_id)
-        if not self._min_kept_links <= len(by_other) < self._room:
+        if len(by_other) < self._min_kept_links or _room_taken(by_other) > self._room:
             return
         self._kept[document_id] = by_other
-        self._room_used += 1 + len(by_other)
+        self._room_used += _room_taken(by_other)
         self._trim()
 
     def apply(self, change: StoreChange) -> None:
@@ -162,13 +162,18 @@ class LinkCache:
         while self._room_used > self._room:
             document_id, oldest = self._kept.popitem(last=False)
             self._tallies.pop(document_id, None)
-            self._room_used -= 1 + len(oldest)
+            self._room_used -= _room_taken(oldest)
 
     def _forget(self, document_id: str) -> None:
         kept = self._kept.pop(document_id, None)
         self._tallies.pop(document_id, None)
         if kept is not None:
-            self._room_used -= 1 + len(kept)
+            self._room_used -= _room_taken(kept)
+
+
+def _room_taken(kept: dict[str, Link]) -> int:
+    # The document, and each of its links.
+    return 1 + len(kept)
 
 
 def _undated(link: Link) -> bool:

@@ -39,9 +39,9 @@ _CJK_STOPS: Final = "\u3002\uff01\uff1f"  # ideographic full stop, full-width ! 
 _CLOSERS: Final = "\"'\u201d\u2019)\\]"  # quotes (straight and curly) and brackets that close a sentence
 _OPENERS: Final = "\"'\u201c\u2018(\\["
 # The same marks as characters, for a passage's span (TokenizedText.passage_span): what opens a sentence, and what
-# closes one (its stop, then closing quotes and brackets).
-_OPENING_MARKS: Final = frozenset("\"'\u201c\u2018([")
-_CLOSING_MARKS: Final = frozenset(".!?" + _CJK_STOPS + "\"'\u201d\u2019)]")
+# closes one (its stop, then closing quotes and brackets). Taken from the character classes above, less their escapes.
+_OPENING_MARKS: Final = frozenset(_OPENERS) - {"\\"}
+_CLOSING_MARKS: Final = frozenset(".!?" + _CJK_STOPS + _CLOSERS) - {"\\"}
 # Every alternative begins at a stop. Said first, as a lookahead, it spares trying the three alternatives at every
 # other character: the scan takes a little over half the time (on generated news).
 _SENTENCE_END: Final = re.compile(
