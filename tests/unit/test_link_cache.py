@@ -66,21 +66,26 @@ _STEPS = st.lists(
         st.tuples(st.just("upsert"), st.lists(_LINKS, max_size=4)),
         st.tuples(st.just("remove"), st.sampled_from(DOCUMENTS)),
         st.tuples(st.just("read"), st.sampled_from(DOCUMENTS)),
+        # A new document with no links, so that what was not read for a while is dropped.
+        st.tuples(st.just("add"), st.none()),
     ),
     max_size=30,
 )
 
 
 def walked(steps: list[tuple[str, object]], room: int) -> Iterator[tuple[MemoryStore, LinkCache]]:
-    """Take the steps `_STEPS` drew through a new cache (write links, remove a document, read a document's links).
+    """Take the steps `_STEPS` drew through a new cache (write links, add or remove a document, read one's links).
 
     Yield the store and the cache after each.
     """
     store = MemoryStore()
     # Any document is tallied: the few links a document has here are what the tallies are tested on.
-    cache = LinkCache(store, room=room, min_tallied_links=0, min_kept_links=0)
-    for kind, argument in steps:
-        if kind == "upsert":
+    cache = LinkCache(store, room=room, min_tallied_links=0, min_kept_links=0, unread_documents_kept=2)
+    for step, (kind, argument) in enumerate(steps):
+        if kind == "add":
+            added = Document(f"added-{step}", "Some text.")
+            cache.apply(StoreChange(added=[(added, Signatures(document=b"", passages=()))]))
+        elif kind == "upsert":
             assert isinstance(argument, list)
             cache.apply(StoreChange(upserted_links=argument))
         elif kind == "remove":
@@ -186,6 +191,35 @@ def test_a_document_with_few_links_is_read_from_the_store_each_time() -> None:
     cache.links_of("wire")
 
     assert store.reads == ["all copy", "all copy", "all wire"]
+
+
+def test_a_document_not_read_while_many_documents_were_added_is_dropped() -> None:
+    store = CountingStore()
+    cache = LinkCache(store, min_kept_links=0, unread_documents_kept=2)
+    cache.apply(StoreChange(upserted_links=[link("copy", "wire"), link("excerpt", "wire")]))
+    cache.links_of("wire")
+    cache.links_of("excerpt")
+
+    def add(document_id: str) -> None:
+        cache.apply(StoreChange(added=[(Document(document_id, "Some text."), Signatures(document=b"", passages=()))]))
+
+    add("one")
+    add("two")
+    # Two documents added since either was read: both still kept. wire is read again, excerpt is not.
+    cache.links_of("wire")
+    assert store.reads == ["all wire", "all excerpt"]
+
+    add("three")
+    # Three added since excerpt was read: dropped, and read from the store again; wire, read one ago, stays.
+    cache.links_of("wire")
+    cache.links_of("excerpt")
+    assert store.reads == ["all wire", "all excerpt", "all excerpt"]
+
+    add("four")
+    add("five")
+    add("six")
+    cache.links_of("wire")
+    assert store.reads == ["all wire", "all excerpt", "all excerpt", "all wire"]
 
 
 def test_a_document_with_more_links_than_the_room_is_not_kept() -> None:
