@@ -10,10 +10,10 @@ from server.domain.model import DirectionBasis, Link
 from server.domain.ports import ProvenanceStore, StoreChange
 from server.domain.provenance import PartTally
 
-# The room, counted in kept documents and the ends of their links. In a load, the server grew by about 500 bytes for
-# each one kept, beside the index: some 64 MB when full. A story with 1,024 undated copies has 49,938 links, kept at
-# both ends: with room for 65,536, deciding the last quarter of them took 21.8 s in process, against 15.6 s with this
-# room and 23.0 s with nothing kept.
+# The room, counted in kept documents and the ends of their links. A story with 1,024 undated copies has 49,938
+# links, kept at both ends: with room for 65,536, deciding the last quarter of them took 21.8 s in process, against
+# 15.6 s with this room and 23.0 s with nothing kept. Those 100,901 units took 56.8 MB when each end kept a link of its
+# own with strings of its own for the ids, and 25.8 MB with one link for both ends and the ids interned.
 CACHE_ROOM: Final = 131_072
 # A document is kept only with at least this many links. A news feed's documents mostly have one to three or none
 # (74,760 link ends over the benchmark store's 100,000 documents, 813 of them with four or more), which cost little
@@ -21,11 +21,12 @@ CACHE_ROOM: Final = 131_072
 # 50,878 link ends after 330 s of a closed loop on that store). The documents read batch after batch are a
 # much-copied story's, with dozens to thousands of links.
 MIN_KEPT_LINKS: Final = 4
-# A kept document is dropped once this many documents have been added without it being read. Ingesting a load's
-# documents in batches of 16 (30 % of them copies of one of the 200 before), 99.3 % of the reads that found a
-# document kept came within 4,096 documents of its read before; with no such limit, what a feed's finished stories
-# left kept grew until it filled the room, some 60 MB of the server's memory. A story still being copied is read
-# with each copy, so it stays.
+# A kept document is dropped once this many documents have been added without it being read, so that what is kept
+# follows the stories being copied now rather than what was read once. Ingesting `dedup load`'s documents in batches
+# of 16 (30 % of them copies of one of the 200 before), 99.3 % of the reads that found a document kept came within
+# 4,096 documents of its read before. A story still being copied is read with each copy, so it stays; so does an old
+# document that new ones keep linking to, and in that load those kept coming (chance rewrites among articles built
+# from the same phrases), so the room still fills there, only more slowly.
 UNREAD_DOCUMENTS_KEPT: Final = 4_096
 # A document is tallied (`tally_of`) only with at least this many links: measuring a few parts afresh costs less than
 # keeping them, and in a feed of mostly unrelated news a tally for each document doubled the time spent deciding.
@@ -113,7 +114,13 @@ class LinkCache:
         if self._read(document_id) is not None:
             # What is kept is what the store holds, and so are the parts the caller read: the tally kept stands.
             return
-        by_other = {link.other(document_id): link for link in links}
+        by_other = {}
+        for link in links:
+            other = link.other(document_id)
+            # A link whose other end is kept is kept there too, read separately: one object serves both ends.
+            at_other = self._kept.get(other)
+            same = None if at_other is None else at_other.get(document_id)
+            by_other[other] = same if same is not None and same == link else link
         self._forget(document_id)
         if len(by_other) < self._min_kept_links or _room_taken(by_other) > self._room:
             return

@@ -351,6 +351,23 @@ def test_a_link_in_one_direction_replaces_the_link_in_the_other(store: SqlitePro
     assert store.links_of("y") == [link("y", "x", score=0.8)]
 
 
+def test_a_link_read_at_both_ends_is_kept_once_with_each_id_one_string(store: SqliteProvenanceStore) -> None:
+    # What the link cache keeps of a much-copied story is tens of thousands of links: a link kept at both of its
+    # ends as two objects, each with strings of its own for the ids, took twice the memory and more.
+    add(store, "wire", "copy-1", "copy-2", links=(link("copy-1", "wire"), link("copy-2", "wire")))
+    cache = LinkCache(store, min_kept_links=1)
+
+    from_wire = {other.document_id: other for other in cache.links_of("wire")}
+    cache.links_of("copy-1")
+    from_copy = cache.links_of("copy-1")
+
+    assert from_copy == [from_wire["copy-1"]]
+    assert from_copy[0] is from_wire["copy-1"]
+    assert from_wire["copy-1"].source_id is from_wire["copy-2"].source_id
+    assert store.ids_of([1, 2]) == {1: "wire", 2: "copy-1"}
+    assert store.ids_of([1])[1] is from_wire["copy-1"].source_id
+
+
 def test_the_links_a_link_cache_keeps_are_the_rows_the_store_reads_back(store: SqliteProvenanceStore) -> None:
     add(store, "a", "b", "c", "d")
     cache = LinkCache(store)
