@@ -39,6 +39,11 @@ class CountingStore(MemoryStore):
         return super().sources_of(document_id)
 
 
+def added(document_id: str) -> tuple[Document, Signatures]:
+    """A new document, as a StoreChange adds it (its signatures do not matter to the cache)."""
+    return Document(document_id, "Some text."), Signatures(document=b"", passages=())
+
+
 def views(reader: MemoryStore | LinkCache, document_id: str) -> list[set[Link]]:
     readers: list[Callable[[str], list[Link]]] = [
         reader.links_of,
@@ -83,8 +88,7 @@ def walked(steps: list[tuple[str, object]], room: int) -> Iterator[tuple[MemoryS
     cache = LinkCache(store, room=room, min_tallied_links=0, min_kept_links=0, unread_documents_kept=2)
     for step, (kind, argument) in enumerate(steps):
         if kind == "add":
-            added = Document(f"added-{step}", "Some text.")
-            cache.apply(StoreChange(added=[(added, Signatures(document=b"", passages=()))]))
+            cache.apply(StoreChange(added=[added(f"added-{step}")]))
         elif kind == "upsert":
             assert isinstance(argument, list)
             cache.apply(StoreChange(upserted_links=argument))
@@ -201,7 +205,7 @@ def test_a_document_not_read_while_many_documents_were_added_is_dropped() -> Non
     cache.links_of("excerpt")
 
     def add(document_id: str) -> None:
-        cache.apply(StoreChange(added=[(Document(document_id, "Some text."), Signatures(document=b"", passages=()))]))
+        cache.apply(StoreChange(added=[added(document_id)]))
 
     add("one")
     add("two")
@@ -236,11 +240,11 @@ def test_a_document_with_more_links_than_the_room_is_not_kept() -> None:
 def test_a_change_the_store_refuses_leaves_nothing_kept() -> None:
     store = CountingStore()
     cache = LinkCache(store, min_kept_links=0)
-    cache.apply(StoreChange(added=[(Document("a", "Some text."), Signatures(document=b"", passages=()))]))
+    cache.apply(StoreChange(added=[added("a")]))
     cache.apply(StoreChange(upserted_links=[link("a", "b")]))
     cache.links_of("b")
     refused = StoreChange(
-        added=[(Document("a", "Some text."), Signatures(document=b"", passages=()))],
+        added=[added("a")],
         upserted_links=[link("b", "c")],
     )
 
