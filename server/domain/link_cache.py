@@ -49,7 +49,7 @@ class LinkCache:
     Most documents of a news feed have no link: were a document kept with none to count nothing, every document
     read would stay kept until the links alone filled the room, one for each document the server ever ingested.
     A kept document not read while `unread_documents_kept` documents were added is dropped, so that what is kept
-    follows the stories being copied now rather than filling the room with finished ones.
+    follows the stories being copied now rather than every document read once.
 
     Of a kept document it also keeps the tally of the parts its links share (`PartTally`), built when first asked
     for and counted up by the links of new pairs laid over it; a link laid over its pair's stored one that shares
@@ -120,7 +120,7 @@ class LinkCache:
             # A link whose other end is kept is kept there too, read separately: one object serves both ends.
             at_other = self._kept.get(other)
             same = None if at_other is None else at_other.get(document_id)
-            by_other[other] = same if same is not None and same == link else link
+            by_other[other] = same if same == link else link
         self._forget(document_id)
         if len(by_other) < self._min_kept_links or _room_taken(by_other) > self._room:
             return
@@ -183,12 +183,13 @@ class LinkCache:
         self._room_used = 0
 
     def _trim(self) -> None:
-        # Least recently read first, so the documents read longest ago are at the front.
-        while self._kept and (
-            self._room_used > self._room
-            or self._added - self._read_at[next(iter(self._kept))] > self._unread_documents_kept
-        ):
-            self._forget(next(iter(self._kept)))
+        # Least recently read first: the front is the document read longest ago.
+        while self._kept:
+            oldest = next(iter(self._kept))
+            unread_for = self._added - self._read_at[oldest]
+            if self._room_used <= self._room and unread_for <= self._unread_documents_kept:
+                return
+            self._forget(oldest)
 
     def _forget(self, document_id: str) -> None:
         kept = self._kept.pop(document_id, None)
